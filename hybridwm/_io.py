@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "to_jsonable"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "to_jsonable",
+]
 
 
 @contextlib.contextmanager
