@@ -86,7 +86,7 @@ def systems(
         table.add_column(col, overflow="fold")
     for r in rows:
         acts = ", ".join(
-            f"{a} [{lo:g}, {hi:g}]" for a, (lo, hi) in zip(r["actions"], r["action_bounds"])
+            f"{a} [{lo:g}, {hi:g}]" for a, (lo, hi) in zip(r["actions"], r["action_bounds"], strict=True)
         )
         params = "\n".join(f"{k} = {v:g}" for k, v in r["parameters"].items())
         table.add_row(

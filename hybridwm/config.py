@@ -16,6 +16,8 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 from hybridwm._io import atomic_write_json, to_jsonable
 from hybridwm.errors import ConfigError, FormatError
 
@@ -30,7 +32,7 @@ __all__ = ["Config", "load_mapping"]
 
 
 def load_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a TOML or JSON file into a dict.
+    """Read a TOML, YAML or JSON file into a dict.
 
     Raises:
         FormatError: if the file is missing, empty, or not valid TOML/JSON.
@@ -46,11 +48,14 @@ def load_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
             data = json.loads(text)
         elif p.suffix.lower() == ".toml":
             data = tomllib.loads(text)
+        elif p.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
         else:
             raise FormatError(
-                f"Config file {str(p)!r} has suffix {p.suffix!r}; expected '.toml' or '.json'."
+                f"Config file {str(p)!r} has suffix {p.suffix!r}; expected '.toml', '.yaml', "
+                f"'.yml' or '.json'."
             )
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise FormatError(f"Cannot parse config file {str(p)!r}: {exc}") from None
     if not isinstance(data, dict):
         raise FormatError(f"Config file {str(p)!r} must hold a table/object at the top level.")
@@ -105,7 +110,7 @@ class Config:
 
     @classmethod
     def from_file(cls: type[C], path: str | os.PathLike[str], *, section: str | None = None) -> C:
-        """Load from a TOML or JSON file, optionally from one ``[section]`` of it."""
+        """Load from a TOML, YAML or JSON file, optionally from one ``[section]`` of it."""
         data = load_mapping(path)
         if section is not None:
             if section not in data:

@@ -1,0 +1,41 @@
+"""Project metadata: citation file, README quick start, version."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+import hybridwm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def test_citation_cff_has_the_required_cff_1_2_0_keys() -> None:
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors"):
+        assert cff[key], key
+    for author in cff["authors"]:
+        assert "name" in author or "family-names" in author
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(cff["date-released"]))
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert str(cff["version"]) == pyproject["project"]["version"]
+
+
+def test_readme_quick_start_is_two_make_commands() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert "make demo" in text and "make test" in text
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_version_comes_from_package_metadata() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert hybridwm.__version__ == pyproject["project"]["version"]
