@@ -1,0 +1,445 @@
+"""Error metrics for rollouts against ground truth: pure numpy functions.
+
+Array conventions (every function below):
+    * ``pred`` and ``true`` have shape (n_episodes, T, n_x): ``n_episodes`` rollouts of ``T``
+      samples of ``n_x`` states. A single episode of shape (T, n_x) is accepted too and treated
+      as ``n_episodes == 1``.
+    * ``scale`` has shape (n_x,): the per-state normalisation. When it is ``None`` it defaults to
+      :func:`default_scale` of ``true``: the standard deviation (ddof=0) of each state over all
+      episodes and time steps. A state that is constant in ``true`` has zero std and cannot
+      normalise anything, so :func:`default_scale` raises :class:`~hybridwm.errors.DataError`
+      and asks for an explicit ``scale=`` (for example the std of the *training* data, which is
+      the better choice anyway). No epsilon is added silently.
+
+The project's nRMSE:
+    ``nrmse = mean_i [ RMSE_i / scale_i ]`` where ``RMSE_i`` is the root-mean-square error of
+    state ``i`` over all episodes and time steps. Every normalised quantity here (per-state,
+    per-step, per-episode) is this same formula restricted to a subset of the samples.
+
+NaN handling:
+    ``true`` must be finite: a NaN or inf there is a data problem and raises ``DataError``.
+    A NaN or inf in ``pred`` is a *diverged rollout*, not an error: error metrics return
+    ``nan``/``inf`` for the affected quantity, :func:`valid_prediction_time` counts the step as
+    failed, and :func:`count_diverged` counts the episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hybridwm.errors import ConfigError, DataError, ShapeError
+
+__all__ = [
+    "coefficient_error",
+    "count_diverged",
+    "default_scale",
+    "diverged_mask",
+    "energy_drift",
+    "nrmse",
+    "nrmse_per_state",
+    "nrmse_vs_horizon",
+    "rmse",
+    "valid_prediction_time",
+]
+
+
+# ---------------------------------------------------------------------------- validation helpers
+def _as_array(value: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"`{name}` must be a numeric array (convertible to float64); conversion failed: {exc}."
+        ) from None
+
+
+def _as_3d(arr: np.ndarray, name: str) -> np.ndarray:
+    if arr.ndim == 2:
+        return arr[None]
+    if arr.ndim != 3:
+        raise ShapeError(
+            f"`{name}` must have shape (n_episodes, T, n_x) or (T, n_x). Got shape {arr.shape}; "
+            f"reshape a single state series with `x[:, None]`."
+        )
+    return arr
+
+
+def _check_true_finite(true: np.ndarray) -> None:
+    bad = ~np.isfinite(true)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(true[idx]) else "inf"
+        raise DataError(
+            f"`true` has {kind} at index {idx}; ground truth must be finite. Drop or interpolate "
+            f"the bad samples (NaN in `pred` is allowed and counts as divergence)."
+        )
+
+
+def _pair(pred: Any, true: Any, *, three_d: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    p = _as_array(pred, "pred")
+    t = _as_array(true, "true")
+    if p.shape != t.shape:
+        raise ShapeError(
+            f"`pred` and `true` must have the same shape. Got pred {p.shape} and true {t.shape}; "
+            f"both should be (n_episodes, T, n_x) on the same time grid."
+        )
+    _check_true_finite(t)
+    if three_d:
+        p, t = _as_3d(p, "pred"), _as_3d(t, "true")
+    return p, t
+
+
+def _scale(scale: Any, true3: np.ndarray) -> np.ndarray:
+    n_x = true3.shape[-1]
+    if scale is None:
+        return default_scale(true3)
+    s = _as_array(scale, "scale")
+    if s.ndim == 0:
+        s = np.full(n_x, float(s))
+    if s.shape != (n_x,):
+        raise ShapeError(
+            f"`scale` must have shape (n_x,) = ({n_x},), one value per state. Got shape {s.shape}."
+        )
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ConfigError(
+            f"`scale` must be finite and > 0 for every state. Got {s.tolist()}; use e.g. the std "
+            f"of each state over the training data."
+        )
+    return s
+
+
+def default_scale(true: Any) -> np.ndarray:
+    """The default per-state normalisation: std of ``true`` over episodes and time.
+
+    Args:
+        true: (n_episodes, T, n_x) or (T, n_x) ground-truth states.
+
+    Returns:
+        (n_x,) the population standard deviation (ddof=0) of each state.
+
+    Raises:
+        DataError: if ``true`` holds NaN/inf, or a state is constant (zero std): pass an
+            explicit ``scale=`` then, e.g. the std of the training data.
+    """
+    t = _as_3d(_as_array(true, "true"), "true")
+    _check_true_finite(t)
+    s = t.reshape(-1, t.shape[-1]).std(axis=0)
+    zero = np.flatnonzero(~(s > 0))
+    if zero.size:
+        raise DataError(
+            f"State(s) {zero.tolist()} of `true` are constant (std 0), so they cannot set the "
+            f"default normalisation. Pass `scale=` explicitly (shape (n_x,), all > 0), e.g. the "
+            f"per-state std of the training data."
+        )
+    return s
+
+
+# ---------------------------------------------------------------------------- error metrics
+def rmse(pred: Any, true: Any, axis: int | tuple[int, ...] | None = None) -> float | np.ndarray:
+    """Root-mean-square error ``sqrt(mean((pred - true)**2, axis))``.
+
+    Args:
+        pred: predicted states, any shape (typically (n_episodes, T, n_x) or (T, n_x)).
+        true: ground truth, the same shape as ``pred``; must be finite.
+        axis: axes to average over, as in ``numpy.mean``; ``None`` averages over everything.
+            For (n_episodes, T, n_x) arrays, ``axis=(0, 1)`` gives the per-state RMSE (n_x,).
+
+    Returns:
+        A float when every axis is reduced, otherwise an array of the remaining axes.
+        ``nan``/``inf`` where ``pred`` diverged.
+
+    Raises:
+        ShapeError: if the shapes differ. DataError: if ``true`` is not finite.
+    """
+    p, t = _pair(pred, true, three_d=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.sqrt(np.mean((p - t) ** 2, axis=axis))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def nrmse_per_state(pred: Any, true: Any, scale: Any = None) -> np.ndarray:
+    """Per-state normalised RMSE: ``RMSE_i / scale_i`` over all episodes and time steps.
+
+    Args:
+        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
+        true: ground truth of the same shape; must be finite.
+        scale: (n_x,) per-state normalisation, all > 0; ``None`` for :func:`default_scale`.
+
+    Returns:
+        (n_x,) the normalised RMSE of each state.
+
+    Raises:
+        ShapeError: on mismatched shapes. DataError: on non-finite ``true`` or a constant state
+        with the default scale. ConfigError: on a non-positive ``scale``.
+    """
+    p, t = _pair(pred, true)
+    s = _scale(scale, t)
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_state = np.sqrt(np.mean((p - t) ** 2, axis=(0, 1)))
+    return per_state / s
+
+
+def nrmse(pred: Any, true: Any, scale: Any = None) -> float:
+    """The project's nRMSE: mean over states of (RMSE of the state / scale of the state).
+
+    ``nrmse = (1/n_x) * sum_i sqrt(mean_{episodes, steps} (pred_i - true_i)**2) / scale_i``:
+    the RMSE of each state is taken over all episodes and time steps, divided by that state's
+    scale (default: its std in ``true``), and the ``n_x`` ratios are averaged.
+
+    Args:
+        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
+        true: ground truth of the same shape; must be finite.
+        scale: (n_x,) per-state normalisation, all > 0; ``None`` for :func:`default_scale`.
+
+    Returns:
+        The nRMSE; ``nan``/``inf`` if a rollout diverged (see :func:`count_diverged`).
+
+    Example:
+        >>> nrmse([[0.0], [2.0]], [[0.0], [0.0]], scale=[2.0])
+        0.7071067811865476
+    """
+    return float(np.mean(nrmse_per_state(pred, true, scale)))
+
+
+def nrmse_vs_horizon(pred: Any, true: Any, scale: Any = None) -> np.ndarray:
+    """nRMSE at each time step: mean over states of (RMSE over episodes at that step / scale).
+
+    Args:
+        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
+        true: ground truth of the same shape; must be finite.
+        scale: (n_x,) per-state normalisation; ``None`` for :func:`default_scale` (computed
+            over all steps, so the curve is on the same scale as :func:`nrmse`).
+
+    Returns:
+        (T,) the error at each step.
+    """
+    p, t = _pair(pred, true)
+    s = _scale(scale, t)
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_step_state = np.sqrt(np.mean((p - t) ** 2, axis=0))  # (T, n_x)
+    return np.mean(per_step_state / s, axis=1)
+
+
+def valid_prediction_time(
+    t: Any, pred: Any, true: Any, scale: Any = None, threshold: float = 0.1
+) -> np.ndarray:
+    """Valid prediction time of each episode: how long its normalised error stays <= threshold.
+
+    The error of episode ``e`` at step ``k`` is the project's nRMSE restricted to that one
+    sample, ``err[e, k] = mean_i |pred[e, k, i] - true[e, k, i]| / scale_i``. The VPT is
+    ``t[k*] - t[0]`` for the first step ``k*`` with ``err > threshold`` (a NaN/inf prediction
+    counts as exceeding), and the full horizon ``t[-1] - t[0]`` when the error never exceeds it.
+
+    Args:
+        t: (T,) sample times shared by all episodes, strictly increasing.
+        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
+        true: ground truth of the same shape; must be finite.
+        scale: (n_x,) per-state normalisation; ``None`` for :func:`default_scale`.
+        threshold: error level (> 0) at which a prediction stops being valid.
+
+    Returns:
+        (n_episodes,) the valid prediction times, in the units of ``t``.
+
+    Raises:
+        ShapeError: if ``t`` is not (T,) matching the arrays. ConfigError: if
+        ``threshold <= 0``. DataError: if ``t`` is not strictly increasing.
+    """
+    p, tr = _pair(pred, true)
+    times = _as_array(t, "t")
+    if times.ndim != 1 or times.shape[0] != tr.shape[1]:
+        raise ShapeError(
+            f"`t` must have shape (T,) = ({tr.shape[1]},), the time grid shared by all "
+            f"episodes. Got shape {times.shape}."
+        )
+    if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+        raise DataError("`t` must be finite and strictly increasing; sort the time grid.")
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise ConfigError(f"`threshold` must be a finite number > 0. Got {threshold!r}.")
+    s = _scale(scale, tr)
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = np.mean(np.abs(p - tr) / s, axis=2)  # (n_episodes, T)
+    failed = ~(err <= threshold)  # NaN compares False, so NaN counts as failed
+    elapsed = times - times[0]
+    first = np.argmax(failed, axis=1)
+    return np.where(failed.any(axis=1), elapsed[first], elapsed[-1])
+
+
+def energy_drift(energy_pred: Any, energy_true: Any = None, *, scale: float | None = None) -> Any:
+    """Relative energy drift of each episode over the horizon (signed).
+
+    With ``energy_true``: ``(E_pred[-1] - E_true[-1]) / |E_true[0]|``, the energy error
+    accumulated at the end of the horizon relative to the initial true energy (for a rollout
+    that starts at the true state this is the excess energy gained or lost).
+    Without it: ``(E_pred[-1] - E_pred[0]) / |E_pred[0]|``, the drift of a model that should
+    conserve energy. Take ``np.abs`` of the result for a magnitude.
+
+    Args:
+        energy_pred: (n_episodes, T) or (T,) energy along the predicted rollouts.
+        energy_true: the same shape, energy along the ground truth; must be finite.
+        scale: denominator to use instead of the initial energy, e.g. when the energy's zero
+            makes the initial energy 0.
+
+    Returns:
+        (n_episodes,) drifts, or a float for (T,) input. ``nan``/``inf`` where ``energy_pred``
+        diverged.
+
+    Raises:
+        ShapeError: on mismatched or non-1/2-D shapes. DataError: if ``energy_true`` is not
+        finite or the initial energy is 0 (pass ``scale=``).
+    """
+    ep = _as_array(energy_pred, "energy_pred")
+    if energy_true is not None:
+        ep, et = _pair(ep, energy_true, three_d=False)
+    else:
+        et = None
+    if ep.ndim not in (1, 2) or ep.shape[-1] < 1:
+        raise ShapeError(f"Energies must have shape (n_episodes, T) or (T,). Got shape {ep.shape}.")
+    single = ep.ndim == 1
+    ep2 = ep[None] if single else ep
+    et2 = None if et is None else (et[None] if single else et)
+    ref0 = (et2 if et2 is not None else ep2)[:, 0]
+    if scale is not None:
+        if not (np.isfinite(scale) and scale > 0):
+            raise ConfigError(f"`scale` must be a finite number > 0. Got {scale!r}.")
+        denom = np.full(ep2.shape[0], float(scale))
+    else:
+        denom = np.abs(ref0)
+        if np.any(~(denom > 0)):
+            bad = int(np.flatnonzero(~(denom > 0))[0])
+            raise DataError(
+                f"Episode {bad} has initial energy {float(ref0[bad])!r}, so a relative drift is "
+                f"undefined. Pass `scale=` (e.g. the typical energy magnitude)."
+            )
+    end_ref = et2[:, -1] if et2 is not None else ep2[:, 0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (ep2[:, -1] - end_ref) / denom
+    return float(out[0]) if single else out
+
+
+# ---------------------------------------------------------------------------- divergence
+def diverged_mask(pred: Any, threshold: float = 1e6) -> np.ndarray:
+    """Which episodes diverged: any non-finite value or any ``|value| > threshold``.
+
+    Args:
+        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
+        threshold: magnitude beyond which a state counts as diverged (> 0).
+
+    Returns:
+        (n_episodes,) boolean mask.
+    """
+    p = _as_3d(_as_array(pred, "pred"), "pred")
+    if not (threshold > 0):
+        raise ConfigError(f"`threshold` must be > 0. Got {threshold!r}.")
+    bad = ~np.isfinite(p) | (np.abs(np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)) > threshold)
+    return bad.any(axis=(1, 2))
+
+
+def count_diverged(pred: Any, threshold: float = 1e6) -> int:
+    """Number of episodes whose rollout has a non-finite value or a ``|value| > threshold``.
+
+    Args:
+        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
+        threshold: magnitude beyond which a state counts as diverged (> 0).
+
+    Returns:
+        The count, between 0 and ``n_episodes``.
+    """
+    return int(diverged_mask(pred, threshold).sum())
+
+
+# ---------------------------------------------------------------------------- coefficients
+def coefficient_error(
+    discovered: pd.DataFrame,
+    true: Mapping[str, Mapping[str, float]],
+    *,
+    tol: float = 0.0,
+) -> pd.DataFrame:
+    """Compare discovered equation coefficients with the true ones, term by term.
+
+    A term is *active* when ``|coefficient| > tol``. The result has one row per
+    (equation, feature) that is active in the discovered model or non-zero in the truth.
+
+    Args:
+        discovered: DataFrame of coefficients, index = equation names, columns = feature names.
+        true: ``{equation: {feature: coefficient}}``; absent features count as 0. Every
+            equation must be in ``discovered.index``; features missing from
+            ``discovered.columns`` count as discovered 0 (missed).
+        tol: magnitude at or below which a coefficient counts as zero (>= 0).
+
+    Returns:
+        DataFrame with columns ``equation, feature, discovered, true, abs_error, rel_error,
+        status``. ``rel_error = abs_error / |true|`` (NaN where the true value is 0).
+        ``status`` is ``"correct"`` (active in both), ``"spurious"`` (discovered active, true
+        zero) or ``"missed"`` (true non-zero, discovered zero). ``df.attrs`` holds the counts
+        ``n_spurious``, ``n_missed``, ``n_true_terms`` and ``n_discovered_terms``.
+
+    Raises:
+        DataError: if ``discovered`` is not a DataFrame or holds NaN/inf, a true value is not
+            finite, or an equation of ``true`` is not in ``discovered.index`` (the message
+            lists both sets of names). ConfigError: if ``tol < 0``.
+    """
+    if not isinstance(discovered, pd.DataFrame):
+        raise DataError(
+            f"`discovered` must be a pandas DataFrame (equations × features). Got "
+            f"{type(discovered).__name__}; build one with `pd.DataFrame(coef, index=equations, "
+            f"columns=features)`."
+        )
+    if not (tol >= 0):
+        raise ConfigError(f"`tol` must be >= 0. Got {tol!r}.")
+    try:
+        values = discovered.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"`discovered` must hold numbers only: {exc}.") from None
+    if not np.all(np.isfinite(values)):
+        raise DataError("`discovered` holds NaN/inf coefficients; refit or drop those equations.")
+    disc_eqs = [str(e) for e in discovered.index]
+    missing = [e for e in true if str(e) not in disc_eqs]
+    if missing:
+        raise DataError(
+            f"True equation(s) {missing} are not in the discovered equations {disc_eqs}. Name "
+            f"the rows of `discovered` like the keys of `true`."
+        )
+    disc = {
+        (str(eq), str(f)): float(values[i, j])
+        for i, eq in enumerate(discovered.index)
+        for j, f in enumerate(discovered.columns)
+    }
+    tr: dict[tuple[str, str], float] = {}
+    for eq, terms in true.items():
+        for f, v in terms.items():
+            v = float(v)
+            if not np.isfinite(v):
+                raise DataError(f"True coefficient of {f!r} in {eq!r} is {v!r}; it must be finite.")
+            tr[(str(eq), str(f))] = v
+
+    rows = []
+    keys = [k for k in disc if abs(disc[k]) > tol or tr.get(k, 0.0) != 0.0]
+    keys += [k for k in tr if k not in disc and tr[k] != 0.0]
+    for eq, f in keys:
+        d = disc.get((eq, f), 0.0)
+        t = tr.get((eq, f), 0.0)
+        d_on, t_on = abs(d) > tol, t != 0.0
+        status = "correct" if (d_on and t_on) else ("spurious" if d_on else "missed")
+        err = abs(d - t)
+        rows.append(
+            {
+                "equation": eq,
+                "feature": f,
+                "discovered": d,
+                "true": t,
+                "abs_error": err,
+                "rel_error": err / abs(t) if t_on else np.nan,
+                "status": status,
+            }
+        )
+    cols = ["equation", "feature", "discovered", "true", "abs_error", "rel_error", "status"]
+    df = pd.DataFrame(rows, columns=cols)
+    df.attrs["n_spurious"] = int((df["status"] == "spurious").sum())
+    df.attrs["n_missed"] = int((df["status"] == "missed").sum())
+    df.attrs["n_true_terms"] = int(sum(v != 0.0 for v in tr.values()))
+    df.attrs["n_discovered_terms"] = int(sum(abs(v) > tol for v in disc.values()))
+    return df

@@ -1,0 +1,145 @@
+"""read_run: the run-directory format and every error it raises."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybridwm.errors import FormatError, IncompatibleVersionError
+from hybridwm.reports import read_run, render_report
+
+
+def _edit_results(run, fn):
+    res = json.loads((run / "results.json").read_text())
+    fn(res)
+    (run / "results.json").write_text(json.dumps(res))
+
+
+def test_read_run_parses_everything(run_factory):
+    run = read_run(run_factory("run-a"))
+    assert run.name == "run-a"
+    assert run.config is not None and run.config["preset"] == "quick"
+    assert list(run.systems) == ["pendulum", "cartpole"]
+    assert run.models == ["learned", "physics", "hybrid", "hybrid-no-pinn"]
+    assert run.scenarios == ["id", "ood-state"]
+    assert list(run.metrics.columns) == ["system", "model", "scenario", "seed", "metric", "value"]
+    assert len(run.metrics) == 2 * 4 * 2 * 2 * 4
+    assert run.metrics["value"].dtype == np.float64
+    assert run.curves is not None and len(run.curves) == 2 * 4 * 2 * 2 * 11
+    assert set(run.samples) == {
+        (s, sc) for s in ("pendulum", "cartpole") for sc in ("id", "ood-state")
+    }
+    parquet = pd.read_parquet(run.path / "metrics.parquet")
+    assert len(parquet) == len(run.metrics)
+
+
+def test_unknown_names_are_ordered_after_known(run_factory):
+    run = run_factory()
+
+    def add(res):
+        res["metrics"].append(
+            {
+                "system": "pendulum",
+                "model": "zeta",
+                "scenario": "custom",
+                "seed": 0,
+                "metric": "nrmse",
+                "value": 1.0,
+            }
+        )
+
+    _edit_results(run, add)
+    data = read_run(run)
+    assert data.models[-1] == "zeta"
+    assert data.scenarios == ["id", "ood-state", "custom"]
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(FormatError, match=r"does not exist.*hybridwm benchmark"):
+        read_run(tmp_path / "nope")
+
+
+def test_missing_results_json(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FormatError, match=r"has no results\.json"):
+        render_report(tmp_path)
+
+
+def test_invalid_json(run_factory):
+    run = run_factory()
+    (run / "results.json").write_text("{not json")
+    with pytest.raises(FormatError, match="is not valid JSON"):
+        read_run(run)
+
+
+def test_wrong_format_version(run_factory):
+    run = run_factory()
+    _edit_results(run, lambda r: r.update(format_version=2))
+    with pytest.raises(
+        IncompatibleVersionError, match="format_version 2; this hybridwm reads format_version 1"
+    ):
+        read_run(run)
+    assert issubclass(IncompatibleVersionError, FormatError)
+
+
+@pytest.mark.parametrize("key", ["format_version", "setup", "systems", "metrics"])
+def test_missing_top_level_key(run_factory, key):
+    run = run_factory()
+    _edit_results(run, lambda r: r.pop(key))
+    with pytest.raises(FormatError, match=rf"lacks key\(s\) \['{key}'\]"):
+        read_run(run)
+
+
+def test_system_missing_key(run_factory):
+    run = run_factory()
+    _edit_results(run, lambda r: r["systems"]["cartpole"].pop("equations"))
+    with pytest.raises(FormatError, match=r"systems\['cartpole'\] lacks key\(s\) \['equations'\]"):
+        read_run(run)
+
+
+def test_metric_row_missing_key(run_factory):
+    run = run_factory()
+    _edit_results(run, lambda r: r["metrics"][3].pop("seed"))
+    with pytest.raises(FormatError, match=r"metrics\[3\] lacks key\(s\) \['seed'\]"):
+        read_run(run)
+
+
+def test_metric_row_unknown_system(run_factory):
+    run = run_factory()
+    _edit_results(run, lambda r: r["metrics"][0].update(system="acrobot"))
+    with pytest.raises(FormatError, match=r"names system 'acrobot', which is not in `systems`"):
+        read_run(run)
+
+
+def test_metric_value_must_be_numeric(run_factory):
+    run = run_factory()
+    _edit_results(run, lambda r: r["metrics"][0].update(value="big"))
+    with pytest.raises(
+        FormatError, match=r"`value` must be a number, null, 'inf' or '-inf'. Got 'big'"
+    ):
+        read_run(run)
+
+
+def test_metrics_must_be_a_list(run_factory):
+    run = run_factory()
+    _edit_results(run, lambda r: r.update(metrics={}))
+    with pytest.raises(FormatError, match="`metrics` must be a list of rows"):
+        read_run(run)
+
+
+def test_curves_missing_column(run_factory):
+    run = run_factory()
+    df = pd.read_parquet(run / "curves.parquet").drop(columns=["nrmse"])
+    df.to_parquet(run / "curves.parquet")
+    with pytest.raises(FormatError, match=r"curves table .* lacks column\(s\) \['nrmse'\]"):
+        read_run(run)
+
+
+def test_bad_sample_file_name(run_factory):
+    run = run_factory()
+    (run / "samples" / "pendulum__id.parquet").rename(run / "samples" / "pendulum-id.parquet")
+    with pytest.raises(FormatError, match=r"must be named '<system>__<scenario>\.parquet'"):
+        read_run(run)
