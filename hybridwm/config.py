@@ -104,6 +104,15 @@ class Config:
         unknown = sorted(set(data) - set(valid))
         if unknown:
             raise ConfigError(f"Unknown {cls.__name__} field(s) {unknown}. Valid fields: {valid}.")
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+            and f.name not in data
+        ]
+        if missing:
+            raise ConfigError(f"{cls.__name__} needs the field(s) {missing}; none given.")
         hints = typing.get_type_hints(cls)
         kwargs = {k: _coerce(v, hints.get(k, Any), k) for k, v in data.items()}
         return cls(**kwargs)

@@ -73,3 +73,14 @@ def test_load_mapping_errors(tmp_path: Path, name: str, text: str | None, messag
         path.write_text(text)
     with pytest.raises(FormatError, match=message):
         load_mapping(path)
+
+
+@dataclass
+class NeedsName(Config):
+    name: str
+    size: int = 1
+
+
+def test_missing_required_field_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"NeedsName needs the field\(s\) \['name'\]"):
+        NeedsName.from_dict({"size": 2})

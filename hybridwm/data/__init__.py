@@ -1,0 +1,25 @@
+"""Trajectories: the data every hybridwm step reads and writes.
+
+``Trajectory`` and ``TrajectorySet`` hold episodes; ``read_trajectories`` and
+``write_trajectories`` move them to and from Parquet, CSV and NPZ files; ``ColumnMapping``
+maps the columns of a user's own log; ``make_windows`` cuts episodes into training windows.
+"""
+
+from hybridwm.data.columns import ColumnMapping
+from hybridwm.data.io import FORMATS, SUFFIXES, read_schema, read_trajectories, write_trajectories
+from hybridwm.data.trajectory import Trajectory, TrajectorySet
+from hybridwm.data.windows import WindowGroup, Windows, make_windows
+
+__all__ = [
+    "FORMATS",
+    "SUFFIXES",
+    "ColumnMapping",
+    "Trajectory",
+    "TrajectorySet",
+    "WindowGroup",
+    "Windows",
+    "make_windows",
+    "read_schema",
+    "read_trajectories",
+    "write_trajectories",
+]
