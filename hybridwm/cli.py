@@ -86,7 +86,8 @@ def systems(
         table.add_column(col, overflow="fold")
     for r in rows:
         acts = ", ".join(
-            f"{a} [{lo:g}, {hi:g}]" for a, (lo, hi) in zip(r["actions"], r["action_bounds"], strict=True)
+            f"{a} [{lo:g}, {hi:g}]"
+            for a, (lo, hi) in zip(r["actions"], r["action_bounds"], strict=True)
         )
         params = "\n".join(f"{k} = {v:g}" for k, v in r["parameters"].items())
         table.add_row(
@@ -145,6 +146,234 @@ def simulate(
         f"[/bold] ({cfg.scenario}, seed {cfg.seed}) to [green]{path}[/green]"
     )
     console.print(data.summary().round(4).to_string())
+
+
+def _read_data(data: Path, columns: Path | None, time_scale: float | None) -> Any:
+    """Read a trajectory file, with an optional column-mapping file for foreign logs."""
+    from hybridwm.data import read_trajectories
+
+    kwargs: dict[str, Any] = {}
+    if columns is not None:
+        kwargs["columns"] = columns
+    if time_scale is not None:
+        kwargs["time_scale"] = time_scale
+    return read_trajectories(data, **kwargs)
+
+
+DataOpt = Annotated[Path, typer.Option(help="Trajectory file (.parquet, .csv or .npz).")]
+ColumnsOpt = Annotated[
+    Path | None,
+    typer.Option(help="Column mapping (TOML/JSON: time, states, actions, episode) for own logs."),
+]
+TimeScaleOpt = Annotated[
+    float | None, typer.Option(help="Multiply the time column by this to get seconds.")
+]
+
+
+# ---------------------------------------------------------------------------------- discover
+@app.command()
+def discover(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Where to write the equations (physics JSON).")],
+    library: Annotated[
+        str | None, typer.Option(help="Feature library: poly, linear, trig, trig-poly.")
+    ] = None,
+    angles: Annotated[
+        list[str] | None, typer.Option(help="States that are angles (repeat or comma-separate).")
+    ] = None,
+    degree: Annotated[int | None, typer.Option(help="Polynomial degree.")] = None,
+    action_products: Annotated[
+        list[str] | None,
+        typer.Option(help="State features the actions multiply, e.g. 'cos(theta)'."),
+    ] = None,
+    feature: Annotated[
+        list[str] | None,
+        typer.Option("--feature", help="Extra feature expression, e.g. 'u0*cos(theta)'."),
+    ] = None,
+    optimizer: Annotated[str | None, typer.Option(help="Sparse optimizer: stlsq, sr3.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Sparsity threshold.")] = None,
+    differentiation: Annotated[
+        str | None,
+        typer.Option(help="finite_difference or smoothed_finite_difference (for noisy data)."),
+    ] = None,
+    window: Annotated[int | None, typer.Option(help="Smoothing window (samples).")] = None,
+    ensemble: Annotated[
+        int | None, typer.Option(help="Number of bagged models for coefficient uncertainty.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bagging.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML/JSON DiscoverConfig; flags given override it.")
+    ] = None,
+    columns: ColumnsOpt = None,
+    time_scale: TimeScaleOpt = None,
+    latex: Annotated[bool, typer.Option(help="Also print the equations as LaTeX.")] = False,
+) -> None:
+    """Discover sparse equations (SINDy with controls) from trajectories and save them as JSON."""
+    from hybridwm.physics import DiscoverConfig
+    from hybridwm.physics import discover as run_discover
+
+    base: dict[str, Any] = DiscoverConfig.from_file(config).to_dict() if config else {}
+    flags = {
+        "library": library,
+        "angles": _split_names(angles),
+        "degree": degree,
+        "action_products": _split_names(action_products),
+        "features": feature,
+        "optimizer": optimizer,
+        "threshold": threshold,
+        "differentiation": differentiation,
+        "window": window,
+        "ensemble": ensemble,
+        "seed": seed,
+    }
+    base.update({k: v for k, v in flags.items() if v is not None})
+    cfg = DiscoverConfig.from_dict(base)
+    ts = _read_data(data, columns, time_scale)
+    model = run_discover(ts, config=cfg)
+    path = model.save(out)
+    console.print(f"[bold]Discovered equations[/bold] ({model.n_terms} terms, {len(ts)} episodes):")
+    for eq in model.equations():
+        console.print(f"  {eq}", highlight=False)
+    if model.coef_std is not None:
+        console.print("\n[bold]Ensemble[/bold] (mean ± std, inclusion probability):")
+        mean, std, inc = model.coef_mean, model.coef_std, model.inclusion_probability
+        for eq in mean.index:
+            terms = [
+                f"{mean.loc[eq, f]:+.4g}±{std.loc[eq, f]:.2g} {f} (p={inc.loc[eq, f]:.2f})"
+                for f in mean.columns
+                if inc.loc[eq, f] > 0
+            ]
+            console.print(f"  {eq}: " + ", ".join(terms), highlight=False)
+    console.print(f"R² of derivatives on the data: {model.score(ts):.6f}")
+    if latex:
+        console.print(model.to_latex(), highlight=False)
+    console.print(f"Wrote [green]{path}[/green]")
+
+
+# ---------------------------------------------------------------------------------- fit
+MODEL_KINDS = ("learned", "physics", "hybrid")
+
+
+@app.command()
+def fit(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Run directory to save the fitted model in.")],
+    model: Annotated[str, typer.Option(help="Model kind: learned, physics or hybrid.")] = "hybrid",
+    physics: Annotated[
+        Path | None,
+        typer.Option(help="Physics JSON (from `hybridwm discover`) for physics/hybrid."),
+    ] = None,
+    hidden: Annotated[
+        str, typer.Option(help="Hidden layer widths of the network, comma-separated.")
+    ] = "64,64",
+    trainable_physics: Annotated[
+        bool, typer.Option(help="Train the physics coefficients together with the residual.")
+    ] = False,
+    latent_dim: Annotated[int, typer.Option(help="Extra latent state coordinates.")] = 0,
+    solver: Annotated[str, typer.Option(help="ODE solver: rk4, dopri5, ...")] = "rk4",
+    epochs: Annotated[int | None, typer.Option(help="Maximum passes over the windows.")] = None,
+    horizon: Annotated[int | None, typer.Option(help="Rollout-loss horizon H (steps).")] = None,
+    pinn_weight: Annotated[
+        float | None, typer.Option(help="Weight of the PINN residual loss.")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    max_time: Annotated[
+        float | None, typer.Option(help="Wall-clock training budget in seconds.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights).")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, ...")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads during training.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML/JSON TrainConfig; flags given override it.")
+    ] = None,
+    columns: ColumnsOpt = None,
+    time_scale: TimeScaleOpt = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Fit a world model (learned, physics or hybrid) to trajectories and save it."""
+    from hybridwm.models import WorldModel
+    from hybridwm.physics import PhysicsModel
+    from hybridwm.training import TrainConfig
+
+    if model not in MODEL_KINDS:
+        raise ConfigError(f"`--model` must be one of {list(MODEL_KINDS)}. Got {model!r}.")
+    if model != "learned" and physics is None:
+        raise ConfigError(
+            f"`--model {model}` needs `--physics PATH` (a physics JSON from `hybridwm discover`)."
+        )
+    try:
+        widths = tuple(int(w) for w in hidden.split(",") if w.strip())
+    except ValueError:
+        raise ConfigError(f"`--hidden` must be comma-separated integers. Got {hidden!r}.") from None
+    base: dict[str, Any] = TrainConfig.from_file(config).to_dict() if config else {}
+    flags = {
+        "epochs": epochs,
+        "horizon": horizon,
+        "pinn_weight": pinn_weight,
+        "lr": lr,
+        "max_time": max_time,
+        "device": device,
+        "threads": threads,
+    }
+    base.update({k: v for k, v in flags.items() if v is not None})
+    base.update(seed=seed, progress=progress)
+    cfg = TrainConfig.from_dict(base)
+    ts = _read_data(data, columns, time_scale)
+    shared = {"solver": solver, "latent_dim": latent_dim}
+    if model == "learned":
+        wm = WorldModel.learned(hidden=widths, **shared)
+    else:
+        phys = PhysicsModel.load(physics)  # type: ignore[arg-type]
+        if model == "physics":
+            wm = WorldModel.physics(phys, trainable=trainable_physics, **shared)
+        else:
+            wm = WorldModel.hybrid(
+                physics=phys, hidden=widths, trainable_physics=trainable_physics, **shared
+            )
+    wm.fit(ts, config=cfg)
+    path = wm.save(out)
+    hist = wm.history_
+    console.print(
+        f"Fitted a [bold]{model}[/bold] model on {len(ts)} episodes in {len(hist)} epochs "
+        f"(stopped: {hist.stop_reason or 'n/a'}; best epoch {hist.best_epoch}, validation "
+        f"nRMSE {hist.best_score:.4g})."
+    )
+    console.print(f"Saved to [green]{path}[/green]")
+
+
+# ---------------------------------------------------------------------------------- rollout
+@app.command()
+def rollout(
+    model: Annotated[Path, typer.Option(help="Run directory of a fitted model.")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Where to write the predicted trajectories.")],
+    solver: Annotated[str | None, typer.Option(help="Override the model's solver.")] = None,
+    columns: ColumnsOpt = None,
+    time_scale: TimeScaleOpt = None,
+) -> None:
+    """Roll a fitted model out open-loop on the recorded actions of each episode."""
+    import numpy as np
+
+    from hybridwm.data import write_trajectories
+    from hybridwm.evaluation import nrmse
+    from hybridwm.models import WorldModel
+
+    wm = WorldModel.load(model)
+    ts = _read_data(data, columns, time_scale)
+    pred = wm.predict(ts, solver=solver)
+    path = write_trajectories(pred, out)
+    names = list(pred.state_names)
+    errs = []
+    for tr, pr in zip(ts, pred, strict=True):
+        truth = np.stack([tr.state(n) for n in names], axis=-1)
+        errs.append((pr.x, truth))
+    pred_all = np.concatenate([p for p, _ in errs])
+    true_all = np.concatenate([t for _, t in errs])
+    console.print(
+        f"Rolled out {len(pred)} episodes; nRMSE against the file's states {names}: "
+        f"[bold]{nrmse(pred_all, true_all):.4g}[/bold]"
+    )
+    console.print(f"Wrote [green]{path}[/green]")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,424 @@
+"""System: a MuJoCo-backed ground-truth simulator with named states, actions and parameters."""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from hybridwm.data import Trajectory, TrajectorySet
+from hybridwm.errors import ConfigError, DataError, ShapeError, SimulationError, UnknownNameError
+from hybridwm.systems.equations import TrueEquations
+from hybridwm.systems.rollout import default_nthread, make_data_pool, rollout_held
+
+__all__ = ["Parameter", "System"]
+
+_MODEL_CACHE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A physical parameter of a system that can be overridden.
+
+    Attributes:
+        name: The name used in ``with_parameters(name=...)``, scenarios and configs.
+        default: Default value (matches the shipped MJCF asset).
+        description: What it is, with its unit.
+        minimum: Lower bound of valid values.
+        inclusive: Whether ``minimum`` itself is valid (``False`` → strictly greater).
+    """
+
+    name: str
+    default: float
+    description: str
+    minimum: float = 0.0
+    inclusive: bool = False
+
+    def check(self, value: Any, system: str) -> float:
+        """Return ``value`` as a float or raise ``ConfigError`` saying what is valid."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"Parameter `{self.name}` of {system} must be a number. Got {value!r} instead."
+            ) from None
+        ok = math.isfinite(v) and (v >= self.minimum if self.inclusive else v > self.minimum)
+        if not ok:
+            rel = ">=" if self.inclusive else ">"
+            raise ConfigError(
+                f"Parameter `{self.name}` of {system} ({self.description}) must be finite and "
+                f"{rel} {self.minimum:g}. Got {v!r} instead; non-physical values cannot be "
+                f"simulated."
+            )
+        return v
+
+
+class System:
+    """A ground-truth simulator built from an MJCF asset shipped with hybridwm.
+
+    Get one with :func:`hybridwm.systems.get_system`; derive variants with
+    :meth:`with_parameters`. States are the generalized positions then velocities
+    ``(qpos, qvel)``; actions are the motor controls.
+
+    Args:
+        name: Registry name, e.g. ``"pendulum"``.
+        asset: File name of the MJCF in ``hybridwm/systems/assets``.
+        state_names: ``nq + nv`` state names (positions, then velocities).
+        action_names: ``nu`` action names.
+        angle_names: The states that are angles (for trigonometric feature libraries).
+        parameters: The overridable physical parameters.
+        apply: ``apply(spec, values)`` writes parameter values into a ``mujoco.MjSpec``.
+        energy: ``energy(model, x)`` → total mechanical energy, or None where undefined.
+        equations: ``equations(model)`` → :class:`TrueEquations`, or None where unknown.
+        description: One line describing the system and its angle conventions.
+        values: Parameter values (defaults for those not given).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        asset: str,
+        state_names: Sequence[str],
+        action_names: Sequence[str],
+        angle_names: Sequence[str],
+        parameters: Sequence[Parameter],
+        apply: Callable[[mujoco.MjSpec, Mapping[str, float]], None],
+        energy: Callable[[mujoco.MjModel, np.ndarray], np.ndarray] | None = None,
+        equations: Callable[[mujoco.MjModel], TrueEquations] | None = None,
+        description: str = "",
+        values: Mapping[str, float] | None = None,
+    ) -> None:
+        self.name = name
+        self.asset = asset
+        self.state_names: tuple[str, ...] = tuple(state_names)
+        self.action_names: tuple[str, ...] = tuple(action_names)
+        self.angle_names: tuple[str, ...] = tuple(angle_names)
+        self.parameter_specs: dict[str, Parameter] = {p.name: p for p in parameters}
+        self.description = description
+        self._apply = apply
+        self._energy = energy
+        self._equations = equations
+        self._values = {p.name: float(p.default) for p in parameters}
+        if values:
+            self._values.update(self.check_parameters(values))
+        # compiled model, its MjData pool (one per rollout thread) and a lock guarding the pool
+        self._cache: OrderedDict[
+            tuple[tuple[str, float], ...], tuple[Any, list[Any], threading.Lock]
+        ] = OrderedDict()
+
+    # ------------------------------------------------------------------ description
+    @property
+    def n_x(self) -> int:
+        """Number of states."""
+        return len(self.state_names)
+
+    @property
+    def n_u(self) -> int:
+        """Number of actions."""
+        return len(self.action_names)
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        """Current parameter values (a copy): defaults updated by ``with_parameters``."""
+        return dict(self._values)
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        """Default parameter values of the shipped asset."""
+        return {k: p.default for k, p in self.parameter_specs.items()}
+
+    @property
+    def timestep(self) -> float:
+        """MuJoCo integration step in seconds (``dt`` must be a multiple of it)."""
+        return float(self._compiled(self._values)[0].opt.timestep)
+
+    @property
+    def action_bounds(self) -> np.ndarray:
+        """(n_u, 2) ``[low, high]`` per action (the actuators' control ranges)."""
+        return np.array(self._compiled(self._values)[0].actuator_ctrlrange, dtype=np.float64)
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self._values.items() if v != self.parameter_specs[k].default}
+        extra = f", parameters={changed}" if changed else ""
+        return (
+            f"System({self.name!r}, states={list(self.state_names)}, "
+            f"actions={list(self.action_names)}{extra})"
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def check_parameters(
+        self, overrides: Mapping[str, Any], *, argument: str = "parameters"
+    ) -> dict[str, float]:
+        """Validate parameter overrides.
+
+        Raises:
+            UnknownNameError: for a name that is not a parameter (valid names are listed).
+            ConfigError: for a non-finite or non-physical value (e.g. a negative mass).
+        """
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(
+                f"`{argument}` must be a mapping of parameter names to values. Got "
+                f"{type(overrides).__name__}."
+            )
+        out: dict[str, float] = {}
+        for key, value in overrides.items():
+            spec = self.parameter_specs.get(key)
+            if spec is None:
+                valid = ", ".join(repr(k) for k in self.parameter_specs)
+                raise UnknownNameError(
+                    f"Unknown parameter {key!r} of {self.name} in `{argument}`. Valid names: "
+                    f"{valid}."
+                )
+            out[key] = spec.check(value, self.name)
+        return out
+
+    def with_parameters(self, **overrides: float) -> System:
+        """A copy of this system with some parameters changed (validated).
+
+        Example:
+            >>> heavy = get_system("pendulum").with_parameters(mass=2.0)  # doctest: +SKIP
+        """
+        values = {**self._values, **self.check_parameters(overrides)}
+        new = System(
+            self.name,
+            asset=self.asset,
+            state_names=self.state_names,
+            action_names=self.action_names,
+            angle_names=self.angle_names,
+            parameters=tuple(self.parameter_specs.values()),
+            apply=self._apply,
+            energy=self._energy,
+            equations=self._equations,
+            description=self.description,
+            values=values,
+        )
+        new._cache = self._cache  # compiled models are keyed by parameter values: share them
+        return new
+
+    def _resolve(self, parameters: Mapping[str, Any] | None) -> dict[str, float]:
+        if not parameters:
+            return dict(self._values)
+        return {**self._values, **self.check_parameters(parameters)}
+
+    # ------------------------------------------------------------------ MuJoCo models
+    def spec(self, parameters: Mapping[str, Any] | None = None) -> mujoco.MjSpec:
+        """The ``mujoco.MjSpec`` of the asset with the parameters applied (not compiled)."""
+        values = self._resolve(parameters)
+        xml = resources.files("hybridwm.systems").joinpath("assets", self.asset).read_text()
+        spec = mujoco.MjSpec.from_string(xml)
+        self._apply(spec, values)
+        return spec
+
+    def model(self, parameters: Mapping[str, Any] | None = None) -> mujoco.MjModel:
+        """A freshly compiled ``mujoco.MjModel`` with this system's parameters and ``parameters``
+        overrides applied (masses, lengths — geometry and body positions —, damping, gear)."""
+        return self.spec(parameters).compile()
+
+    def _compiled(
+        self, values: Mapping[str, float]
+    ) -> tuple[mujoco.MjModel, list[mujoco.MjData], threading.Lock]:
+        key = tuple(sorted(values.items()))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = (self.model(values), [], threading.Lock())
+            self._cache[key] = hit
+            while len(self._cache) > _MODEL_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return hit
+
+    # ------------------------------------------------------------------ physics
+    def energy(self, x: np.ndarray, *, parameters: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Total mechanical energy (kinetic + gravitational) of states.
+
+        Args:
+            x: (..., n_x) states.
+            parameters: Optional overrides on top of this system's parameters.
+
+        Returns:
+            (...,) energies in joules.
+        """
+        if self._energy is None:
+            raise ConfigError(f"The energy of {self.name} is not defined in hybridwm.")
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[-1:] != (self.n_x,):
+            raise ShapeError(
+                f"`x` of energy must have shape (..., {self.n_x}) for {self.name} states "
+                f"{list(self.state_names)}. Got {x.shape}."
+            )
+        return self._energy(self._compiled(self._resolve(parameters))[0], x)
+
+    def true_equations(self, *, parameters: Mapping[str, Any] | None = None) -> TrueEquations:
+        """The closed-form equations of motion, with constants read from the compiled model."""
+        if self._equations is None:
+            raise ConfigError(f"No closed-form equations are known for {self.name}.")
+        return self._equations(self._compiled(self._resolve(parameters))[0])
+
+    # ------------------------------------------------------------------ simulation
+    def substeps(self, dt: float, *, argument: str = "dt") -> int:
+        """Number of MuJoCo steps in a control period ``dt`` (a multiple of :attr:`timestep`)."""
+        try:
+            dt_f = float(dt)
+        except (TypeError, ValueError):
+            raise ConfigError(f"`{argument}` of simulate must be a number. Got {dt!r}.") from None
+        if not (math.isfinite(dt_f) and dt_f > 0):
+            raise ConfigError(f"`{argument}` of simulate must be > 0. Got {dt!r} instead.")
+        ts = self.timestep
+        n_sub = round(dt_f / ts)
+        if n_sub < 1 or abs(n_sub * ts - dt_f) > 1e-9:
+            examples = ", ".join(f"{k * ts:g}" for k in (1, 2, 5, 10, 25))
+            raise ConfigError(
+                f"`{argument}` of simulate must be a multiple of the {self.name} model timestep "
+                f"{ts:g} s (e.g. {examples}). Got {dt_f!r} instead."
+            )
+        return n_sub
+
+    def _check_inputs(self, x0: Any, actions: Any) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            x0a = np.asarray(x0, dtype=np.float64)
+            ua = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"`x0` and `actions` of simulate must be numeric arrays: {exc}"
+            ) from None
+        if x0a.ndim == 1:
+            x0a = x0a[None]
+        if ua.ndim == 2:
+            ua = ua[None]
+        if x0a.ndim != 2 or x0a.shape[1] != self.n_x:
+            raise ShapeError(
+                f"`x0` of simulate must have shape (n, {self.n_x}) for {self.name} states "
+                f"{list(self.state_names)}. Got shape {np.shape(x0)}."
+            )
+        if ua.ndim != 3 or ua.shape[2] != self.n_u or ua.shape[1] < 1:
+            raise ShapeError(
+                f"`actions` of simulate must have shape (n, T, {self.n_u}) with T >= 1 for "
+                f"{self.name} actions {list(self.action_names)}. Got shape {np.shape(actions)}."
+            )
+        if ua.shape[0] != x0a.shape[0]:
+            raise ShapeError(
+                f"`x0` and `actions` of simulate must hold the same number of trajectories: x0 "
+                f"has shape {x0a.shape} (n={x0a.shape[0]}) but actions has shape {ua.shape} "
+                f"(n={ua.shape[0]}). Pass one initial state per action sequence."
+            )
+        for arr, what, names in ((x0a, "x0", self.state_names), (ua, "actions", self.action_names)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                kind = "NaN" if np.isnan(arr[idx]) else "inf"
+                where = f"step {idx[1]} " if arr.ndim == 3 else ""
+                raise DataError(
+                    f"`{what}` of simulate has {kind} for trajectory {idx[0]} at {where}in column "
+                    f"`{names[idx[-1]]}`; pass finite values."
+                )
+        return x0a, ua
+
+    def _clip_actions(self, actions: np.ndarray) -> np.ndarray:
+        b = self.action_bounds
+        lo, hi = b[:, 0], b[:, 1]
+        tol = 1e-9 * (hi - lo)
+        if (actions < lo - tol).any() or (actions > hi + tol).any():
+            warnings.warn(
+                f"`actions` of simulate exceed the {self.name} action bounds "
+                f"{b.tolist()}; they are clipped (MuJoCo clamps them too) and the clipped values "
+                f"are recorded. Clip them yourself to silence this warning.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return np.clip(actions, lo, hi)
+        return actions
+
+    def simulate(
+        self,
+        x0: np.ndarray,
+        actions: np.ndarray,
+        dt: float,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        t0: float = 0.0,
+        nthread: int | None = None,
+        progress: bool = False,
+    ) -> TrajectorySet:
+        """Simulate a batch of trajectories with zero-order-hold actions.
+
+        All trajectories run in one multithreaded ``mujoco.rollout`` call.
+
+        Args:
+            x0: (n, n_x) initial states ``(qpos, qvel)`` in :attr:`state_names` order; a single
+                (n_x,) state is allowed together with (T, n_u) actions.
+            actions: (n, T, n_u) actions; ``actions[i, k]`` is held on ``[t_k, t_k + dt)``.
+                Values outside :attr:`action_bounds` are clipped with a warning.
+            dt: Control period in seconds, a multiple of :attr:`timestep`.
+            parameters: Parameter overrides on top of :attr:`parameters` for this call.
+            meta: Extra metadata for every trajectory (a mapping), or one mapping per trajectory.
+            t0: Time of the first sample.
+            nthread: Rollout threads (default: the CPUs available).
+            progress: Show a progress bar over chunks of a big batch.
+
+        Returns:
+            n trajectories, each with ``t = t0 + dt*arange(T+1)``, ``x`` (T+1, n_x), ``u``
+            (T+1, n_u) whose last row repeats the last action, and ``meta`` with ``system``,
+            ``parameters``, ``dt``, ``index`` and the given ``meta``.
+
+        Raises:
+            ShapeError: if ``x0``/``actions`` have the wrong shape.
+            DataError: if they hold NaN/inf.
+            ConfigError: if ``dt`` is not a positive multiple of the timestep, or a parameter is
+                invalid (``UnknownNameError`` for unknown names).
+            SimulationError: if a simulation diverged (MuJoCo reset it) or became non-finite.
+        """
+        n_sub = self.substeps(dt)
+        values = self._resolve(parameters)
+        x0a, ua = self._check_inputs(x0, actions)
+        ua = self._clip_actions(ua)
+        n, n_steps, _ = ua.shape
+        if isinstance(meta, Sequence) and not isinstance(meta, (str, bytes)):
+            metas = list(meta)
+            if len(metas) != n:
+                raise ShapeError(
+                    f"`meta` of simulate must be one mapping or {n} mappings (one per "
+                    f"trajectory). Got {len(metas)}."
+                )
+        else:
+            metas = None
+        model, pool, lock = self._compiled(values)
+        threads = default_nthread() if nthread is None else int(nthread)
+        if threads < 1:
+            raise ConfigError(f"`nthread` of simulate must be >= 1. Got {nthread!r} instead.")
+        with lock:  # the MjData pool is reused: one rollout at a time per compiled model
+            if len(pool) < threads:
+                pool.extend(make_data_pool(model, threads - len(pool)))
+            x, ok = rollout_held(model, pool[:threads], x0a, ua, n_sub, progress=progress)
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            raise SimulationError(
+                f"The {self.name} simulation of trajectory {int(bad[0])} (of {n}; "
+                f"{len(bad)} diverged in all: {bad[:10].tolist()}) became unstable: MuJoCo reset "
+                f"it or its state is not finite. Reduce initial velocities, action amplitude or "
+                f"dt, or check the parameters {values}."
+            )
+        u = np.empty((n, n_steps + 1, self.n_u))
+        u[:, :n_steps] = ua
+        u[:, n_steps] = ua[:, -1]
+        t = float(t0) + float(dt) * np.arange(n_steps + 1)
+        base = {"system": self.name, "dt": float(dt)}
+        if metas is None and meta:
+            base.update(meta)
+        trajs = []
+        for i in range(n):
+            m = {**base, "parameters": dict(values), "index": i}
+            if metas is not None:
+                m.update(metas[i])
+            trajs.append(Trajectory(t, x[i], u[i], self.state_names, self.action_names, m))
+        return TrajectorySet(trajs)
