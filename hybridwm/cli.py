@@ -376,6 +376,140 @@ def rollout(
     console.print(f"Wrote [green]{path}[/green]")
 
 
+# ---------------------------------------------------------------------------------- evaluate
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Run directory of a fitted model.")],
+    data: DataOpt,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the metrics as JSON here (optional).")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option(help="Ground-truth system, for the energy-drift metric.")
+    ] = None,
+    vpt_threshold: Annotated[
+        float, typer.Option(help="Normalised error at which a prediction stops being valid.")
+    ] = 0.1,
+    columns: ColumnsOpt = None,
+    time_scale: TimeScaleOpt = None,
+) -> None:
+    """Score a fitted model's open-loop rollouts against recorded trajectories."""
+    from hybridwm._io import atomic_write_json
+    from hybridwm.evaluation import evaluate as run_evaluate
+    from hybridwm.models import WorldModel
+
+    wm = WorldModel.load(model)
+    ts = _read_data(data, columns, time_scale)
+    energy = None
+    if system is not None:
+        from hybridwm.systems import get_system
+
+        params = ts[0].meta.get("parameters") or {}
+        sys_ = get_system(system).with_parameters(**params)
+        energy = sys_.energy
+    ev = run_evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy)
+    table = Table(title=f"{wm.kind} model on {data.name}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in ev.metrics.items():
+        table.add_row(k, f"{v:.4g}")
+    console.print(table)
+    if out is not None:
+        atomic_write_json(out, {"model": str(model), "data": str(data), "metrics": ev.metrics})
+        console.print(f"Wrote [green]{out}[/green]")
+
+
+# ---------------------------------------------------------------------------------- benchmark
+@app.command()
+def benchmark(
+    out: Annotated[Path, typer.Option(help="Run directory (resumes if it exists).")] = Path(
+        "runs/bench"
+    ),
+    preset: Annotated[str, typer.Option(help="Preset: quick or full.")] = "quick",
+    config: Annotated[
+        Path | None, typer.Option(help="TOML/JSON BenchmarkConfig instead of a preset.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel jobs.")] = None,
+    seeds: Annotated[
+        list[int] | None, typer.Option("--seed", help="Seeds (repeatable); overrides the preset.")
+    ] = None,
+    max_time: Annotated[
+        float | None, typer.Option(help="Training budget per model in seconds.")
+    ] = None,
+    executor: Annotated[str | None, typer.Option(help="local or ray.")] = None,
+    report: Annotated[bool, typer.Option(help="Render the report when done.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run the benchmark grid (systems × models × scenarios × seeds) and collect the results."""
+    from hybridwm.evaluation import BenchmarkConfig, load_preset
+    from hybridwm.evaluation import benchmark as run_benchmark
+
+    overrides: dict[str, Any] = {}
+    if workers is not None:
+        overrides["workers"] = workers
+    if seeds:
+        overrides["seeds"] = seeds
+    if executor is not None:
+        overrides["executor"] = executor
+    if config is not None:
+        cfg = BenchmarkConfig.from_file(config)
+        cfg = BenchmarkConfig.from_dict({**cfg.to_dict(), **overrides})
+    else:
+        cfg = load_preset(preset, **overrides)
+    if max_time is not None:
+        cfg = cfg.replace(train={**cfg.train, "max_time": max_time})
+    results = run_benchmark(cfg, out, progress=progress, report=report)
+    console.print(f"Results in [green]{results}[/green]")
+    if report:
+        console.print(f"Report: [green]{out / 'report.html'}[/green] and {out / 'report.md'}")
+
+
+# ---------------------------------------------------------------------------------- report
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A benchmark run directory.")],
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Where to write the report [default: RUN_DIR].")
+    ] = None,
+) -> None:
+    """Render report.html, report.md and summary.json from a benchmark run directory."""
+    from hybridwm.reports import render_report
+
+    paths = render_report(run_dir, out_dir=out_dir)
+    for key, path in paths.items():
+        console.print(f"{key}: [green]{path}[/green]")
+
+
+# ---------------------------------------------------------------------------------- demo
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run directory of the demo.")] = Path("runs/demo"),
+    workers: Annotated[int | None, typer.Option(help="Parallel jobs.")] = None,
+    max_time: Annotated[
+        float | None, typer.Option(help="Training budget per model in seconds.")
+    ] = None,
+) -> None:
+    """Run the quick benchmark end to end (simulate, discover, fit, evaluate) and its report."""
+    import json as _json
+
+    console.rule("[bold]hybridwm demo[/bold]: quick benchmark on pendulum and cartpole")
+    benchmark(
+        out=out,
+        preset="quick",
+        config=None,
+        workers=workers,
+        seeds=None,
+        max_time=max_time,
+        executor=None,
+        report=True,
+        progress=True,
+    )
+    summary = _json.loads((out / "summary.json").read_text())
+    for line in summary.get("findings", []):
+        console.print(f"• {line}", highlight=False)
+    console.print(f"\nOpen the report: [bold green]{(out / 'report.html').resolve()}[/bold green]")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hybridwm`` script: run the app, turn library errors into messages.
 

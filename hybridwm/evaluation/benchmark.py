@@ -1,0 +1,551 @@
+"""The benchmark grid: systems × model kinds × scenarios × seeds, cached in a run directory.
+
+Each (system, seed) pair is *prepared* once (simulate the training and evaluation scenarios,
+discover the physics); then each (system, seed, model) job fits one model and evaluates it on
+every scenario. Every step writes its own files atomically and is skipped when they already
+exist, so an interrupted benchmark resumes where it stopped. Jobs run through a small executor
+interface: in-process, a local process pool, or Ray (``pip install ray``) for sweeps that
+outgrow one machine.
+
+Layout of ``<out>`` (the report's inputs are documented in :mod:`hybridwm.reports.rundir`)::
+
+    config.json                         the BenchmarkConfig
+    results.json, metrics.parquet, curves.parquet, samples/   the collected results
+    jobs/<system>/seed<k>/data/<scenario>.parquet             simulated ground truth
+    jobs/<system>/seed<k>/physics.json                        discovered equations
+    jobs/<system>/seed<k>/models/<model>/                     fitted WorldModel run directory
+    jobs/<system>/seed<k>/eval/<model>.json                   metrics, curves, sample predictions
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hybridwm._io import atomic_path, atomic_write_json
+from hybridwm.config import Config, load_mapping
+from hybridwm.errors import ConfigError, FormatError, UnknownNameError
+from hybridwm.registry import Registry
+
+__all__ = [
+    "MODEL_KINDS",
+    "PRESETS",
+    "BenchmarkConfig",
+    "benchmark",
+    "load_preset",
+]
+
+MODEL_KINDS = ("learned", "physics", "hybrid", "hybrid-no-pinn")
+SCENARIOS = ("id", "ood-state", "ood-action", "ood-params")
+RESULTS_VERSION = 1
+
+
+@dataclass
+class BenchmarkConfig(Config):
+    """Settings of :func:`benchmark` (fields map 1:1 to a preset TOML file).
+
+    Attributes:
+        preset: name of the preset this config came from (informational).
+        systems: system names (see ``hybridwm systems``).
+        models: model kinds among ``learned``, ``physics``, ``hybrid``, ``hybrid-no-pinn``
+            (the hybrid trained without the PINN residual loss: an ablation).
+        scenarios: evaluation scenarios (``id``, ``ood-state``, ``ood-action``, ``ood-params``).
+        seeds: one job per seed; the seed drives data, discovery bagging and training.
+        n_train: training trajectories per system and seed (``train`` scenario).
+        n_eval: trajectories per evaluation scenario.
+        duration: seconds per training trajectory.
+        eval_duration: seconds per evaluation trajectory (the open-loop horizon).
+        dt: sample and control period in seconds.
+        noise: Gaussian noise on the training states, as a fraction of each state's std.
+        hidden: hidden widths of the learned network (the learned model and the residual).
+        train: TrainConfig fields shared by every trained model (budgets: ``max_time``,
+            ``epochs``, ...). The same budget for every kind keeps the comparison fair.
+        discover: DiscoverConfig fields per system (``{"cartpole": {"library": ...}}``); the
+            key ``"*"`` applies to every system.
+        vpt_threshold: normalised error at which a prediction stops being valid.
+        n_samples: episodes per scenario kept for the rollout plots.
+        workers: parallel jobs (1: run in this process).
+        executor: ``"local"`` (process pool) or ``"ray"``.
+    """
+
+    preset: str = "custom"
+    systems: tuple[str, ...] = ("pendulum", "cartpole")
+    models: tuple[str, ...] = MODEL_KINDS
+    scenarios: tuple[str, ...] = SCENARIOS
+    seeds: tuple[int, ...] = (0,)
+    n_train: int = 32
+    n_eval: int = 16
+    duration: float = 3.0
+    eval_duration: float = 3.0
+    dt: float = 0.01
+    noise: float = 0.0
+    hidden: tuple[int, ...] = (64, 64)
+    train: dict[str, Any] = field(default_factory=dict)
+    discover: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vpt_threshold: float = 0.1
+    n_samples: int = 2
+    workers: int = 1
+    executor: str = "local"
+
+    def __post_init__(self) -> None:
+        from hybridwm.systems import SYSTEMS, get_scenario
+
+        for name in self.systems:
+            SYSTEMS[name]
+            for sc in ("train", *self.scenarios):
+                get_scenario(name, sc)
+        if not self.systems or not self.models or not self.scenarios or not self.seeds:
+            raise ConfigError(
+                "A benchmark needs at least one system, model, scenario and seed. Got "
+                f"systems={list(self.systems)}, models={list(self.models)}, "
+                f"scenarios={list(self.scenarios)}, seeds={list(self.seeds)}."
+            )
+        bad = [m for m in self.models if m not in MODEL_KINDS]
+        if bad:
+            raise UnknownNameError(
+                f"Unknown model kind(s) {bad} in `models`. Valid names: {list(MODEL_KINDS)}."
+            )
+        for name in ("n_train", "n_eval", "workers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ConfigError(f"BenchmarkConfig.{name} must be an integer >= 1. Got {v!r}.")
+        for name in ("duration", "eval_duration", "dt", "vpt_threshold"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise ConfigError(f"BenchmarkConfig.{name} must be > 0. Got {v!r}.")
+        if self.noise < 0:
+            raise ConfigError(f"BenchmarkConfig.noise must be >= 0. Got {self.noise!r}.")
+        if self.executor not in EXECUTORS:
+            EXECUTORS[self.executor]
+        from hybridwm.physics import DiscoverConfig
+        from hybridwm.training import TrainConfig
+
+        TrainConfig.from_dict(dict(self.train))
+        for key, overrides in self.discover.items():
+            if key != "*" and key not in self.systems:
+                raise ConfigError(
+                    f"`discover` has settings for {key!r}, which is not among the benchmark's "
+                    f"systems {list(self.systems)} (use '*' for all)."
+                )
+            DiscoverConfig.from_dict(dict(overrides))
+
+
+# ---------------------------------------------------------------------------------- presets
+PRESETS: Registry[str] = Registry("benchmark preset", "`preset`")
+for _name in ("quick", "full"):
+    PRESETS.register(_name, f"{_name}.toml")
+
+
+def load_preset(name: str, **overrides: Any) -> BenchmarkConfig:
+    """The BenchmarkConfig of a shipped preset (``quick``, ``full``), with field overrides."""
+    file = PRESETS[name]
+    ref = resources.files("hybridwm.evaluation").joinpath("presets", file)
+    with resources.as_file(ref) as path:
+        data = load_mapping(path)
+    data.update(overrides)
+    data.setdefault("preset", name)
+    return BenchmarkConfig.from_dict(data)
+
+
+# ---------------------------------------------------------------------------------- executors
+def _run_serial(
+    fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int
+) -> Iterable[Any]:
+    for job in jobs:
+        yield fn(*job)
+
+
+def _run_local(
+    fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int
+) -> Iterable[Any]:
+    if workers <= 1 or len(jobs) <= 1:
+        yield from _run_serial(fn, jobs, workers)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # torch and MuJoCo thread pools do not survive fork
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _run_ray(
+    fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int
+) -> Iterable[Any]:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(
+            "executor='ray' needs Ray: `pip install ray` (or `pip install 'ray[default]'`), "
+            "or use executor='local'."
+        ) from None
+    if not ray.is_initialized():
+        ray.init(ignore_reinit_error=True)
+    remote = ray.remote(num_cpus=1)(fn)
+    pending = [remote.remote(*job) for job in jobs]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
+
+
+EXECUTORS: Registry[Callable[..., Iterable[Any]]] = Registry("executor", "`executor`")
+EXECUTORS.register("local", _run_local)
+EXECUTORS.register("ray", _run_ray)
+
+
+# ---------------------------------------------------------------------------------- jobs
+def _job_dir(out: Path, system: str, seed: int) -> Path:
+    return out / "jobs" / system / f"seed{seed}"
+
+
+def _prepare(cfg_dict: dict[str, Any], out: str, system: str, seed: int) -> str:
+    """Simulate the train and evaluation data of one (system, seed) and discover its physics."""
+    import torch
+
+    torch.set_num_threads(1)
+    from hybridwm.data import TrajectorySet, read_trajectories, write_trajectories
+    from hybridwm.physics import DiscoverConfig, discover
+    from hybridwm.systems import simulate
+
+    cfg = BenchmarkConfig.from_dict(cfg_dict)
+    job = _job_dir(Path(out), system, seed)
+    data_dir = job / "data"
+    for sc in ("train", *cfg.scenarios):
+        path = data_dir / f"{sc}.parquet"
+        if path.exists():
+            continue
+        n = cfg.n_train if sc == "train" else cfg.n_eval
+        dur = cfg.duration if sc == "train" else cfg.eval_duration
+        ts = simulate(
+            system=system, scenario=sc, n_trajectories=n, duration=dur, dt=cfg.dt, seed=seed
+        )
+        if sc == "train" and cfg.noise > 0:
+            rng = np.random.default_rng([seed, 7919])
+            std = np.concatenate([tr.x for tr in ts]).std(axis=0)
+            ts = TrajectorySet(
+                tr.replace(x=tr.x + cfg.noise * std * rng.standard_normal(tr.x.shape)) for tr in ts
+            )
+        write_trajectories(ts, path)
+    phys_path = job / "physics.json"
+    if not phys_path.exists():
+        settings = {**cfg.discover.get("*", {}), **cfg.discover.get(system, {})}
+        settings.setdefault("seed", seed)
+        if cfg.noise > 0:
+            settings.setdefault("differentiation", "smoothed_finite_difference")
+        train = read_trajectories(data_dir / "train.parquet")
+        model = discover(train, config=DiscoverConfig.from_dict(settings))
+        model.save(phys_path)
+    return str(job)
+
+
+def _fit_and_evaluate(cfg_dict: dict[str, Any], out: str, system: str, seed: int, kind: str) -> str:
+    """Fit one model kind on one (system, seed) and evaluate it on every scenario."""
+    import torch
+
+    torch.set_num_threads(1)
+    from hybridwm.data import read_trajectories
+    from hybridwm.evaluation.evaluate import evaluate
+    from hybridwm.models import WorldModel
+    from hybridwm.physics import PhysicsModel
+    from hybridwm.systems import get_scenario, get_system
+    from hybridwm.training import TrainConfig
+
+    cfg = BenchmarkConfig.from_dict(cfg_dict)
+    job = _job_dir(Path(out), system, seed)
+    eval_path = job / "eval" / f"{kind}.json"
+    if eval_path.exists():
+        return str(eval_path)
+    model_dir = job / "models" / kind
+    train = read_trajectories(job / "data" / "train.parquet")
+    started = time.perf_counter()
+    if (model_dir / "config.json").exists():
+        wm = WorldModel.load(model_dir)
+        fit_time = float("nan")
+    else:
+        phys = PhysicsModel.load(job / "physics.json")
+        tcfg = TrainConfig.from_dict({"progress": False, "threads": 1, **cfg.train, "seed": seed})
+        if kind == "learned":
+            wm = WorldModel.learned(hidden=cfg.hidden)
+        elif kind == "physics":
+            wm = WorldModel.physics(phys)
+        else:
+            wm = WorldModel.hybrid(physics=phys, hidden=cfg.hidden)
+            if kind == "hybrid-no-pinn":
+                tcfg = tcfg.replace(pinn_weight=0.0)
+        wm.fit(train, config=tcfg)
+        fit_time = time.perf_counter() - started
+        wm.save(model_dir)
+    base = get_system(system)
+    rows: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
+    samples: dict[str, Any] = {}
+    for sc in cfg.scenarios:
+        data = read_trajectories(job / "data" / f"{sc}.parquet")
+        params = data[0].meta.get("parameters") or get_scenario(system, sc).system_parameters(base)
+        sys_sc = base.with_parameters(**params)
+        energy = (lambda x, s=sys_sc: s.energy(x)) if sys_sc.n_x else None
+        try:
+            sys_sc.energy(data[0].x[:1])
+        except Exception:
+            energy = None
+        ev = evaluate(wm, data, vpt_threshold=cfg.vpt_threshold, energy=energy)
+        for metric, value in ev.metrics.items():
+            rows.append(
+                {
+                    "system": system,
+                    "model": kind,
+                    "scenario": sc,
+                    "seed": seed,
+                    "metric": metric,
+                    "value": value,
+                }
+            )
+        curves.append({"scenario": sc, "t": ev.t.tolist(), "nrmse": ev.curve.tolist()})
+        k = min(cfg.n_samples, len(ev.pred))
+        samples[sc] = {
+            "truth": ev.truth[:k].tolist(),
+            "pred": ev.pred[:k].tolist(),
+            "t": ev.t.tolist(),
+        }
+    rows.append(
+        {
+            "system": system,
+            "model": kind,
+            "scenario": "train",
+            "seed": seed,
+            "metric": "fit_time",
+            "value": fit_time,
+        }
+    )
+    atomic_write_json(
+        eval_path,
+        {
+            "metrics": rows,
+            "curves": curves,
+            "samples": samples,
+            "state_names": list(train.state_names),
+        },
+    )
+    return str(eval_path)
+
+
+# ---------------------------------------------------------------------------------- collect
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("hybridwm", "torch", "torchdiffeq", "pysindy", "mujoco", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # pragma: no cover
+            out[pkg] = "not installed"
+    out["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
+    return out
+
+
+def _system_entry(system: str, physics_path: Path) -> dict[str, Any]:
+    from hybridwm.physics import PhysicsModel
+    from hybridwm.systems import get_system
+
+    phys = PhysicsModel.load(physics_path)
+    entry: dict[str, Any] = {
+        "state_names": list(phys.state_names),
+        "action_names": list(phys.action_names),
+        "equations": phys.equations(),
+        "equations_latex": phys.to_latex().splitlines(),
+        "coefficients": _nonzero(phys.coefficients),
+    }
+    if phys.coef_std is not None:
+        entry["coefficients_std"] = _nonzero(phys.coef_std, keep=phys.coefficients)
+        entry["inclusion_probability"] = _nonzero(phys.inclusion_probability)
+    try:
+        true = get_system(system).true_equations()
+    except Exception:  # no closed form for this system
+        true = None
+    if true is not None and not getattr(true, "denominator", None):
+        entry["true_coefficients"] = {k: dict(v) for k, v in true.coefficients.items()}
+    elif true is not None:
+        entry["note"] = (
+            "The exact equations are rational in the state (a common denominator "
+            f"{dict(true.denominator)}); a polynomial/trigonometric library can only approximate "
+            "them, which is the gap the hybrid residual is meant to close."
+        )
+    return entry
+
+
+def _nonzero(df: pd.DataFrame, keep: pd.DataFrame | None = None) -> dict[str, dict[str, float]]:
+    ref = df if keep is None else keep
+    return {
+        str(eq): {str(f): float(df.loc[eq, f]) for f in df.columns if ref.loc[eq, f] != 0}
+        for eq in df.index
+    }
+
+
+def _collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
+    metrics: list[dict[str, Any]] = []
+    curves: list[pd.DataFrame] = []
+    samples: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    systems: dict[str, Any] = {}
+    for system in cfg.systems:
+        seed0 = cfg.seeds[0]
+        systems[system] = _system_entry(system, _job_dir(out, system, seed0) / "physics.json")
+        for seed in cfg.seeds:
+            for kind in cfg.models:
+                path = _job_dir(out, system, seed) / "eval" / f"{kind}.json"
+                res = json.loads(path.read_text())
+                metrics.extend(res["metrics"])
+                names = res["state_names"]
+                for c in res["curves"]:
+                    curves.append(
+                        pd.DataFrame(
+                            {
+                                "system": system,
+                                "model": kind,
+                                "scenario": c["scenario"],
+                                "seed": seed,
+                                "t": c["t"],
+                                "nrmse": c["nrmse"],
+                            }
+                        )
+                    )
+                if seed != seed0:
+                    continue
+                for sc, s in res["samples"].items():
+                    frames = samples.setdefault((system, sc), [])
+                    sources = [("pred", kind)] if frames else [("truth", "truth"), ("pred", kind)]
+                    for key, source in sources:
+                        arr = np.asarray(s[key], dtype=np.float64)
+                        for e in range(arr.shape[0]):
+                            df = pd.DataFrame(arr[e], columns=names)
+                            df.insert(0, "source", source)
+                            df.insert(0, "t", s["t"])
+                            df.insert(0, "episode", e)
+                            frames.append(df)
+    results = {
+        "format_version": RESULTS_VERSION,
+        "setup": {
+            **_versions(),
+            "preset": cfg.preset,
+            "started": started,
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "systems": systems,
+        "metrics": [r for r in metrics if r["scenario"] != "train"],
+        "fit": [r for r in metrics if r["scenario"] == "train"],
+    }
+    atomic_write_json(out / "results.json", results)
+    table = pd.DataFrame(
+        metrics, columns=["system", "model", "scenario", "seed", "metric", "value"]
+    )
+    table["value"] = table["value"].astype(float)
+    with atomic_path(out / "metrics.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    with atomic_path(out / "curves.parquet") as tmp:
+        pd.concat(curves, ignore_index=True).to_parquet(tmp, index=False)
+    for (system, sc), frames in samples.items():
+        with atomic_path(out / "samples" / f"{system}__{sc}.parquet") as tmp:
+            pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
+    return out / "results.json"
+
+
+# ---------------------------------------------------------------------------------- entry point
+def benchmark(
+    config: BenchmarkConfig | str = "quick",
+    out: str | os.PathLike[str] = "runs/bench",
+    *,
+    progress: bool = True,
+    report: bool = True,
+) -> Path:
+    """Run (or resume) the benchmark grid and collect its results in ``out``.
+
+    Args:
+        config: a BenchmarkConfig or a preset name (``"quick"``, ``"full"``).
+        out: the run directory. Steps whose files exist there are not run again, so an
+            interrupted benchmark resumes; a directory holding a different config is refused.
+        progress: show a progress bar over jobs.
+        report: also render ``report.html`` / ``report.md`` / ``summary.json``.
+
+    Returns:
+        The path of ``results.json``.
+
+    Raises:
+        ConfigError: ``out`` holds a benchmark with another configuration.
+    """
+    cfg = load_preset(config) if isinstance(config, str) else config
+    if not isinstance(cfg, BenchmarkConfig):
+        raise ConfigError(f"`config` must be a BenchmarkConfig or a preset name. Got {config!r}.")
+    out_dir = Path(out)
+    cfg_path = out_dir / "config.json"
+    if cfg_path.exists():
+        try:
+            previous = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError:
+            raise FormatError(
+                f"{cfg_path} is not valid JSON; remove it or choose another --out."
+            ) from None
+        if previous != cfg.to_dict():
+            changed = sorted(k for k in cfg.to_dict() if previous.get(k) != cfg.to_dict()[k])
+            raise ConfigError(
+                f"{out_dir} already holds a benchmark with a different configuration (fields "
+                f"{changed} differ). Use another --out, or delete {out_dir} to start over."
+            )
+    cfg.save(cfg_path)
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    run = EXECUTORS[cfg.executor]
+    cfg_dict = cfg.to_dict()
+    prepare_jobs = [(cfg_dict, str(out_dir), s, k) for s in cfg.systems for k in cfg.seeds]
+    model_jobs = [
+        (cfg_dict, str(out_dir), s, k, m)
+        for s in cfg.systems
+        for k in cfg.seeds
+        for m in cfg.models
+    ]
+    if cfg.workers <= 1 and cfg.executor == "local":
+        run = _run_serial
+    _with_progress(run, _prepare, prepare_jobs, cfg.workers, "simulate + discover", progress)
+    _with_progress(run, _fit_and_evaluate, model_jobs, cfg.workers, "fit + evaluate", progress)
+    path = _collect(cfg, out_dir, started)
+    if report:
+        from hybridwm.reports import render_report
+
+        render_report(out_dir)
+    return path
+
+
+def _with_progress(
+    run: Callable[..., Iterable[Any]],
+    fn: Callable[..., Any],
+    jobs: list[tuple[Any, ...]],
+    workers: int,
+    label: str,
+    progress: bool,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not progress:
+        for _ in run(fn, jobs, workers):
+            pass
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(label, total=len(jobs))
+        for _ in run(fn, jobs, workers):
+            bar.advance(task)
