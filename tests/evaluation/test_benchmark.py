@@ -1,0 +1,152 @@
+"""The benchmark grid: runs end to end on a tiny config, resumes from its cache, and refuses bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybridwm.errors import ConfigError, UnknownNameError
+from hybridwm.evaluation import BenchmarkConfig, benchmark, evaluate, load_preset
+from hybridwm.evaluation.benchmark import EXECUTORS
+
+
+def tiny(**changes: object) -> BenchmarkConfig:
+    base = dict(
+        systems=("pendulum",),
+        models=("learned", "physics", "hybrid", "hybrid-no-pinn"),
+        scenarios=("id", "ood-state"),
+        seeds=(0,),
+        n_train=4,
+        n_eval=3,
+        duration=0.6,
+        eval_duration=0.6,
+        train={"epochs": 2, "max_time": 20.0},
+        discover={"pendulum": {"angles": ["theta"]}},
+    )
+    base.update(changes)
+    return BenchmarkConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    benchmark(tiny(), out, progress=False, report=True)
+    return out
+
+
+def test_benchmark_writes_every_output(run_dir: Path) -> None:
+    for name in ("config.json", "results.json", "metrics.parquet", "curves.parquet"):
+        assert (run_dir / name).is_file(), name
+    for name in ("report.html", "report.md", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "samples" / "pendulum__ood-state.parquet").is_file()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["format_version"] == 1
+    eqs = results["systems"]["pendulum"]["equations"]
+    assert any("sin(theta)" in e for e in eqs)
+    assert "true_coefficients" in results["systems"]["pendulum"]
+
+
+def test_metrics_table_matches_results_json(run_dir: Path) -> None:
+    results = json.loads((run_dir / "results.json").read_text())
+    table = pd.read_parquet(run_dir / "metrics.parquet")
+    rows = table[table["scenario"] != "train"]
+    assert len(rows) == len(results["metrics"])
+    got = {
+        (r["model"], r["scenario"], r["metric"]): r["value"]
+        for r in results["metrics"]
+        if isinstance(r["value"], float)
+    }
+    for r in rows.itertuples():
+        if (r.model, r.scenario, r.metric) in got:
+            assert r.value == pytest.approx(got[(r.model, r.scenario, r.metric)])
+    kinds = {(m, s) for m, s, k in got if k == "nrmse"}
+    assert kinds == {(m, s) for m in tiny().models for s in tiny().scenarios}
+
+
+def test_physics_only_model_tracks_the_pendulum(run_dir: Path) -> None:
+    table = pd.read_parquet(run_dir / "metrics.parquet")
+    phys = table.query("model == 'physics' and scenario == 'id' and metric == 'nrmse'")
+    assert float(phys["value"].iloc[0]) < 1e-2
+
+
+def test_benchmark_resumes_without_refitting(run_dir: Path) -> None:
+    eval_file = run_dir / "jobs" / "pendulum" / "seed0" / "eval" / "hybrid.json"
+    weights = run_dir / "jobs" / "pendulum" / "seed0" / "models" / "hybrid"
+    before = (eval_file.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in weights.iterdir()))
+    benchmark(tiny(), run_dir, progress=False, report=False)
+    after = (eval_file.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in weights.iterdir()))
+    assert before == after
+
+
+def test_benchmark_refuses_a_directory_with_another_config(run_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"different configuration \(fields \['n_train'\]"):
+        benchmark(tiny(n_train=5), run_dir, progress=False, report=False)
+
+
+def test_same_seed_same_numbers(tmp_path: Path, run_dir: Path) -> None:
+    cfg = tiny(models=("hybrid",), scenarios=("id",))
+    benchmark(cfg, tmp_path, progress=False, report=False)
+    a = pd.read_parquet(tmp_path / "metrics.parquet").query("metric == 'nrmse'")
+    b = pd.read_parquet(run_dir / "metrics.parquet").query(
+        "metric == 'nrmse' and model == 'hybrid' and scenario == 'id'"
+    )
+    assert a["value"].to_numpy() == pytest.approx(b["value"].to_numpy(), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"models": ("learned", "gru")}, UnknownNameError, r"Unknown model kind\(s\) \['gru'\]"),
+        ({"systems": ("pendulm",)}, UnknownNameError, "Unknown system 'pendulm'"),
+        ({"scenarios": ("ood-mass",)}, UnknownNameError, "ood-mass"),
+        ({"n_train": 0}, ConfigError, r"n_train must be an integer >= 1. Got 0"),
+        ({"dt": -0.01}, ConfigError, r"dt must be > 0. Got -0.01"),
+        ({"seeds": ()}, ConfigError, "at least one system, model, scenario and seed"),
+        ({"executor": "slurm"}, UnknownNameError, "Unknown executor 'slurm'"),
+        ({"train": {"epoch": 3}}, ConfigError, r"Unknown TrainConfig field\(s\) \['epoch'\]"),
+        ({"discover": {"acrobot": {}}}, ConfigError, "not among the benchmark's systems"),
+    ],
+)
+def test_config_errors(changes: dict, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        tiny(**changes)
+
+
+def test_presets() -> None:
+    quick = load_preset("quick")
+    assert quick.systems == ("pendulum", "cartpole") and quick.seeds == (0,)
+    full = load_preset("full")
+    assert set(full.systems) == {"pendulum", "cartpole", "acrobot", "reacher"}
+    assert len(full.seeds) == 3
+    with pytest.raises(UnknownNameError, match=r"Unknown benchmark preset 'fast'.*'full', 'quick'"):
+        load_preset("fast")
+
+
+def test_ray_executor_names_the_install_when_missing() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install ray"):
+            list(EXECUTORS["ray"](print, [(1,)], 1))
+    else:  # pragma: no cover - ray installed
+        pytest.skip("ray is installed")
+
+
+def test_evaluate_rejects_mismatched_states(run_dir: Path) -> None:
+    from hybridwm.data import read_trajectories
+    from hybridwm.errors import ShapeError
+    from hybridwm.models import WorldModel
+
+    model = WorldModel.load(run_dir / "jobs" / "pendulum" / "seed0" / "models" / "physics")
+    data = read_trajectories(run_dir / "jobs" / "pendulum" / "seed0" / "data" / "id.parquet")
+    renamed = type(data)(tr.replace(state_names=("a", "b")) for tr in data)
+    with pytest.raises(ShapeError, match=r"The data have states \['a', 'b'\]"):
+        evaluate(model, renamed)
+    ev = evaluate(model, data)
+    assert ev.pred.shape == ev.truth.shape and np.isfinite(ev.curve).all()
+    assert ev.curve[0] == pytest.approx(0.0, abs=1e-12)
