@@ -1,0 +1,385 @@
+"""Symbolic expressions: safe parsing of user text into sympy, and code generation to numpy/torch.
+
+One sympy expression over named states, actions and parameters is the single source of every
+feature and every declared equation. From it we derive:
+
+* a readable name (``"omega^2*sin(theta)"``) and LaTeX (``"\\omega^{2} \\sin{\\left(\\theta \\right)}"``),
+* a numpy function (for fitting and ``PhysicsModel.predict``),
+* a torch function (for the differentiable vector field), generated from the *same* code
+  template with ``np`` replaced by ``torch``, so both evaluate the same operations in the same
+  order and agree to floating-point precision.
+
+User text is never passed to ``eval``: it is parsed with :mod:`ast`, checked against a whitelist
+of operators and functions, and converted node by node into sympy, so a physics JSON file cannot
+run code. Errors point at the offending character.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from hybridwm.errors import ParseError, UnknownNameError
+
+__all__ = [
+    "SUPPORTED_FUNCTIONS",
+    "compile_expressions",
+    "expr_latex",
+    "expr_name",
+    "parse_expression",
+]
+
+# name in user text -> sympy callable. Both lower- and sympy-cased spellings are accepted so that
+# ``str(expr)`` of a parsed expression parses back to the same expression.
+SUPPORTED_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "exp": sp.exp,
+    "log": sp.log,
+    "sqrt": sp.sqrt,
+    "tanh": sp.tanh,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "atan": sp.atan,
+    "abs": sp.Abs,
+    "Abs": sp.Abs,
+    "sign": sp.sign,
+    "min": sp.Min,
+    "Min": sp.Min,
+    "max": sp.Max,
+    "Max": sp.Max,
+}
+_CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
+
+# sympy function class -> attribute name in numpy / torch
+_FUNC_CODE: dict[type, tuple[str, str]] = {
+    sp.sin: ("np.sin", "torch.sin"),
+    sp.cos: ("np.cos", "torch.cos"),
+    sp.tan: ("np.tan", "torch.tan"),
+    sp.exp: ("np.exp", "torch.exp"),
+    sp.log: ("np.log", "torch.log"),
+    sp.tanh: ("np.tanh", "torch.tanh"),
+    sp.sinh: ("np.sinh", "torch.sinh"),
+    sp.cosh: ("np.cosh", "torch.cosh"),
+    sp.atan: ("np.arctan", "torch.atan"),
+    sp.Abs: ("np.abs", "torch.abs"),
+    sp.sign: ("np.sign", "torch.sign"),
+    sp.Min: ("_minimum", "_minimum"),
+    sp.Max: ("_maximum", "_maximum"),
+}
+
+
+def _caret(text: str, col: int) -> str:
+    return f"    {text}\n    {' ' * max(col, 0)}^"
+
+
+def parse_expression(
+    text: str | sp.Expr | float | int,
+    names: Sequence[str],
+    *,
+    what: str = "expression",
+    kinds: Mapping[str, str] | None = None,
+) -> sp.Expr:
+    """Parse ``text`` (e.g. ``"u0*cos(theta)"``) into a sympy expression over ``names``.
+
+    Accepted syntax: numbers, the names given, ``pi``, ``E``, ``+ - * / **`` (``^`` also means
+    power), parentheses and the functions in :data:`SUPPORTED_FUNCTIONS`.
+
+    Args:
+        text: the expression as text (a sympy expression or number is accepted as is).
+        names: the names the expression may use (states, actions, parameters).
+        what: what the text is, for error messages (``"feature"``, ``"equation for omega"``).
+        kinds: optional name -> kind ("state", "action", "parameter") to list names by kind.
+
+    Returns:
+        The sympy expression; every symbol is ``sympy.Symbol(name, real=True)``.
+
+    Raises:
+        ParseError: the text is not a valid expression (the message shows the position).
+        UnknownNameError: the text uses a name that is not in ``names`` (the message lists them).
+    """
+    symbols = {n: sp.Symbol(n, real=True) for n in names}
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return sp.Float(text) if isinstance(text, float) else sp.Integer(text)
+    if isinstance(text, sp.Basic):
+        unknown = sorted(str(s) for s in text.free_symbols if str(s) not in symbols)
+        if unknown:
+            raise UnknownNameError(
+                f"{what} {str(text)!r} uses unknown name(s) {unknown}. "
+                f"Available names: {_list_names(names, kinds)}."
+            )
+        return text.xreplace({s: symbols[str(s)] for s in text.free_symbols})
+    if not isinstance(text, str):
+        raise ParseError(f"{what} must be a string. Got {type(text).__name__}: {text!r}.")
+    src = text.strip()
+    if not src:
+        raise ParseError(f"{what} is empty; write an expression such as 'sin(theta)'.")
+    # ``^`` means power (as in the feature names); Python would read it as xor with a lower
+    # precedence than ``*``, so rewrite it to ``**`` and map error positions back.
+    py = src.replace("^", "**")
+    try:
+        tree = ast.parse(py, mode="eval")
+    except SyntaxError as exc:
+        col = _orig_col(src, (exc.offset or 1) - 1)
+        raise ParseError(
+            f"Cannot parse {what} {src!r}: {exc.msg} at position {col}:\n{_caret(src, col)}"
+        ) from None
+    return _convert(tree.body, src, symbols, what, names, kinds)
+
+
+def _orig_col(src: str, col: int) -> int:
+    """Column in ``src`` of column ``col`` of ``src.replace('^', '**')``."""
+    shift = 0
+    pos = 0
+    for ch in src:
+        if pos >= col:
+            break
+        pos += 2 if ch == "^" else 1
+        shift += 1 if ch == "^" else 0
+    return max(col - shift, 0)
+
+
+def _list_names(names: Sequence[str], kinds: Mapping[str, str] | None) -> str:
+    if not kinds:
+        return str(list(names))
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(kinds.get(n, "name"), []).append(n)
+    return "; ".join(f"{k}s {v}" for k, v in groups.items())
+
+
+def _convert(
+    node: ast.AST,
+    src: str,
+    symbols: dict[str, sp.Symbol],
+    what: str,
+    names: Sequence[str],
+    kinds: Mapping[str, str] | None,
+) -> sp.Expr:
+    def fail(msg: str, n: ast.AST) -> ParseError:
+        col = _orig_col(src, getattr(n, "col_offset", 0))
+        return ParseError(
+            f"Cannot parse {what} {src!r}: {msg} at position {col}:\n{_caret(src, col)}"
+        )
+
+    def conv(n: ast.AST) -> sp.Expr:
+        if isinstance(n, ast.Constant):
+            if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
+                raise fail(f"only numbers are allowed as constants, got {n.value!r}", n)
+            return sp.Integer(n.value) if isinstance(n.value, int) else sp.Float(n.value)
+        if isinstance(n, ast.Name):
+            if n.id in symbols:
+                return symbols[n.id]
+            if n.id in _CONSTANTS:
+                return _CONSTANTS[n.id]
+            if n.id in SUPPORTED_FUNCTIONS:
+                raise fail(f"function {n.id!r} must be called, e.g. {n.id}(x)", n)
+            col = _orig_col(src, n.col_offset)
+            raise UnknownNameError(
+                f"{what} {src!r} uses unknown name {n.id!r} at position {col}:\n{_caret(src, col)}\n"
+                f"Available names: {_list_names(names, kinds)}."
+            )
+        if isinstance(n, ast.UnaryOp):
+            if isinstance(n.op, ast.USub):
+                return -conv(n.operand)
+            if isinstance(n.op, ast.UAdd):
+                return conv(n.operand)
+            raise fail(f"unsupported operator {type(n.op).__name__}", n)
+        if isinstance(n, ast.BinOp):
+            a, b = conv(n.left), conv(n.right)
+            op = n.op
+            if isinstance(op, ast.Add):
+                return a + b
+            if isinstance(op, ast.Sub):
+                return a - b
+            if isinstance(op, ast.Mult):
+                return a * b
+            if isinstance(op, ast.Div):
+                return a / b
+            if isinstance(op, (ast.Pow, ast.BitXor)):
+                return a**b
+            raise fail(f"unsupported operator {type(op).__name__}; use + - * / ** or ^", n)
+        if isinstance(n, ast.Call):
+            if not isinstance(n.func, ast.Name):
+                raise fail("only plain function calls such as sin(x) are allowed", n)
+            fname = n.func.id
+            if fname not in SUPPORTED_FUNCTIONS:
+                supported = sorted(set(SUPPORTED_FUNCTIONS))
+                raise fail(f"unknown function {fname!r}; supported functions: {supported}", n)
+            if n.keywords:
+                raise fail("keyword arguments are not allowed", n)
+            args = [conv(a) for a in n.args]
+            if fname in ("min", "Min", "max", "Max"):
+                if len(args) < 2:
+                    raise fail(f"{fname} needs at least two arguments", n)
+            elif len(args) != 1:
+                raise fail(f"{fname} takes exactly one argument, got {len(args)}", n)
+            return SUPPORTED_FUNCTIONS[fname](*args)
+        raise fail(f"unsupported syntax {type(n).__name__}", n)
+
+    return conv(node)
+
+
+def expr_name(expr: sp.Expr) -> str:
+    """Readable, parseable name of an expression: ``"omega^2*sin(theta)"``, ``"1"``."""
+    return str(expr).replace("**", "^")
+
+
+def expr_latex(expr: sp.Expr) -> str:
+    """LaTeX of an expression (Greek state names become Greek letters)."""
+    return sp.latex(expr)
+
+
+# ---------------------------------------------------------------------------- code generation
+class _Printer:
+    """Print a sympy expression as numpy or torch source over sanitized variable names."""
+
+    def __init__(self, backend: str, varnames: Mapping[sp.Symbol, str]) -> None:
+        self.idx = 0 if backend == "numpy" else 1
+        self.ns = "np" if backend == "numpy" else "torch"
+        self.varnames = varnames
+
+    def __call__(self, e: sp.Basic) -> str:
+        if e in self.varnames:
+            return self.varnames[e]  # type: ignore[index]
+        if e.is_Number or e in (sp.pi, sp.E):
+            return repr(float(e))
+        if isinstance(e, sp.Add):
+            return "(" + " + ".join(self(a) for a in e.args) + ")"
+        if isinstance(e, sp.Mul):
+            return "(" + "*".join(self(a) for a in e.args) + ")"
+        if isinstance(e, sp.Pow):
+            base, ex = e.args
+            b = self(base)
+            if ex == sp.Rational(1, 2):
+                return f"{self.ns}.sqrt({b})"
+            if ex == sp.Rational(-1, 2):
+                return f"(1.0/{self.ns}.sqrt({b}))"
+            if ex == -1:
+                return f"(1.0/{b})"
+            if ex.is_Integer:
+                return f"({b}**{int(ex)})"
+            if base == sp.E:
+                return f"{self.ns}.exp({self(ex)})"
+            return f"({b}**{self(ex)})"
+        if type(e) in _FUNC_CODE:
+            fn = _FUNC_CODE[type(e)][self.idx]
+            args = [self(a) for a in e.args]
+            out = args[0]
+            if fn.startswith("_"):
+                for a in args[1:]:
+                    out = f"{fn}({out}, {a})"
+                return out
+            return f"{fn}({', '.join(args)})"
+        raise ParseError(
+            f"Cannot generate code for {e!r} ({type(e).__name__}); supported functions are "
+            f"{sorted(set(SUPPORTED_FUNCTIONS))}."
+        )
+
+
+def _np_minimum(a: Any, b: Any) -> Any:
+    return np.minimum(a, b)
+
+
+def _np_maximum(a: Any, b: Any) -> Any:
+    return np.maximum(a, b)
+
+
+def _torch_binary(name: str) -> Callable[[Any, Any], Any]:
+    def f(a: Any, b: Any) -> Any:
+        import torch
+
+        if not isinstance(a, torch.Tensor):
+            a, b = b, a
+        if not isinstance(b, torch.Tensor):
+            b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
+        return getattr(torch, name)(a, b)
+
+    return f
+
+
+def compile_expressions(
+    exprs: Sequence[sp.Expr],
+    groups: Sequence[Sequence[str]],
+    *,
+    backend: str = "numpy",
+) -> Callable[..., Any]:
+    """Compile expressions into one function of column-stacked arrays, with shared subterms.
+
+    Args:
+        exprs: the expressions to evaluate (over the names in ``groups``).
+        groups: names of the columns of each argument of the generated function, e.g.
+            ``(state_names, action_names, parameter_names)``; the function then takes
+            ``f(x, u, p)`` with ``x`` of shape (..., n_x), ``u`` (..., n_u), ``p`` (n_p,).
+        backend: ``"numpy"`` or ``"torch"``.
+
+    Returns:
+        A function returning an array of shape (..., len(exprs)) (features along the last axis).
+        Constant expressions are broadcast to the batch shape of the first argument.
+    """
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy' or 'torch'. Got {backend!r}.")
+    varnames: dict[sp.Symbol, str] = {}
+    lines: list[str] = []
+    argnames = [f"_a{i}" for i in range(len(groups))]
+    batched = set()
+    for gi, names in enumerate(groups):
+        for ci, n in enumerate(names):
+            sym = sp.Symbol(n, real=True)
+            var = f"_v{len(varnames)}"
+            varnames[sym] = var
+            is_param = gi == 2
+            lines.append(
+                f"    {var} = {argnames[gi]}[{ci}]"
+                if is_param
+                else f"    {var} = {argnames[gi]}[..., {ci}]"
+            )
+            if not is_param:
+                batched.add(sym)
+    replacements, reduced = sp.cse(
+        list(exprs), symbols=sp.numbered_symbols("_c"), optimizations=None
+    )
+    ns = "np" if backend == "numpy" else "torch"
+    pr = _Printer(backend, varnames)
+    for sym, sub in replacements:
+        lines.append(f"    {sym} = {pr(sub)}")
+        varnames[sym] = str(sym)
+        if sub.free_symbols & batched:
+            batched.add(sym)
+    lines.append(f"    _one = {ns}.ones_like({argnames[0]}[..., 0])")
+    cols = []
+    for r in reduced:
+        code = pr(r)
+        cols.append(code if (r.free_symbols & batched) else f"(_one*{code})")
+    if cols:
+        lines.append(f"    return {ns}.stack([{', '.join(cols)}], -1)")
+    else:
+        lines.append(
+            f"    return {ns}.zeros({argnames[0]}.shape[:-1] + (0,), dtype={argnames[0]}.dtype)"
+        )
+    src = f"def _generated({', '.join(argnames)}):\n" + "\n".join(lines) + "\n"
+    namespace: dict[str, Any] = {"np": np}
+    if backend == "torch":
+        import torch
+
+        namespace["torch"] = torch
+        namespace["_minimum"] = _torch_binary("minimum")
+        namespace["_maximum"] = _torch_binary("maximum")
+    else:
+        namespace["_minimum"] = _np_minimum
+        namespace["_maximum"] = _np_maximum
+    exec(compile(src, "<hybridwm.physics generated>", "exec"), namespace)
+    fn = namespace["_generated"]
+    fn.__source__ = src  # type: ignore[attr-defined]
+    return fn  # type: ignore[no-any-return]
+
+
+def valid_identifier(name: str) -> bool:
+    """True if ``name`` can be used as a state/action/parameter name in expressions."""
+    return name.isidentifier() and not keyword.iskeyword(name) and name not in SUPPORTED_FUNCTIONS
