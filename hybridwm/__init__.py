@@ -1,17 +1,43 @@
 """hybridwm: hybrid physics-informed world models.
 
 Recover physics from trajectories with SINDy, add a learned neural-ODE residual, and check every
-model against MuJoCo ground truth, in and out of distribution.
+model against MuJoCo ground truth, in and out of distribution::
+
+    import hybridwm as hw
+
+    train = hw.simulate(system="pendulum", scenario="train", n_trajectories=32, seed=0)
+    phys = hw.discover(train, library="trig-poly")
+    model = hw.WorldModel.hybrid(physics=phys).fit(train, config=hw.TrainConfig(max_time=60))
+
+The names below are re-exported explicitly. The heavy ones (torch, MuJoCo, pysindy) load on
+first use, so ``import hybridwm`` and the CLI's ``--help`` stay fast.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from hybridwm.data import Trajectory, TrajectorySet
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from hybridwm.data import (
+    ColumnMapping,
+    Trajectory,
+    TrajectorySet,
+    read_trajectories,
+    write_trajectories,
+)
 from hybridwm.errors import (
     ConfigError,
     DataError,
+    DiscoveryError,
+    FormatError,
     HybridWMError,
+    IncompatibleVersionError,
     NotFittedError,
+    ParseError,
+    ShapeError,
+    SimulationError,
+    TrainingError,
     UnknownNameError,
 )
 
@@ -20,13 +46,109 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
+# name -> module that defines it (loaded on first attribute access)
+_LAZY: dict[str, str] = {
+    # systems: MuJoCo ground truth
+    "SimulateConfig": "hybridwm.systems",
+    "Scenario": "hybridwm.systems",
+    "System": "hybridwm.systems",
+    "get_scenario": "hybridwm.systems",
+    "get_system": "hybridwm.systems",
+    "list_scenarios": "hybridwm.systems",
+    "list_systems": "hybridwm.systems",
+    "simulate": "hybridwm.systems",
+    # physics: discovery and priors
+    "DiscoverConfig": "hybridwm.physics",
+    "PhysicsModel": "hybridwm.physics",
+    "declare": "hybridwm.physics",
+    "discover": "hybridwm.physics",
+    "fit_parameters": "hybridwm.physics",
+    # models and training
+    "MLP": "hybridwm.dynamics",
+    "TrainConfig": "hybridwm.training",
+    "Trainer": "hybridwm.training",
+    "WorldModel": "hybridwm.models",
+    # evaluation and reports
+    "BenchmarkConfig": "hybridwm.evaluation",
+    "benchmark": "hybridwm.evaluation",
+    "evaluate": "hybridwm.evaluation",
+    "load_preset": "hybridwm.evaluation",
+    "nrmse": "hybridwm.evaluation",
+    "render_report": "hybridwm.reports",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hybridwm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from hybridwm.dynamics import MLP
+    from hybridwm.evaluation import BenchmarkConfig, benchmark, evaluate, load_preset, nrmse
+    from hybridwm.models import WorldModel
+    from hybridwm.physics import DiscoverConfig, PhysicsModel, declare, discover, fit_parameters
+    from hybridwm.reports import render_report
+    from hybridwm.systems import (
+        Scenario,
+        SimulateConfig,
+        System,
+        get_scenario,
+        get_system,
+        list_scenarios,
+        list_systems,
+        simulate,
+    )
+    from hybridwm.training import TrainConfig, Trainer
+
 __all__ = [
+    "MLP",
+    "BenchmarkConfig",
+    "ColumnMapping",
     "ConfigError",
     "DataError",
+    "DiscoverConfig",
+    "DiscoveryError",
+    "FormatError",
     "HybridWMError",
+    "IncompatibleVersionError",
     "NotFittedError",
+    "ParseError",
+    "PhysicsModel",
+    "Scenario",
+    "ShapeError",
+    "SimulateConfig",
+    "SimulationError",
+    "System",
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
     "Trajectory",
     "TrajectorySet",
     "UnknownNameError",
+    "WorldModel",
     "__version__",
+    "benchmark",
+    "declare",
+    "discover",
+    "evaluate",
+    "fit_parameters",
+    "get_scenario",
+    "get_system",
+    "list_scenarios",
+    "list_systems",
+    "load_preset",
+    "nrmse",
+    "read_trajectories",
+    "render_report",
+    "simulate",
+    "write_trajectories",
 ]

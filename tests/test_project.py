@@ -39,3 +39,13 @@ def test_readme_quick_start_is_two_make_commands() -> None:
 def test_version_comes_from_package_metadata() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert hybridwm.__version__ == pyproject["project"]["version"]
+
+
+def test_every_public_name_resolves() -> None:
+    import importlib
+
+    for name in hybridwm.__all__:
+        assert getattr(hybridwm, name) is not None, name
+    # lazily exported names come from the subpackage that owns them
+    assert hybridwm.WorldModel is importlib.import_module("hybridwm.models").WorldModel
+    assert set(dir(hybridwm)) == set(hybridwm.__all__)

@@ -1,1 +1,37 @@
-"""(filled in by its issue)."""
+"""Dynamics: learned, physics and hybrid vector fields, latent encoders, integration.
+
+Every dynamics object is an ``nn.Module`` with torchdiffeq's contract ``forward(t, x)``; actions
+are a zero-order-hold signal (:class:`HeldActions`) the field closes over during integration.
+"""
+
+from hybridwm.dynamics.actions import HeldActions
+from hybridwm.dynamics.fields import (
+    ACTIVATIONS,
+    MLP,
+    Dynamics,
+    HybridDynamics,
+    MLPField,
+    Normalizer,
+)
+from hybridwm.dynamics.integrate import SOLVERS, SolverSpec, integrate
+from hybridwm.dynamics.latent import Encoder
+from hybridwm.dynamics.model import ODEModel
+from hybridwm.dynamics.reference import LinearPhysics, PendulumPhysics, reference_dataset
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "SOLVERS",
+    "Dynamics",
+    "Encoder",
+    "HeldActions",
+    "HybridDynamics",
+    "LinearPhysics",
+    "MLPField",
+    "Normalizer",
+    "ODEModel",
+    "PendulumPhysics",
+    "SolverSpec",
+    "integrate",
+    "reference_dataset",
+]

@@ -1,1 +1,33 @@
-"""(filled in by its issue)."""
+"""Training: losses (rollout, PINN residual, residual norm), the Trainer, TrainConfig, metrics."""
+
+from hybridwm.training.checkpoint import load_checkpoint, save_checkpoint
+from hybridwm.training.config import LR_SCHEDULES, TrainConfig
+from hybridwm.training.losses import (
+    Batch,
+    Objective,
+    PinnLoss,
+    ResidualNormLoss,
+    RolloutLoss,
+    to_batch,
+)
+from hybridwm.training.metrics import nrmse, nrmse_per_state, nrmse_trajectories
+from hybridwm.training.trainer import History, Trainer, evaluate_windows
+
+__all__ = [
+    "LR_SCHEDULES",
+    "Batch",
+    "History",
+    "Objective",
+    "PinnLoss",
+    "ResidualNormLoss",
+    "RolloutLoss",
+    "TrainConfig",
+    "Trainer",
+    "evaluate_windows",
+    "load_checkpoint",
+    "nrmse",
+    "nrmse_per_state",
+    "nrmse_trajectories",
+    "save_checkpoint",
+    "to_batch",
+]

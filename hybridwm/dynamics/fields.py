@@ -1,0 +1,352 @@
+"""Vector fields: learned (MLP), physics, and their hybrid sum, with per-state normalization.
+
+Every dynamics object here is an ``nn.Module`` with torchdiffeq's contract ``forward(t, x)``;
+the actions are a zero-order-hold signal (:class:`~hybridwm.dynamics.actions.HeldActions`) that
+the field closes over while it is integrated. The time-independent part, ``vector_field(x, u)``,
+is what losses evaluate at collocation points.
+
+Units: the state ``x`` and the derivative ``dx/dt`` are always in physical units at the module
+boundary. The physics term works in physical units; the neural network sees normalized inputs
+``(x - x_mean) / x_std`` and ``(u - u_mean) / u_std`` and predicts in normalized derivative units,
+which :class:`Normalizer` scales back with ``dx_scale``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hybridwm.config import Config
+from hybridwm.dynamics.actions import HeldActions
+from hybridwm.errors import ConfigError, ShapeError
+from hybridwm.registry import Registry
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "Dynamics",
+    "HybridDynamics",
+    "MLPField",
+    "Normalizer",
+]
+
+ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation", "activation")
+for _name, _cls in {
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+}.items():
+    ACTIVATIONS.register(_name, _cls)
+
+
+@dataclasses.dataclass
+class MLP(Config):
+    """Architecture of a multilayer perceptron, stored until the data fix its sizes.
+
+    Args:
+        hidden: widths of the hidden layers, e.g. ``(64, 64)``.
+        activation: name in :data:`ACTIVATIONS` (``"tanh"``, ``"silu"``, ``"softplus"``, ...).
+        init_scale: factor on the default initialization of the output layer; a small value
+            makes a residual start near zero, so a hybrid starts at its physics.
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    init_scale: float = 1e-2
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if any(h <= 0 for h in self.hidden):
+            raise ConfigError(f"MLP `hidden` widths must be positive. Got {self.hidden}.")
+        ACTIVATIONS[self.activation]  # raises UnknownNameError listing valid names
+        if not math.isfinite(self.init_scale) or self.init_scale < 0:
+            raise ConfigError(f"MLP `init_scale` must be >= 0. Got {self.init_scale}.")
+
+    def build(self, n_in: int, n_out: int) -> MLPField:
+        """An :class:`MLPField` with ``n_in`` inputs and ``n_out`` outputs."""
+        return MLPField(n_in, n_out, self.hidden, self.activation, self.init_scale)
+
+
+class MLPField(nn.Module):
+    """A plain MLP ``y = W_L σ(... σ(W_1 z + b_1) ...) + b_L`` on concatenated inputs.
+
+    Args:
+        n_in: number of input features (``n_x + n_u`` for a vector field).
+        n_out: number of outputs.
+        hidden: hidden layer widths.
+        activation: activation name (see :data:`ACTIVATIONS`).
+        init_scale: factor on the output layer's default initial weights; its bias starts at 0.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        init_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        layers: list[nn.Module] = []
+        width = n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), act()]
+            width = h
+        out = nn.Linear(width, n_out)
+        with torch.no_grad():
+            out.weight.mul_(init_scale)
+            out.bias.zero_()
+        layers.append(out)
+        self.net = nn.Sequential(*layers)
+        self.n_in = n_in
+        self.n_out = n_out
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., n_in) → (..., n_out)."""
+        return self.net(z)
+
+
+def _std_floor(std: np.ndarray) -> np.ndarray:
+    """Replace zero or non-finite spreads by 1 so that a constant column does not divide by 0."""
+    std = np.asarray(std, dtype=np.float64)
+    return np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+
+
+class Normalizer(nn.Module):
+    """Per-column location/scale of states, actions and state derivatives (torch buffers).
+
+    Buffers (all 1-D): ``x_mean``, ``x_std``, ``x_min``, ``x_max`` (n_x); ``u_mean``, ``u_std``,
+    ``u_min``, ``u_max`` (n_u); ``dx_scale`` (n_x), the spread of dx/dt. They are saved with the
+    model's weights. Unfitted, the normalizer is the identity.
+    """
+
+    def __init__(self, n_x: int, n_u: int) -> None:
+        super().__init__()
+        for name, n, fill in (
+            ("x_mean", n_x, 0.0),
+            ("x_std", n_x, 1.0),
+            ("x_min", n_x, -1.0),
+            ("x_max", n_x, 1.0),
+            ("u_mean", n_u, 0.0),
+            ("u_std", n_u, 1.0),
+            ("u_min", n_u, -1.0),
+            ("u_max", n_u, 1.0),
+            ("dx_scale", n_x, 1.0),
+        ):
+            self.register_buffer(name, torch.full((n,), fill, dtype=torch.float64))
+        self.n_x = n_x
+        self.n_u = n_u
+
+    @torch.no_grad()
+    def set(self, **values: np.ndarray | Sequence[float] | torch.Tensor) -> Normalizer:
+        """Set some buffers from arrays (zero/non-finite spreads are replaced by 1)."""
+        for name, value in values.items():
+            buf = getattr(self, name)
+            arr = np.asarray(
+                value.detach().cpu() if isinstance(value, torch.Tensor) else value, np.float64
+            )
+            if name in ("x_std", "u_std", "dx_scale"):
+                arr = _std_floor(arr)
+            if arr.shape != tuple(buf.shape):
+                raise ShapeError(
+                    f"Normalizer.{name} needs shape {tuple(buf.shape)}; got {arr.shape}."
+                )
+            buf.copy_(torch.as_tensor(arr, dtype=buf.dtype))
+        return self
+
+    def normalize_x(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., n_x) physical → normalized states."""
+        return (x - self.x_mean) / self.x_std
+
+    def normalize_u(self, u: torch.Tensor) -> torch.Tensor:
+        """(..., n_u) physical → normalized actions."""
+        return (u - self.u_mean) / self.u_std
+
+
+class Dynamics(nn.Module):
+    """Base class: a controlled vector field ``dx/dt = f(x, u(t))`` in torchdiffeq's form.
+
+    Subclasses implement :meth:`vector_field`. ``forward(t, x)`` looks the held action up in
+    :attr:`actions` (set by :meth:`hold` or by :func:`~hybridwm.dynamics.integrate`).
+
+    Attributes:
+        state_names: names of the ``n_x`` state coordinates the field evolves.
+        action_names: names of the ``n_u`` action inputs.
+        actions: the :class:`HeldActions` currently held, or ``None``.
+    """
+
+    def __init__(self, state_names: Sequence[str], action_names: Sequence[str]) -> None:
+        super().__init__()
+        self.state_names = tuple(state_names)
+        self.action_names = tuple(action_names)
+        self.actions: HeldActions | None = None
+
+    @property
+    def n_x(self) -> int:
+        """Number of state coordinates."""
+        return len(self.state_names)
+
+    @property
+    def n_u(self) -> int:
+        """Number of action inputs."""
+        return len(self.action_names)
+
+    def vector_field(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """dx/dt at states ``x`` (..., n_x) under actions ``u`` (..., n_u); returns (..., n_x)."""
+        raise NotImplementedError
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """torchdiffeq's contract: dx/dt (batch, n_x) at time ``t`` (0-d) and state ``x``.
+
+        torchdiffeq's ``perturb`` option is applied by its own wrapper (it nudges ``t`` with
+        ``nextafter`` before calling this method), so the held action switches exactly at the
+        sample times when integrating on the sample grid with ``perturb=True``.
+        """
+        actions = self.actions
+        if actions is None:
+            raise RuntimeError(
+                "This vector field holds no actions. Integrate it with "
+                "hybridwm.dynamics.integrate(field, x0, us, t) or wrap the call in "
+                "`with field.hold(HeldActions(us, t)):`."
+            )
+        return self.vector_field(x, actions(t))
+
+    @contextlib.contextmanager
+    def hold(self, actions: HeldActions) -> Iterator[Dynamics]:
+        """Context manager that holds ``actions`` while the field is integrated."""
+        previous = self.actions
+        self.actions = actions
+        try:
+            yield self
+        finally:
+            self.actions = previous
+
+
+class HybridDynamics(Dynamics):
+    """``dx/dt = f_phys(x, u) + f_nn(x, u)``; either part may be absent.
+
+    With ``residual=None`` this is the physics-only model; with ``physics=None`` it is a purely
+    learned neural ODE. The physics module acts on the coordinates it is declared over, looked up
+    by name in ``state_names`` (and on its actions, by name); coordinates it does not mention
+    (extra latent states) get only the learned term.
+
+    Args:
+        state_names: the model's state coordinates (observed, unobserved and latent).
+        action_names: the action inputs.
+        physics: a module whose ``forward(x, u)`` maps (..., n_phys_x), (..., n_phys_u) to
+            dx/dt (..., n_phys_x), with attributes ``state_names`` and ``action_names``
+            (e.g. ``PhysicsModel.vector_field()``), or ``None``.
+        residual: an :class:`MLPField` with ``n_x + n_u`` inputs and ``n_x`` outputs working in
+            normalized units, or ``None``.
+        normalizer: the :class:`Normalizer` of states, actions and derivatives.
+    """
+
+    def __init__(
+        self,
+        state_names: Sequence[str],
+        action_names: Sequence[str],
+        physics: nn.Module | None,
+        residual: MLPField | None,
+        normalizer: Normalizer | None = None,
+    ) -> None:
+        super().__init__(state_names, action_names)
+        if physics is None and residual is None:
+            raise ConfigError("A HybridDynamics needs a physics module, a residual, or both.")
+        self.physics = physics
+        self.residual = residual
+        self.normalizer = normalizer or Normalizer(self.n_x, self.n_u)
+        self._phys_x: torch.Tensor | None = None
+        self._phys_u: torch.Tensor | None = None
+        if physics is not None:
+            px = tuple(getattr(physics, "state_names", self.state_names))
+            pu = tuple(getattr(physics, "action_names", self.action_names))
+            missing_x = [n for n in px if n not in self.state_names]
+            missing_u = [n for n in pu if n not in self.action_names]
+            if missing_x or missing_u:
+                raise ShapeError(
+                    f"The physics is declared over states {list(px)} and actions {list(pu)}, "
+                    f"but the model has states {list(self.state_names)} and actions "
+                    f"{list(self.action_names)}; missing states {missing_x}, actions "
+                    f"{missing_u}. Rename the data columns or the physics variables so they match."
+                )
+            if px != self.state_names:
+                self.register_buffer(
+                    "phys_x_index",
+                    torch.tensor([self.state_names.index(n) for n in px], dtype=torch.long),
+                    persistent=False,
+                )
+                self._phys_x = self.phys_x_index
+            if pu != self.action_names:
+                self.register_buffer(
+                    "phys_u_index",
+                    torch.tensor([self.action_names.index(n) for n in pu], dtype=torch.long),
+                    persistent=False,
+                )
+                self._phys_u = self.phys_u_index
+
+    @property
+    def has_physics(self) -> bool:
+        """True if a physics term is present."""
+        return self.physics is not None
+
+    @property
+    def has_residual(self) -> bool:
+        """True if a learned term is present."""
+        return self.residual is not None
+
+    def _apply(self, fn, recurse=True):  # keep the cached index views in sync after .to()
+        out = super()._apply(fn, recurse)
+        if self._phys_x is not None:
+            self._phys_x = self.phys_x_index
+        if self._phys_u is not None:
+            self._phys_u = self.phys_u_index
+        return out
+
+    def physics_term(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """f_phys (..., n_x) in physical units; zero where the physics declares no equation."""
+        if self.physics is None:
+            return torch.zeros_like(x)
+        if self._phys_x is None and self._phys_u is None:
+            return self.physics(x, u)
+        xp = x if self._phys_x is None else x.index_select(-1, self._phys_x)
+        up = u if self._phys_u is None else u.index_select(-1, self._phys_u)
+        fp = self.physics(xp, up)
+        if self._phys_x is None:
+            return fp
+        out = torch.zeros_like(x)
+        return out.index_copy(-1, self._phys_x, fp)
+
+    def residual_normalized(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """f_nn (..., n_x) in normalized derivative units (divided by ``dx_scale``)."""
+        if self.residual is None:
+            return torch.zeros_like(x)
+        norm = self.normalizer
+        if self.n_u:
+            z = torch.cat(((x - norm.x_mean) / norm.x_std, (u - norm.u_mean) / norm.u_std), -1)
+        else:
+            z = (x - norm.x_mean) / norm.x_std
+        return self.residual(z)
+
+    def residual_term(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """f_nn (..., n_x) in physical units."""
+        if self.residual is None:
+            return torch.zeros_like(x)
+        return self.residual_normalized(x, u) * self.normalizer.dx_scale
+
+    def vector_field(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """dx/dt = f_phys(x, u) + f_nn(x, u); x (..., n_x), u (..., n_u) → (..., n_x)."""
+        if self.residual is None:
+            return self.physics_term(x, u)
+        if self.physics is None:
+            return self.residual_term(x, u)
+        return self.physics_term(x, u) + self.residual_term(x, u)

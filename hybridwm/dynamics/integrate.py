@@ -1,0 +1,185 @@
+"""Integration of controlled vector fields with torchdiffeq, under zero-order-hold actions.
+
+Fixed-step solvers (``rk4`` by default) step on the sample grid itself (optionally split into
+``substeps`` equal sub-steps per interval), with torchdiffeq's ``perturb=True`` so the stage
+evaluated at a switch time sees the new action and the last stage of a step sees the old one.
+Adaptive solvers (``dopri5``, ``bosh3``, ...) get the action switch times as ``jump_t`` (only the
+times where some action really changes), so they restart cleanly at each discontinuity.
+Non-uniform time grids work with both kinds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torchdiffeq import odeint, odeint_adjoint
+
+from hybridwm.dynamics.actions import HeldActions
+from hybridwm.dynamics.fields import Dynamics
+from hybridwm.errors import ConfigError, ShapeError, SimulationError
+from hybridwm.registry import Registry
+
+__all__ = ["SOLVERS", "SolverSpec", "integrate"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverSpec:
+    """One entry of the solver registry.
+
+    Attributes:
+        name: the name users pass as ``solver=``.
+        method: torchdiffeq's method name.
+        adaptive: True for error-controlled solvers (they take ``rtol``/``atol`` and ``jump_t``).
+        order: order of accuracy.
+    """
+
+    name: str
+    method: str
+    adaptive: bool
+    order: int
+
+
+SOLVERS: Registry[SolverSpec] = Registry("solver", "solver")
+for _spec in (
+    SolverSpec("euler", "euler", False, 1),
+    SolverSpec("midpoint", "midpoint", False, 2),
+    SolverSpec("rk4", "rk4", False, 4),
+    SolverSpec("bosh3", "bosh3", True, 3),
+    SolverSpec("dopri5", "dopri5", True, 5),
+    SolverSpec("dopri8", "dopri8", True, 8),
+):
+    SOLVERS.register(_spec.name, _spec)
+
+
+class _Bound(torch.nn.Module):
+    """The field with its held actions bound: ``forward(t, x) = field.vector_field(x, u(t))``.
+
+    A fresh binding per call leaves the field itself unmodified (so concurrent rollouts of one
+    model do not interfere) and stays valid during an adjoint backward pass, which evaluates
+    the field after ``integrate`` has returned.
+    """
+
+    def __init__(self, field: Dynamics, held: HeldActions) -> None:
+        super().__init__()
+        self.field = field
+        self.held = held
+        self._vf = field.vector_field
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self._vf(x, self.held(t))
+
+
+def _substep_grid(t: torch.Tensor, substeps: int) -> torch.Tensor:
+    """(T*substeps + 1,) grid with ``substeps`` equal steps inside each interval of ``t``."""
+    frac = torch.arange(substeps, dtype=t.dtype, device=t.device) / substeps
+    inner = t[:-1, None] + (t[1:] - t[:-1])[:, None] * frac
+    return torch.cat((inner.reshape(-1), t[-1:]))
+
+
+def integrate(
+    field: Dynamics,
+    x0: torch.Tensor,
+    us: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    solver: str = "rk4",
+    substeps: int = 1,
+    adjoint: bool = False,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    max_num_steps: int = 10_000,
+    options: dict | None = None,
+) -> torch.Tensor:
+    """Integrate ``dx/dt = field(x, u(t))`` from ``x0`` under zero-order-hold actions.
+
+    Args:
+        field: a :class:`Dynamics` module (``forward(t, x)``, ``vector_field(x, u)``).
+        x0: (batch, n_x) initial states at ``t[0]``.
+        us: (batch, T, n_u) actions; ``us[:, k]`` acts on ``[t[k], t[k+1])``. A (batch, T+1, n_u)
+            array (the trajectory convention, whose last row is never used) is accepted too.
+        t: (T+1,) strictly increasing times shared by the batch; non-uniform grids are fine.
+        solver: a name in :data:`SOLVERS` (``"rk4"``, ``"euler"``, ``"midpoint"``, ``"dopri5"``,
+            ``"bosh3"``, ``"dopri8"``).
+        substeps: equal sub-steps per sample interval for fixed-step solvers (1 = the grid).
+        adjoint: use ``odeint_adjoint`` (memory O(1) in T; gradients for the field's parameters
+            and ``x0`` only, not for ``us``).
+        rtol: relative tolerance of adaptive solvers.
+        atol: absolute tolerance of adaptive solvers.
+        max_num_steps: adaptive solvers give up after this many steps per output interval.
+        options: extra torchdiffeq options, merged over the ones built here.
+
+    Returns:
+        (batch, T+1, n_x) states at ``t``; row 0 is ``x0``.
+
+    Raises:
+        UnknownNameError: unknown ``solver`` (the message lists valid names).
+        ShapeError: shapes of ``x0``, ``us`` and ``t`` disagree with each other or the field.
+        SimulationError: an adaptive solver's step size underflowed or it ran out of steps.
+    """
+    spec = SOLVERS[solver]
+    if x0.ndim != 2 or x0.shape[1] != field.n_x:
+        raise ShapeError(
+            f"`x0` must be (batch, n_x) = (batch, {field.n_x}) for states "
+            f"{list(field.state_names)}; got shape {tuple(x0.shape)}."
+        )
+    if t.ndim != 1 or t.shape[0] < 2:
+        raise ShapeError(f"`t` must be (T+1,) with T >= 1; got shape {tuple(t.shape)}.")
+    n_steps = t.shape[0] - 1
+    if us.ndim != 3 or us.shape[0] != x0.shape[0] or us.shape[2] != field.n_u:
+        raise ShapeError(
+            f"`us` must be (batch, T, n_u) = ({x0.shape[0]}, {n_steps}, {field.n_u}) for actions "
+            f"{list(field.action_names)}; got shape {tuple(us.shape)}."
+        )
+    if us.shape[1] == n_steps + 1:
+        us = us[:, :n_steps]
+    elif us.shape[1] != n_steps:
+        raise ShapeError(
+            f"`us` has {us.shape[1]} time rows but `t` has {n_steps + 1} samples; give T = "
+            f"{n_steps} actions (one per interval) for T+1 = {n_steps + 1} times."
+        )
+    if int(substeps) < 1:
+        raise ConfigError(f"`substeps` must be an integer >= 1. Got {substeps}.")
+    t = t.to(device=x0.device, dtype=x0.dtype)
+    held = HeldActions(us.to(device=x0.device, dtype=x0.dtype), t)
+
+    opts: dict = {}
+    if spec.adaptive:
+        jumps = held.switch_times()
+        if jumps.numel():
+            opts["jump_t"] = jumps
+        opts["max_num_steps"] = int(max_num_steps)
+    else:
+        opts["perturb"] = True
+        if int(substeps) > 1:
+            fine = _substep_grid(t, int(substeps))
+            opts["grid_constructor"] = lambda func, y0, tt: fine
+    if options:
+        opts.update(options)
+
+    func = _Bound(field, held)
+    try:
+        if adjoint:
+            params = tuple(p for p in field.parameters() if p.requires_grad)
+            xs = odeint_adjoint(
+                func,
+                x0,
+                t,
+                rtol=rtol,
+                atol=atol,
+                method=spec.method,
+                options=opts,
+                adjoint_params=params,
+            )
+        else:
+            xs = odeint(func, x0, t, rtol=rtol, atol=atol, method=spec.method, options=opts)
+    except AssertionError as exc:
+        msg = str(exc)
+        if "underflow" in msg or "max_num_steps" in msg:
+            raise SimulationError(
+                f"The {solver!r} solver failed: {msg}. The vector field is probably stiff or "
+                f"blowing up (NaN/inf states). Try a fixed-step solver (solver='rk4', "
+                f"substeps=4), looser tolerances, or a smaller learning rate."
+            ) from None
+        raise
+    return xs.transpose(0, 1)

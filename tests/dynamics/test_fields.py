@@ -1,0 +1,104 @@
+"""Vector fields: hybrid composition by name, normalization, MLP specs, latent encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hybridwm.dynamics import (
+    MLP,
+    Encoder,
+    HybridDynamics,
+    LinearPhysics,
+    Normalizer,
+    ODEModel,
+    PendulumPhysics,
+)
+from hybridwm.errors import ConfigError, ShapeError, UnknownNameError
+
+
+def test_small_init_residual_starts_at_physics():
+    torch.manual_seed(0)
+    phys = PendulumPhysics(w0=3.0)
+    dyn = HybridDynamics(
+        phys.state_names, phys.action_names, phys, MLP((32, 32), init_scale=1e-3).build(3, 2)
+    ).double()
+    x, u = torch.randn(50, 2, dtype=torch.float64), torch.randn(50, 1, dtype=torch.float64)
+    full, p = dyn.vector_field(x, u), dyn.physics_term(x, u)
+    assert (full - p).abs().max() < 1e-2 * p.abs().max()
+    assert torch.allclose(full, p + dyn.residual_term(x, u))
+
+
+def test_physics_acts_on_its_coordinates_by_name():
+    phys = PendulumPhysics(w0=2.0)  # states theta, omega
+    names = ("omega", "z0", "theta")
+    dyn = HybridDynamics(names, ("torque",), phys, None)
+    x = torch.tensor([[0.5, 7.0, 0.3]], dtype=torch.float64)
+    u = torch.tensor([[0.2]], dtype=torch.float64)
+    out = dyn.vector_field(x, u)
+    ref = phys(torch.tensor([[0.3, 0.5]], dtype=torch.float64), u)
+    assert out[0, 2] == ref[0, 0] and out[0, 0] == ref[0, 1] and out[0, 1] == 0
+
+
+def test_physics_names_must_exist_in_model():
+    phys = PendulumPhysics()
+    with pytest.raises(
+        ShapeError, match=r"declared over states \['theta', 'omega'\].*\['x', 'v'\]"
+    ):
+        HybridDynamics(("x", "v"), ("torque",), phys, None)
+
+
+def test_residual_sees_normalized_inputs_and_scales_outputs():
+    norm = Normalizer(1, 1).set(
+        x_mean=[10.0], x_std=[2.0], u_mean=[1.0], u_std=[4.0], dx_scale=[100.0]
+    )
+    mlp = MLP((4,), init_scale=1.0).build(2, 1).double()
+    phys = LinearPhysics(np.zeros((1, 1)), np.zeros((1, 1)))
+    dyn = HybridDynamics(phys.state_names, phys.action_names, None, mlp, norm)
+    x = torch.tensor([[14.0]], dtype=torch.float64)
+    u = torch.tensor([[9.0]], dtype=torch.float64)
+    z = torch.tensor([[2.0, 2.0]], dtype=torch.float64)
+    assert torch.allclose(dyn.vector_field(x, u), 100.0 * mlp(z))
+    assert torch.allclose(dyn.residual_normalized(x, u), mlp(z))
+
+
+def test_normalizer_replaces_zero_spread():
+    norm = Normalizer(2, 0).set(x_std=[0.0, 3.0], dx_scale=[np.nan, 2.0])
+    assert norm.x_std.tolist() == [1.0, 3.0] and norm.dx_scale.tolist() == [1.0, 2.0]
+    with pytest.raises(ShapeError, match=r"x_mean needs shape \(2,\)"):
+        norm.set(x_mean=[1.0])
+
+
+def test_mlp_spec_errors():
+    with pytest.raises(UnknownNameError, match=r"Unknown activation 'swish'.*'silu'"):
+        MLP(activation="swish")
+    with pytest.raises(ConfigError, match="positive"):
+        MLP(hidden=(8, 0))
+    with pytest.raises(ConfigError, match="needs a physics module, a residual, or both"):
+        HybridDynamics(("a",), (), None, None)
+
+
+def test_odemodel_encoder_places_hidden_coordinates():
+    phys = PendulumPhysics()
+    dyn = HybridDynamics(("theta", "omega"), ("torque",), phys, None)
+    enc = Encoder(1, 1, 1, window=3, hidden=(8,)).double()
+    model = ODEModel(dyn, ("theta",), enc)
+    obs = torch.randn(5, 4, 1, dtype=torch.float64)
+    us = torch.randn(5, 4, 1, dtype=torch.float64)
+    t = torch.arange(4, dtype=torch.float64) * 0.1
+    x0 = model.initial_state(obs, us, t)
+    assert x0.shape == (5, 2)
+    assert torch.equal(x0[:, 0], obs[:, 0, 0])
+    assert torch.equal(x0[:, 1:], enc(obs, us, t))
+    pred = model(obs, us[:, :3], t)
+    assert pred.shape == (5, 4, 1) and torch.equal(pred[:, 0], obs[:, 0])
+    with pytest.raises(ShapeError, match="an Encoder is needed"):
+        ODEModel(dyn, ("theta",), None)
+
+
+def test_fully_observed_model_builds_no_encoder():
+    phys = PendulumPhysics()
+    dyn = HybridDynamics(phys.state_names, phys.action_names, phys, None)
+    model = ODEModel(dyn, None, Encoder(2, 1, 1))
+    assert model.encoder is None and model.fully_observed

@@ -1,0 +1,188 @@
+"""Integration under held actions: exact linear solutions, solvers, gradients, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as sl
+import torch
+
+from hybridwm.dynamics import (
+    SOLVERS,
+    HeldActions,
+    HybridDynamics,
+    LinearPhysics,
+    PendulumPhysics,
+    integrate,
+)
+from hybridwm.errors import ShapeError, UnknownNameError
+
+A = np.array([[0.0, 1.0], [-4.0, -0.3]])
+B = np.array([[0.0], [1.0]])
+
+
+def linear_field() -> HybridDynamics:
+    phys = LinearPhysics(A, B)
+    return HybridDynamics(phys.state_names, phys.action_names, phys, None)
+
+
+def zoh_exact(x0: np.ndarray, us: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Exact ZOH solution by the augmented-matrix exponential expm([[A, B], [0, 0]] dt)."""
+    n_x, n_u = B.shape
+    M = np.zeros((n_x + n_u, n_x + n_u))
+    M[:n_x, :n_x], M[:n_x, n_x:] = A, B
+    out = np.empty((x0.shape[0], len(t), n_x))
+    out[:, 0] = x0
+    for k in range(len(t) - 1):
+        E = sl.expm(M * (t[k + 1] - t[k]))
+        out[:, k + 1] = (np.concatenate([out[:, k], us[:, k]], 1) @ E.T)[:, :n_x]
+    return out
+
+
+def as_t(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(a, dtype=torch.float64)
+
+
+@pytest.fixture
+def problem(rng):
+    t = np.arange(101) * 0.01
+    us = np.repeat(rng.normal(size=(3, 21, 1)), 5, axis=1)[:, :100]
+    x0 = rng.normal(size=(3, 2))
+    return x0, us, t
+
+
+def test_rk4_matches_matrix_exponential(problem):
+    x0, us, t = problem
+    xs = integrate(linear_field(), as_t(x0), as_t(us), as_t(t), solver="rk4").numpy()
+    assert xs.shape == (3, 101, 2)
+    np.testing.assert_allclose(xs, zoh_exact(x0, us, t), atol=1e-8, rtol=0)
+
+
+def test_nonuniform_grid_with_substeps(rng):
+    t = np.concatenate([[0.0], np.cumsum(rng.uniform(0.005, 0.03, 60))])
+    us = rng.normal(size=(2, 60, 1))
+    x0 = rng.normal(size=(2, 2))
+    xs = integrate(linear_field(), as_t(x0), as_t(us), as_t(t), substeps=3).numpy()
+    np.testing.assert_allclose(xs, zoh_exact(x0, us, t), atol=1e-8, rtol=0)
+
+
+def test_dopri5_with_jumps_matches_rk4_and_exact(problem):
+    x0, us, t = problem
+    field = linear_field()
+    ref = zoh_exact(x0, us, t)
+    xd = integrate(field, as_t(x0), as_t(us), as_t(t), solver="dopri5", rtol=1e-10, atol=1e-12)
+    xr = integrate(field, as_t(x0), as_t(us), as_t(t), solver="rk4")
+    np.testing.assert_allclose(xd.numpy(), ref, atol=1e-8)
+    np.testing.assert_allclose(xd.numpy(), xr.numpy(), atol=1e-8)
+
+
+def test_dopri5_pendulum_held_actions_matches_fine_rk4(rng):
+    phys = PendulumPhysics(w0=3.0, damping=0.2, gain=2.0)
+    field = HybridDynamics(phys.state_names, phys.action_names, phys, None)
+    t = as_t(np.arange(61) * 0.05)
+    us = as_t(np.repeat(rng.uniform(-1, 1, (4, 12, 1)), 5, axis=1))
+    x0 = as_t(rng.uniform(-1, 1, (4, 2)))
+    xd = integrate(field, x0, us, t, solver="dopri5", rtol=1e-10, atol=1e-12)
+    xr = integrate(field, x0, us, t, solver="rk4", substeps=20)
+    np.testing.assert_allclose(xd.numpy(), xr.numpy(), atol=1e-8)
+
+
+def test_switch_times_are_only_real_switches():
+    t = torch.arange(7, dtype=torch.float64)
+    us = torch.tensor([[[0.0], [0.0], [1.0], [1.0], [1.0], [2.0]]], dtype=torch.float64)
+    held = HeldActions(us, t)
+    assert held.switch_times().tolist() == [2.0, 5.0]
+
+
+def test_held_action_lookup_is_zero_order_hold():
+    t = torch.tensor([0.0, 0.5, 1.0, 2.0], dtype=torch.float64)
+    us = torch.tensor([[[10.0], [20.0], [30.0]]], dtype=torch.float64)
+    held = HeldActions(us, t)
+    at = lambda s: float(held(torch.tensor(s, dtype=torch.float64))[0, 0])  # noqa: E731
+    assert at(-1.0) == 10.0 and at(0.0) == 10.0 and at(0.49) == 10.0
+    assert at(0.5) == 20.0 and at(0.99) == 20.0  # a switch time belongs to the new interval
+    assert at(1.0) == 30.0 and at(5.0) == 30.0
+
+
+def test_no_actions(rng):
+    phys = LinearPhysics(A, np.zeros((2, 0)))
+    field = HybridDynamics(phys.state_names, (), phys, None)
+    x0 = as_t(rng.normal(size=(2, 2)))
+    us = torch.zeros(2, 10, 0, dtype=torch.float64)
+    xs = integrate(field, x0, us, as_t(np.arange(11) * 0.1), substeps=10)
+    expected = x0.numpy() @ sl.expm(A * 1.0).T
+    np.testing.assert_allclose(xs[:, -1].numpy(), expected, atol=1e-8)
+
+
+def test_gradcheck_through_short_rollout(rng):
+    phys = PendulumPhysics(w0=2.0, damping=0.1, gain=1.0)
+    field = HybridDynamics(phys.state_names, phys.action_names, phys, None)
+    t = as_t(np.arange(6) * 0.1)
+    x0 = as_t(rng.normal(size=(2, 2))).requires_grad_()
+    us = as_t(rng.normal(size=(2, 5, 1))).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: integrate(field, a, b, t), (x0, us))
+
+
+def test_adjoint_gradients_match_direct(rng):
+    from hybridwm.dynamics import MLP, Normalizer
+
+    phys = PendulumPhysics(w0=2.0)
+    torch.manual_seed(0)
+    field = HybridDynamics(
+        phys.state_names,
+        phys.action_names,
+        phys,
+        MLP((8,), init_scale=1.0).build(3, 2),
+        Normalizer(2, 1),
+    ).double()
+    t = as_t(np.arange(11) * 0.05)
+    x0, us = as_t(rng.normal(size=(3, 2))), as_t(rng.normal(size=(3, 10, 1)))
+    grads = []
+    for adjoint in (False, True):
+        field.zero_grad()
+        integrate(field, x0, us, t, adjoint=adjoint).pow(2).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in field.parameters()]))
+    # the adjoint solves its own ODE backwards with rk4: equal up to discretization error
+    np.testing.assert_allclose(grads[0].numpy(), grads[1].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_solver_lists_valid_names(problem):
+    x0, us, t = problem
+    with pytest.raises(UnknownNameError, match=r"Unknown solver 'rk5'.*'dopri5'.*'rk4'"):
+        integrate(linear_field(), as_t(x0), as_t(us), as_t(t), solver="rk5")
+    assert {"rk4", "euler", "midpoint", "dopri5", "bosh3"} <= set(SOLVERS)
+
+
+def test_shape_errors(problem):
+    x0, us, t = problem
+    f = linear_field()
+    with pytest.raises(ShapeError, match=r"`x0` must be \(batch, n_x\) = \(batch, 2\).*\(3, 3\)"):
+        integrate(f, as_t(np.zeros((3, 3))), as_t(us), as_t(t))
+    with pytest.raises(ShapeError, match=r"`us` must be .*\(3, 100, 1\).*\(3, 100, 2\)"):
+        integrate(f, as_t(x0), as_t(np.zeros((3, 100, 2))), as_t(t))
+    with pytest.raises(ShapeError, match="`us` has 50 time rows but `t` has 101"):
+        integrate(f, as_t(x0), as_t(us[:, :50]), as_t(t))
+
+
+def test_trajectory_convention_accepts_t_plus_one_actions(problem):
+    x0, us, t = problem
+    f = linear_field()
+    padded = np.concatenate([us, us[:, -1:]], axis=1)
+    a = integrate(f, as_t(x0), as_t(us), as_t(t))
+    b = integrate(f, as_t(x0), as_t(padded), as_t(t))
+    assert torch.equal(a, b)
+
+
+def test_field_forward_contract_with_bare_odeint(problem):
+    """A Dynamics module is itself a torchdiffeq field once it holds actions."""
+    from torchdiffeq import odeint
+
+    x0, us, t = problem
+    f = linear_field()
+    tt = as_t(t)
+    with f.hold(HeldActions(as_t(us), tt)):
+        bare = odeint(f, as_t(x0), tt, method="rk4", options={"perturb": True}).transpose(0, 1)
+    assert f.actions is None
+    np.testing.assert_allclose(bare.numpy(), zoh_exact(x0, us, t), atol=1e-8)
+    with pytest.raises(RuntimeError, match="holds no actions"):
+        f(tt[0], as_t(x0))

@@ -1,0 +1,185 @@
+"""Trainer and losses on tiny exact problems: convergence, seeding, NaN stops, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hybridwm.data.windows import make_windows
+from hybridwm.dynamics import (
+    MLP,
+    HybridDynamics,
+    LinearPhysics,
+    Normalizer,
+    ODEModel,
+    reference_dataset,
+)
+from hybridwm.errors import ConfigError, TrainingError
+from hybridwm.training import (
+    Objective,
+    PinnLoss,
+    TrainConfig,
+    Trainer,
+    load_checkpoint,
+    nrmse,
+    nrmse_per_state,
+    to_batch,
+)
+
+A_TRUE = np.array([[0.0, 1.0], [-4.0, -0.5]])
+A_PHYS = np.array([[0.0, 1.0], [-4.0, 0.0]])  # misses the damping
+B = np.array([[0.0], [1.0]])
+
+
+@pytest.fixture(scope="module")
+def data():
+    return reference_dataset(LinearPhysics(A_TRUE, B), 6, 30, 0.05, seed=0)
+
+
+class NaNAfter(nn.Module):
+    """Linear physics that starts returning NaN after ``n`` training-time calls."""
+
+    def __init__(self, n: int, exc: type[BaseException] | None = None) -> None:
+        super().__init__()
+        self.inner = LinearPhysics(A_PHYS, B)
+        self.state_names, self.action_names = self.inner.state_names, self.inner.action_names
+        self.n, self.calls, self.exc = n, 0, exc
+
+    def forward(self, x, u):
+        if self.training:
+            self.calls += 1
+        out = self.inner(x, u)
+        if self.calls > self.n:
+            if self.exc is not None:
+                raise self.exc()
+            return out * float("nan")
+        return out
+
+
+def make_model(physics: nn.Module | None = None, seed: int = 0) -> ODEModel:
+    torch.manual_seed(seed)
+    phys = physics if physics is not None else LinearPhysics(A_PHYS, B)
+    norm = Normalizer(2, 1).set(x_min=[-1.5, -3.0], x_max=[1.5, 3.0], dx_scale=[2.0, 5.0])
+    dyn = HybridDynamics(("x0", "x1"), ("u0",), phys, MLP((16,), init_scale=0.1).build(3, 2), norm)
+    return ODEModel(dyn).double()
+
+
+def cfg(**kw) -> TrainConfig:
+    base = dict(epochs=4, batch_size=32, horizon=5, lr=1e-2, progress=False, patience=None)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_objective_returns_value_and_named_parts(data):
+    model = make_model()
+    g = make_windows(data, 5).groups[0]
+    b = to_batch(g.t, g.x, g.u, torch.device("cpu"), torch.float64)
+    value, parts = Objective(model, cfg())(model, b, 5)
+    assert set(parts) == {"rollout", "residual", "pinn", "total"}
+    assert torch.equal(value, parts["total"])
+    c = cfg()
+    expected = c.rollout_weight * parts["rollout"] + c.residual_weight * parts["residual"]
+    assert torch.allclose(value, expected + c.pinn_weight * parts["pinn"])
+    _, parts0 = Objective(model, cfg(pinn_weight=0.0, residual_weight=0.0))(model, b, 5)
+    assert set(parts0) == {"rollout", "total"}
+
+
+def test_training_lowers_validation_error(data):
+    model = make_model()
+    history = Trainer(model, cfg(epochs=8)).fit(
+        make_windows(data[:5], 5), make_windows(data[5:], 30)
+    )
+    vals = [v for v in history["val_nrmse"] if v is not None]
+    assert history.best_score < 0.5 * vals[0]
+    assert history.stop_reason == "epochs" and len(history) == 9
+    assert {"train_rollout", "train_pinn", "train_residual", "lr", "time"} <= set(
+        history.records[-1]
+    )
+
+
+def test_same_seed_gives_identical_weights(data):
+    w = make_windows(data, 5)
+    states = []
+    for _ in range(2):
+        model = make_model(seed=3)
+        Trainer(model, cfg(epochs=2, seed=5)).fit(w)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_nan_mid_training_stops_with_best_checkpoint(data, tmp_path):
+    model = make_model(NaNAfter(300))
+    c = cfg(epochs=50, checkpoint_dir=str(tmp_path))
+    with pytest.raises(
+        TrainingError, match=r"became nan.*best weights \(epoch \d+.*Try a lower `lr`"
+    ):
+        Trainer(model, c).fit(make_windows(data[:5], 5), make_windows(data[5:], 30))
+    payload = load_checkpoint(tmp_path / "best.pt")
+    assert all(torch.isfinite(v).all() for v in payload["model"].values())
+    assert payload["best_epoch"] >= 1
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert saved["stop_reason"] == "nonfinite" and saved["best_epoch"] == payload["best_epoch"]
+    # the model itself holds those best weights again
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, payload["model"][k])
+
+
+def test_keyboard_interrupt_keeps_last_good_checkpoint(data, tmp_path):
+    model = make_model(NaNAfter(300, exc=KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(model, cfg(epochs=50, checkpoint_dir=str(tmp_path))).fit(make_windows(data, 5))
+    payload = load_checkpoint(tmp_path / "best.pt")
+    assert all(torch.isfinite(v).all() for v in payload["model"].values())
+
+
+def test_resume_from_checkpoint(data, tmp_path):
+    w = make_windows(data, 5)
+    model = make_model()
+    Trainer(model, cfg(epochs=2, checkpoint_dir=str(tmp_path), checkpoint_every=1)).fit(w)
+    resumed = make_model(seed=9)
+    h = Trainer(resumed, cfg(epochs=4, resume_from=str(tmp_path / "last.pt"))).fit(w)
+    assert [r["epoch"] for r in h.records] == [0, 1, 2, 3, 4]
+
+
+def test_max_time_stops_early(data):
+    h = Trainer(make_model(), cfg(epochs=10_000, max_time=0.5)).fit(make_windows(data, 5))
+    assert h.stop_reason == "max_time" and len(h) < 10_000
+
+
+def test_pinn_box_extends_beyond_data():
+    model = make_model()
+    c = cfg(collocation_scale=2.0, collocation_box={"u0": (-5.0, 5.0)}, n_collocation=4000)
+    pinn = PinnLoss.from_config(model.dynamics, c, torch.Generator().manual_seed(0))
+    x, u = pinn.sample()
+    assert x[:, 0].abs().max() > 1.5 and x[:, 0].abs().max() <= 3.0
+    assert x[:, 1].abs().max() > 3.0 and x[:, 1].abs().max() <= 6.0
+    assert u.abs().max() > 4.0 and u.abs().max() <= 5.0
+    with pytest.raises(ConfigError, match=r"collocation_box names \['nope'\]"):
+        PinnLoss.from_config(model.dynamics, cfg(collocation_box={"nope": (0, 1)}), None)
+
+
+def test_trainconfig_validation_and_round_trip(tmp_path):
+    with pytest.raises(ConfigError, match=r"TrainConfig.epochs must be an integer >= 1. Got 0"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="lr_schedule must be one of"):
+        TrainConfig(lr_schedule="step")
+    with pytest.raises(ConfigError, match=r"Unknown TrainConfig field\(s\) \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+    c = TrainConfig(horizon=7, collocation_box={"x": (0, 1)})
+    c.save(tmp_path / "c.json")
+    assert TrainConfig.from_file(tmp_path / "c.json") == c
+
+
+def test_nrmse_definition():
+    true = np.stack([np.linspace(0, 1, 11), 10 * np.linspace(0, 1, 11)], -1)
+    pred = true + np.array([0.1, 0.5])
+    per = nrmse_per_state(pred, true)
+    np.testing.assert_allclose(per, [0.1 / true[:, 0].std(), 0.5 / true[:, 1].std()])
+    assert nrmse(pred, true) == pytest.approx(per.mean())
+    assert nrmse(true, true) == 0.0
+    assert math.isinf(nrmse(pred * np.nan, true))
