@@ -1,0 +1,169 @@
+"""The whole pipeline through the command line on tiny data: simulate → discover → fit → rollout
+→ evaluate, and benchmark → report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hybridwm.cli import main
+
+
+def run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    common = ["--system", "pendulum", "--duration", "1.0", "--dt", "0.01", "--no-progress"]
+    assert (
+        run(["simulate", *common, "--n-trajectories", "6", "--out", str(d / "train.parquet")]) == 0
+    )
+    assert (
+        run(
+            [
+                "simulate",
+                *common,
+                "--scenario",
+                "ood-state",
+                "--n-trajectories",
+                "3",
+                "--seed",
+                "1",
+                "--out",
+                str(d / "ood.parquet"),
+            ]
+        )
+        == 0
+    )
+    return d
+
+
+def test_discover_prints_and_writes_equations(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = workdir / "physics.json"
+    args = ["discover", "--data", str(workdir / "train.parquet"), "--library", "trig-poly"]
+    assert run([*args, "--angles", "theta", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "d(omega)/dt" in text and "sin(theta)" in text
+    physics = json.loads(out.read_text())
+    assert physics["format"] == "hybridwm.physics"
+    assert physics["state_names"] == ["theta", "omega"]
+
+
+def test_discover_with_ensemble_reports_uncertainty(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = workdir / "physics-ens.json"
+    args = ["discover", "--data", str(workdir / "train.parquet"), "--library", "trig"]
+    assert run([*args, "--angles", "theta", "--ensemble", "5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Ensemble" in text and "p=1.00" in text
+
+
+def test_fit_rollout_evaluate(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    physics = workdir / "physics.json"
+    if not physics.exists():
+        test_discover_prints_and_writes_equations(workdir, capsys)
+    model = workdir / "hybrid"
+    fit = ["fit", "--data", str(workdir / "train.parquet"), "--model", "hybrid"]
+    fit += ["--physics", str(physics), "--out", str(model), "--epochs", "2", "--no-progress"]
+    assert run(fit) == 0
+    assert (model / "config.json").is_file()
+    pred = workdir / "pred.parquet"
+    assert (
+        run(
+            [
+                "rollout",
+                "--model",
+                str(model),
+                "--data",
+                str(workdir / "ood.parquet"),
+                "--out",
+                str(pred),
+            ]
+        )
+        == 0
+    )
+    df = pd.read_parquet(pred)
+    truth = pd.read_parquet(workdir / "ood.parquet")
+    assert df.shape == truth.shape and list(df.columns) == list(truth.columns)
+    capsys.readouterr()
+    metrics = workdir / "metrics.json"
+    assert (
+        run(
+            [
+                "evaluate",
+                "--model",
+                str(model),
+                "--data",
+                str(workdir / "ood.parquet"),
+                "--system",
+                "pendulum",
+                "--out",
+                str(metrics),
+            ]
+        )
+        == 0
+    )
+    values = json.loads(metrics.read_text())["metrics"]
+    assert values["diverged"] == 0 and values["nrmse"] < 0.5
+    assert "energy_drift" in values
+
+
+def test_fit_errors_are_clear(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(workdir / "train.parquet")
+    assert run(["fit", "--data", data, "--model", "gru", "--out", str(workdir / "x")]) == 2
+    assert "`--model` must be one of" in capsys.readouterr().err
+    assert run(["fit", "--data", data, "--model", "hybrid", "--out", str(workdir / "x")]) == 2
+    assert "needs `--physics PATH`" in capsys.readouterr().err
+    assert (
+        run(
+            [
+                "fit",
+                "--data",
+                str(workdir / "missing.parquet"),
+                "--model",
+                "learned",
+                "--out",
+                str(workdir / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "missing.parquet" in capsys.readouterr().err
+
+
+def test_benchmark_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bench.toml"
+    cfg.write_text(
+        'systems = ["pendulum"]\nmodels = ["physics", "hybrid"]\nscenarios = ["id"]\n'
+        "n_train = 3\nn_eval = 2\nduration = 0.5\neval_duration = 0.5\n"
+        '[train]\nepochs = 1\n[discover.pendulum]\nangles = ["theta"]\n'
+    )
+    out = tmp_path / "bench"
+    assert (
+        run(["benchmark", "--config", str(cfg), "--out", str(out), "--no-progress", "--no-report"])
+        == 0
+    )
+    assert (out / "results.json").is_file() and not (out / "report.html").exists()
+    assert run(["report", str(out)]) == 0
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html
+
+
+def test_report_of_a_non_run_directory_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["report", str(tmp_path)]) == 2
+    assert "results.json" in capsys.readouterr().err
