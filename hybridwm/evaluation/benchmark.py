@@ -316,9 +316,9 @@ def _fit_and_evaluate(cfg_dict: dict[str, Any], out: str, system: str, seed: int
         curves.append({"scenario": sc, "t": ev.t.tolist(), "nrmse": ev.curve.tolist()})
         k = min(cfg.n_samples, len(ev.pred))
         samples[sc] = {
-            "truth": ev.truth[:k].tolist(),
-            "pred": ev.pred[:k].tolist(),
-            "t": ev.t.tolist(),
+            "truth": [a.tolist() for a in ev.truth[:k]],
+            "pred": [a.tolist() for a in ev.pred[:k]],
+            "t": [a.tolist() for a in ev.times[:k]],
         }
     rows.append(
         {
@@ -427,11 +427,10 @@ def _collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
                     frames = samples.setdefault((system, sc), [])
                     sources = [("pred", kind)] if frames else [("truth", "truth"), ("pred", kind)]
                     for key, source in sources:
-                        arr = np.asarray(s[key], dtype=np.float64)
-                        for e in range(arr.shape[0]):
-                            df = pd.DataFrame(arr[e], columns=names)
+                        for e, arr in enumerate(s[key]):
+                            df = pd.DataFrame(np.asarray(arr, dtype=np.float64), columns=names)
                             df.insert(0, "source", source)
-                            df.insert(0, "t", s["t"])
+                            df.insert(0, "t", s["t"][e])
                             df.insert(0, "episode", e)
                             frames.append(df)
     results = {

@@ -22,7 +22,6 @@ from hybridwm.evaluation.metrics import (
     diverged_mask,
     energy_drift,
     nrmse,
-    nrmse_vs_horizon,
     valid_prediction_time,
 )
 
@@ -39,50 +38,87 @@ class Evaluation:
             ``vpt`` (mean valid prediction time in seconds), ``diverged`` (number of diverged
             episodes), ``n_episodes``, and ``energy_drift`` (mean absolute relative energy
             error at the last step) when an energy function is given.
-        t: (T,) times of the error curve, relative to each episode's start.
-        curve: (T,) nRMSE at each step over episodes and states.
-        truth: (n, T, n_x) recorded states.
-        pred: (n, T, n_x) predicted states (NaN/inf where a rollout diverged).
+        t: (T,) time axis of the error curve: the mean time since the episode start of each
+            step (episodes may have different lengths and jittered grids).
+        curve: (T,) nRMSE at each step over the episodes that reach it, and over states.
+        times: per episode, (T_e,) sample times relative to its start.
+        truth: per episode, (T_e, n_x) recorded states.
+        pred: per episode, (T_e, n_x) predicted states (NaN/inf where a rollout diverged).
         state_names: names of the compared states.
     """
 
     metrics: dict[str, float]
     t: np.ndarray
     curve: np.ndarray
-    truth: np.ndarray
-    pred: np.ndarray
+    times: list[np.ndarray]
+    truth: list[np.ndarray]
+    pred: list[np.ndarray]
     state_names: tuple[str, ...]
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def predict_arrays(model: Any, data: TrajectorySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Open-loop predictions of every episode on a shared time grid, without raising on divergence.
+def predict_arrays(
+    model: Any, data: TrajectorySet
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Open-loop predictions of every episode, without raising on divergence.
+
+    Episodes that share a time grid (up to an offset) are rolled out together in one batch;
+    episodes may have different lengths and non-uniform grids.
 
     Args:
         model: a fitted :class:`~hybridwm.models.WorldModel`.
-        data: episodes sharing one time grid (as simulated scenarios do), with the model's
-            observed states and actions.
+        data: episodes with the model's observed states and actions.
 
     Returns:
-        ``(t, truth, pred)``: (T,) times from 0, (n, T, n_x) recorded and predicted states in
-        the data's state order. Diverged rollouts hold NaN/inf; they are not an error here.
+        ``(times, truth, pred)``: per episode, (T_e,) times from its start and (T_e, n_x)
+        recorded and predicted states in the data's state order. Diverged rollouts hold
+        NaN/inf; they are not an error here.
     """
-    t, x, u = data.stack()
     names = tuple(getattr(model, "observed_names_", data.state_names))
     if tuple(data.state_names) != names:
         raise ShapeError(
             f"The data have states {list(data.state_names)}, but the model observes "
             f"{list(names)}. Select or rename columns so that they match."
         )
+    times = [tr.t - tr.t[0] for tr in data]
+    truth = [np.asarray(tr.x) for tr in data]
     if getattr(model, "state_names_", names) != names:
         # Latent models start from observations: WorldModel.predict runs the encoder.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pred = np.stack([tr.x for tr in model.predict(data)])
-    else:
+            pred = [np.asarray(tr.x) for tr in model.predict(data, on_diverge="nan")]
+        return times, truth, pred
+    groups: dict[bytes, list[int]] = {}
+    for i, t in enumerate(times):
+        groups.setdefault(np.round(t, 9).tobytes(), []).append(i)
+    pred_list: list[np.ndarray | None] = [None] * len(data)
+    for idx in groups.values():
+        x0 = np.stack([data[i].x[0] for i in idx])
+        us = np.stack([data[i].u[:-1] for i in idx])
         with np.errstate(all="ignore"):
-            pred = np.asarray(model.rollout(x[:, 0], u[:, :-1], t), dtype=np.float64)
-    return t, x, pred
+            p = np.asarray(model.rollout(x0, us, times[idx[0]]), dtype=np.float64)
+        for j, i in enumerate(idx):
+            pred_list[i] = p[j]
+    return times, truth, [p for p in pred_list if p is not None]
+
+
+def _ragged_curve(
+    times: list[np.ndarray], truth: list[np.ndarray], pred: list[np.ndarray], scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step nRMSE over the episodes that reach each step (see :func:`nrmse_vs_horizon`)."""
+    n_steps = max(len(t) for t in times)
+    sq = np.zeros((n_steps, truth[0].shape[1]))
+    tsum = np.zeros(n_steps)
+    count = np.zeros(n_steps)
+    for t, y, p in zip(times, truth, pred, strict=True):
+        with np.errstate(all="ignore"):
+            err = np.where(np.isfinite(p), p - y, np.inf)
+            sq[: len(t)] += err**2
+        tsum[: len(t)] += t
+        count[: len(t)] += 1
+    with np.errstate(all="ignore"):
+        curve = np.mean(np.sqrt(sq / count[:, None]) / scale, axis=1)
+    return tsum / count, curve
 
 
 def evaluate(
@@ -97,7 +133,7 @@ def evaluate(
 
     Args:
         model: a fitted WorldModel.
-        data: ground-truth episodes sharing one time grid.
+        data: ground-truth episodes (any lengths and time grids).
         scale: (n_x,) per-state normaliser of the errors; default: the std of ``data``'s
             states over all episodes and samples (see :func:`~hybridwm.evaluation.nrmse`).
         vpt_threshold: normalised error at which a prediction stops being valid.
@@ -108,25 +144,39 @@ def evaluate(
     """
     if not isinstance(data, TrajectorySet):
         raise DataError(f"`data` of evaluate must be a TrajectorySet. Got {type(data).__name__}.")
-    t, truth, pred = predict_arrays(model, data)
-    sc = default_scale(truth) if scale is None else np.asarray(scale, dtype=np.float64)
-    bad = diverged_mask(pred)
+    times, truth, pred = predict_arrays(model, data)
+    all_truth = np.concatenate(truth)
+    sc = default_scale(all_truth) if scale is None else np.asarray(scale, dtype=np.float64)
+    bad = np.array([bool(diverged_mask(p[None])[0]) for p in pred])
     ok = ~bad
+
+    def pooled(mask: np.ndarray) -> float:
+        if not mask.any():
+            return float("inf")
+        p = np.concatenate([q for q, m in zip(pred, mask, strict=True) if m])
+        y = np.concatenate([q for q, m in zip(truth, mask, strict=True) if m])
+        return float(nrmse(p, y, sc))
+
+    vpts = [
+        float(np.ravel(valid_prediction_time(t, p, y, sc, threshold=vpt_threshold))[0])
+        for t, y, p in zip(times, truth, pred, strict=True)
+    ]
     metrics: dict[str, float] = {
         "n_episodes": float(len(truth)),
         "diverged": float(bad.sum()),
-        "nrmse": float(nrmse(pred, truth, sc)) if not bad.any() else float("inf"),
-        "nrmse_finite": float(nrmse(pred[ok], truth[ok], sc)) if ok.any() else float("inf"),
-        "vpt": float(np.mean(valid_prediction_time(t, pred, truth, sc, threshold=vpt_threshold))),
+        "nrmse": pooled(ok) if not bad.any() else float("inf"),
+        "nrmse_finite": pooled(ok),
+        "vpt": float(np.mean(vpts)),
     }
     if energy is not None and ok.any():
-        e_true = energy(truth[ok])
-        with np.errstate(all="ignore"):
-            e_pred = energy(pred[ok])
-        # The zero of potential energy is arbitrary: normalise by the typical energy magnitude.
-        e_scale = float(max(np.mean(np.abs(e_true)), np.ptp(e_true), 1e-12))
-        drift = energy_drift(e_pred, e_true, scale=e_scale)
-        metrics["energy_drift"] = float(np.mean(np.abs(drift)))
-    with np.errstate(all="ignore"):
-        curve = nrmse_vs_horizon(np.where(np.isfinite(pred), pred, np.inf), truth, sc)
-    return Evaluation(metrics, t, curve, truth, pred, tuple(data.state_names))
+        drifts = []
+        e_scale = float(max(np.mean(np.abs(energy(all_truth))), 1e-12))
+        for y, p, m in zip(truth, pred, ok, strict=True):
+            if not m:
+                continue
+            # The zero of potential energy is arbitrary: normalise by the typical magnitude.
+            with np.errstate(all="ignore"):
+                drifts.append(energy_drift(energy(p), energy(y), scale=e_scale))
+        metrics["energy_drift"] = float(np.mean(np.abs(drifts)))
+    t_axis, curve = _ragged_curve(times, truth, pred, sc)
+    return Evaluation(metrics, t_axis, curve, times, truth, pred, tuple(data.state_names))

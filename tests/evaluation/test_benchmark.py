@@ -148,5 +148,25 @@ def test_evaluate_rejects_mismatched_states(run_dir: Path) -> None:
     with pytest.raises(ShapeError, match=r"The data have states \['a', 'b'\]"):
         evaluate(model, renamed)
     ev = evaluate(model, data)
-    assert ev.pred.shape == ev.truth.shape and np.isfinite(ev.curve).all()
+    assert [p.shape for p in ev.pred] == [y.shape for y in ev.truth]
+    assert np.isfinite(ev.curve).all()
     assert ev.curve[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_evaluate_handles_episodes_of_different_lengths_and_grids(run_dir: Path) -> None:
+    from hybridwm.data import TrajectorySet, read_trajectories
+    from hybridwm.models import WorldModel
+
+    model = WorldModel.load(run_dir / "jobs" / "pendulum" / "seed0" / "models" / "physics")
+    data = read_trajectories(run_dir / "jobs" / "pendulum" / "seed0" / "data" / "id.parquet")
+    rng = np.random.default_rng(0)
+    ragged = [data[0].slice(0, 40), data[1]]
+    jitter = data[2].t + np.r_[0.0, rng.uniform(-0.002, 0.002, len(data[2]) - 1)]
+    ragged.append(data[2].replace(t=jitter))
+    ev = evaluate(model, TrajectorySet(ragged))
+    assert [len(p) for p in ev.pred] == [40, len(data[1]), len(data[2])]
+    assert len(ev.curve) == len(data[1]) and np.isfinite(ev.curve).all()
+    assert ev.metrics["diverged"] == 0 and ev.metrics["nrmse"] < 0.05
+    # the shared-grid episodes give the same numbers as on their own
+    alone = evaluate(model, data.select([1]))
+    assert np.allclose(alone.pred[0], ev.pred[1])
