@@ -254,11 +254,15 @@ plt.show()
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ev0 = evaluations[("learned", "ood-state")]
-ax.plot(ev0.t, ev0.truth[0, :, 0], "k", lw=2.5, alpha=0.6, label="MuJoCo")
+ax.plot(ev0.times[0], ev0.truth[0][:, 0], "k", lw=2.5, alpha=0.6, label="MuJoCo")
 for m in models:
-    pred = evaluations[(m, "ood-state")].pred[0, :, 0]
+    pred = evaluations[(m, "ood-state")].pred[0][:, 0]
     ax.plot(
-        ev0.t, np.where(np.abs(pred) < 1e3, pred, np.nan), color=colors[m], ls=styles[m], label=m
+        ev0.times[0],
+        np.where(np.abs(pred) < 1e3, pred, np.nan),
+        color=colors[m],
+        ls=styles[m],
+        label=m,
     )
 ax.set(xlabel="t [s]", ylabel=ev0.state_names[0], title="ood-state, episode 0")
 ax.legend(fontsize=8)
