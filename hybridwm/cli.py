@@ -148,14 +148,47 @@ def simulate(
     console.print(data.summary().round(4).to_string())
 
 
-def _read_data(data: Path, columns: Path | None, time_scale: float | None) -> Any:
-    """Read a trajectory file, with an optional column-mapping file for foreign logs."""
-    from hybridwm.data import read_trajectories
+def _read_data(
+    data: Path,
+    columns: Path | None,
+    time_scale: float | None,
+    *,
+    time: str | None = None,
+    states: list[str] | None = None,
+    actions: list[str] | None = None,
+    episode: str | None = None,
+    dropna: bool = False,
+) -> Any:
+    """Read a trajectory file; foreign logs need a column mapping (file and/or flags).
 
-    kwargs: dict[str, Any] = {}
-    if columns is not None:
-        kwargs["columns"] = columns
-    if time_scale is not None:
+    ``--time/--states/--actions/--episode`` build a :class:`~hybridwm.data.ColumnMapping`
+    (overriding the same fields of ``--columns``); ``--time-scale`` converts the time unit.
+    """
+    from hybridwm.config import load_mapping
+    from hybridwm.data import ColumnMapping, read_trajectories
+
+    kwargs: dict[str, Any] = {"dropna": dropna}
+    flags = {
+        "time": time,
+        "states": _split_names(states),
+        "actions": _split_names(actions),
+        "episode": episode,
+    }
+    given = {k: v for k, v in flags.items() if v is not None}
+    if given or columns is not None:
+        fields: dict[str, Any] = dict(load_mapping(columns)) if columns is not None else {}
+        fields.update(given)
+        if time_scale is not None:
+            fields["time_scale"] = time_scale
+        missing = [k for k in ("time", "states") if k not in fields]
+        if missing:
+            raise ConfigError(
+                f"Reading {data.name} with a column mapping needs "
+                f"{' and '.join('--' + k for k in missing)} (or a --columns file giving them); "
+                f"e.g. --time t --states h2 --actions pump --episode run."
+            )
+        kwargs["columns"] = ColumnMapping.from_dict(fields)
+    elif time_scale is not None:
         kwargs["time_scale"] = time_scale
     return read_trajectories(data, **kwargs)
 
@@ -163,10 +196,25 @@ def _read_data(data: Path, columns: Path | None, time_scale: float | None) -> An
 DataOpt = Annotated[Path, typer.Option(help="Trajectory file (.parquet, .csv or .npz).")]
 ColumnsOpt = Annotated[
     Path | None,
-    typer.Option(help="Column mapping (TOML/JSON: time, states, actions, episode) for own logs."),
+    typer.Option(help="Column mapping (TOML/YAML/JSON: time, states, actions, episode)."),
 ]
 TimeScaleOpt = Annotated[
     float | None, typer.Option(help="Multiply the time column by this to get seconds.")
+]
+TimeOpt = Annotated[str | None, typer.Option("--time", help="Name of the time column.")]
+StatesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--states", help="Measured state columns (repeat or comma-separate)."),
+]
+ActionsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--actions", help="Action columns (repeat or comma-separate)."),
+]
+EpisodeOpt = Annotated[
+    str | None, typer.Option("--episode", help="Column labelling episodes (default: one).")
+]
+DropnaOpt = Annotated[
+    bool, typer.Option("--dropna", help="Drop rows with missing values before fitting.")
 ]
 
 
@@ -206,6 +254,11 @@ def discover(
     ] = None,
     columns: ColumnsOpt = None,
     time_scale: TimeScaleOpt = None,
+    time: TimeOpt = None,
+    states: StatesOpt = None,
+    actions: ActionsOpt = None,
+    episode: EpisodeOpt = None,
+    dropna: DropnaOpt = False,
     latex: Annotated[bool, typer.Option(help="Also print the equations as LaTeX.")] = False,
 ) -> None:
     """Discover sparse equations (SINDy with controls) from trajectories and save them as JSON."""
@@ -228,7 +281,16 @@ def discover(
     }
     base.update({k: v for k, v in flags.items() if v is not None})
     cfg = DiscoverConfig.from_dict(base)
-    ts = _read_data(data, columns, time_scale)
+    ts = _read_data(
+        data,
+        columns,
+        time_scale,
+        time=time,
+        states=states,
+        actions=actions,
+        episode=episode,
+        dropna=dropna,
+    )
     model = run_discover(ts, config=cfg)
     path = model.save(out)
     console.print(f"[bold]Discovered equations[/bold] ({model.n_terms} terms, {len(ts)} episodes):")
@@ -263,16 +325,51 @@ def fit(
         Path | None,
         typer.Option(help="Physics JSON (from `hybridwm discover`) for physics/hybrid."),
     ] = None,
+    prior: Annotated[
+        Path | None,
+        typer.Option(
+            help="Declared physics prior (TOML/YAML: states, actions, equations, parameters, "
+            "observations); its states may include ones the data do not measure."
+        ),
+    ] = None,
     hidden: Annotated[
         str, typer.Option(help="Hidden layer widths of the network, comma-separated.")
     ] = "64,64",
     trainable_physics: Annotated[
-        bool, typer.Option(help="Train the physics coefficients together with the residual.")
+        bool | None,
+        typer.Option(
+            help="Train the physics coefficients/parameters [default: yes with --prior, no "
+            "with --physics]."
+        ),
+    ] = None,
+    latent_dim: Annotated[
+        int, typer.Option(help="Extra unmeasured state coordinates z0, z1, ...")
+    ] = 0,
+    angles: Annotated[
+        list[str] | None,
+        typer.Option(help="Angle states, seen as (sin, cos) by the networks [default: inferred]."),
+    ] = None,
+    no_angles: Annotated[
+        bool, typer.Option("--no-angles", help="No periodic embedding of angles.")
     ] = False,
-    latent_dim: Annotated[int, typer.Option(help="Extra latent state coordinates.")] = 0,
+    init: Annotated[
+        str,
+        typer.Option(help="Initial values of unmeasured states of a new record: encoder|optimize."),
+    ] = "encoder",
+    encoder_window: Annotated[
+        int, typer.Option(help="Samples the encoder reads for the unmeasured initial state.")
+    ] = 4,
+    shooting: Annotated[
+        str | None,
+        typer.Option(help="Window starts of unmeasured states: encoder or multiple (shooting)."),
+    ] = None,
     solver: Annotated[str, typer.Option(help="ODE solver: rk4, dopri5, ...")] = "rk4",
     epochs: Annotated[int | None, typer.Option(help="Maximum passes over the windows.")] = None,
     horizon: Annotated[int | None, typer.Option(help="Rollout-loss horizon H (steps).")] = None,
+    validation_horizon: Annotated[
+        int | None,
+        typer.Option(help="Steps of the validation rollouts [default: whole episodes]."),
+    ] = None,
     pinn_weight: Annotated[
         float | None, typer.Option(help="Weight of the PINN residual loss.")
     ] = None,
@@ -288,19 +385,31 @@ def fit(
     ] = None,
     columns: ColumnsOpt = None,
     time_scale: TimeScaleOpt = None,
+    time: TimeOpt = None,
+    states: StatesOpt = None,
+    actions: ActionsOpt = None,
+    episode: EpisodeOpt = None,
+    dropna: DropnaOpt = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Fit a world model (learned, physics or hybrid) to trajectories and save it."""
     from hybridwm.models import WorldModel
-    from hybridwm.physics import PhysicsModel
+    from hybridwm.physics import PhysicsModel, load_prior
     from hybridwm.training import TrainConfig
 
     if model not in MODEL_KINDS:
         raise ConfigError(f"`--model` must be one of {list(MODEL_KINDS)}. Got {model!r}.")
-    if model != "learned" and physics is None:
+    if physics is not None and prior is not None:
         raise ConfigError(
-            f"`--model {model}` needs `--physics PATH` (a physics JSON from `hybridwm discover`)."
+            "Give either `--physics` (a physics JSON) or `--prior` (a TOML/YAML prior)."
         )
+    if model != "learned" and physics is None and prior is None:
+        raise ConfigError(
+            f"`--model {model}` needs `--physics PATH` (a physics JSON from `hybridwm discover`) "
+            f"or `--prior PATH` (a declared prior, TOML/YAML)."
+        )
+    if model == "learned" and (physics is not None or prior is not None):
+        raise ConfigError("`--model learned` takes no physics; use `--model hybrid`.")
     try:
         widths = tuple(int(w) for w in hidden.split(",") if w.strip())
     except ValueError:
@@ -309,36 +418,115 @@ def fit(
     flags = {
         "epochs": epochs,
         "horizon": horizon,
+        "validation_horizon": validation_horizon,
         "pinn_weight": pinn_weight,
         "lr": lr,
         "max_time": max_time,
         "device": device,
         "threads": threads,
+        "shooting": shooting,
     }
     base.update({k: v for k, v in flags.items() if v is not None})
     base.update(seed=seed, progress=progress)
     cfg = TrainConfig.from_dict(base)
-    ts = _read_data(data, columns, time_scale)
-    shared = {"solver": solver, "latent_dim": latent_dim}
+    ts = _read_data(
+        data,
+        columns,
+        time_scale,
+        time=time,
+        states=states,
+        actions=actions,
+        episode=episode,
+        dropna=dropna,
+    )
+    angle_names: tuple[str, ...] | None = () if no_angles else None
+    if angles:
+        angle_names = tuple(_split_names(angles) or ())
+    shared: dict[str, Any] = {
+        "solver": solver,
+        "latent_dim": latent_dim,
+        "angles": angle_names,
+        "init": init,
+        "encoder_window": encoder_window,
+    }
+    phys = None
+    if prior is not None:
+        phys = load_prior(prior)
+    elif physics is not None:
+        phys = PhysicsModel.load(physics)
+    trainable = bool(prior is not None) if trainable_physics is None else trainable_physics
     if model == "learned":
         wm = WorldModel.learned(hidden=widths, **shared)
+    elif model == "physics":
+        wm = WorldModel.physics(phys, trainable=trainable, **shared)
     else:
-        phys = PhysicsModel.load(physics)  # type: ignore[arg-type]
-        if model == "physics":
-            wm = WorldModel.physics(phys, trainable=trainable_physics, **shared)
-        else:
-            wm = WorldModel.hybrid(
-                physics=phys, hidden=widths, trainable_physics=trainable_physics, **shared
-            )
+        wm = WorldModel.hybrid(physics=phys, hidden=widths, trainable_physics=trainable, **shared)
     wm.fit(ts, config=cfg)
     path = wm.save(out)
     hist = wm.history_
     console.print(
-        f"Fitted a [bold]{model}[/bold] model on {len(ts)} episodes in {len(hist)} epochs "
-        f"(stopped: {hist.stop_reason or 'n/a'}; best epoch {hist.best_epoch}, validation "
-        f"nRMSE {hist.best_score:.4g})."
+        f"Fitted a [bold]{model}[/bold] model on {len(ts)} episodes ({ts.n_samples} samples) in "
+        f"{len(hist)} epochs (stopped: {hist.stop_reason or 'n/a'}; best epoch "
+        f"{hist.best_epoch}, validation nRMSE {hist.best_score:.4g})."
     )
+    console.print(
+        f"Measured: {list(wm.observed_names_)}; model states: {list(wm.state_names_)}; angles "
+        f"(sin/cos embedded): {list(wm.angles_) or 'none'}.",
+        highlight=False,
+    )
+    hidden_names = list(wm.model_.hidden_names)
+    if hidden_names:
+        how = (
+            f"multiple shooting (learnable window starts + continuity, weight "
+            f"{cfg.continuity_weight:g}); the encoder learned to reproduce them"
+            if cfg.shooting == "multiple"
+            else f"the encoder, from the first {wm.model_.encoder_window} samples of each window"
+        )
+        console.print(
+            f"Unmeasured states {hidden_names}: initial values in training from {how}. New "
+            f"records: init={wm.init!r}.",
+            highlight=False,
+        )
+    if trainable and phys is not None and phys.parameters:
+        vals = wm.model_.dynamics.physics.parameter_values()
+        console.print(
+            "Physical parameters: " + ", ".join(f"{k} = {v:.5g}" for k, v in vals.items()),
+            highlight=False,
+        )
     console.print(f"Saved to [green]{path}[/green]")
+
+
+def _init_note(wm: Any, init: str | None) -> str:
+    hidden = list(wm.model_.hidden_names)
+    if not hidden:
+        return ""
+    mode = init or wm.init
+    if mode == "optimize":
+        return (
+            f"Initial values of unmeasured states {hidden}: optimized on the first "
+            f"{wm.init_window} samples of each episode (model frozen, starting from the encoder)."
+        )
+    return (
+        f"Initial values of unmeasured states {hidden}: estimated by the encoder from the "
+        f"first {wm.model_.encoder_window} samples of each episode."
+    )
+
+
+def _channel_scores(ts: Any, pred: Any) -> tuple[float, dict[str, float], int]:
+    """nRMSE overall and per measured channel (finite episodes), and the number diverged."""
+    import numpy as np
+
+    from hybridwm.evaluation import nrmse_per_state
+
+    names = list(pred.state_names)
+    ok = [i for i, p in enumerate(pred) if not p.meta.get("diverged")]
+    n_bad = len(pred) - len(ok)
+    if not ok:
+        return float("inf"), {n: float("inf") for n in names}, n_bad
+    p_all = np.concatenate([pred[i].x[1:] for i in ok])[None]
+    t_all = np.concatenate([np.stack([ts[i].state(n) for n in names], -1)[1:] for i in ok])[None]
+    per = nrmse_per_state(p_all, t_all)
+    return float(np.mean(per)), dict(zip(names, map(float, per), strict=True)), n_bad
 
 
 # ---------------------------------------------------------------------------------- rollout
@@ -348,30 +536,49 @@ def rollout(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="Where to write the predicted trajectories.")],
     solver: Annotated[str | None, typer.Option(help="Override the model's solver.")] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(help="Unmeasured initial states: encoder or optimize [default: model's]."),
+    ] = None,
     columns: ColumnsOpt = None,
     time_scale: TimeScaleOpt = None,
+    time: TimeOpt = None,
+    states: StatesOpt = None,
+    actions: ActionsOpt = None,
+    episode: EpisodeOpt = None,
+    dropna: DropnaOpt = False,
 ) -> None:
     """Roll a fitted model out open-loop on the recorded actions of each episode."""
-    import numpy as np
+    import warnings
 
     from hybridwm.data import write_trajectories
-    from hybridwm.evaluation import nrmse
     from hybridwm.models import WorldModel
 
     wm = WorldModel.load(model)
-    ts = _read_data(data, columns, time_scale)
-    pred = wm.predict(ts, solver=solver)
+    ts = _read_data(
+        data,
+        columns,
+        time_scale,
+        time=time,
+        states=states,
+        actions=actions,
+        episode=episode,
+        dropna=dropna,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        pred = wm.predict(ts, solver=solver, on_diverge="nan", init=init)
     path = write_trajectories(pred, out)
-    names = list(pred.state_names)
-    errs = []
-    for tr, pr in zip(ts, pred, strict=True):
-        truth = np.stack([tr.state(n) for n in names], axis=-1)
-        errs.append((pr.x, truth))
-    pred_all = np.concatenate([p for p, _ in errs])
-    true_all = np.concatenate([t for _, t in errs])
+    total, per, n_bad = _channel_scores(ts, pred)
+    note = _init_note(wm, init)
+    if note:
+        console.print(note, highlight=False)
     console.print(
-        f"Rolled out {len(pred)} episodes; nRMSE against the file's states {names}: "
-        f"[bold]{nrmse(pred_all, true_all):.4g}[/bold]"
+        f"Rolled out {len(pred)} episodes; nRMSE against the file's measured channels: "
+        f"[bold]{total:.4g}[/bold] ("
+        + ", ".join(f"{k} {v:.4g}" for k, v in per.items())
+        + ")"
+        + (f"; [red]{n_bad} diverged[/red] (left out of the nRMSE)" if n_bad else ""),
     )
     console.print(f"Wrote [green]{path}[/green]")
 
@@ -390,32 +597,84 @@ def evaluate(
     vpt_threshold: Annotated[
         float, typer.Option(help="Normalised error at which a prediction stops being valid.")
     ] = 0.1,
+    init: Annotated[
+        str | None,
+        typer.Option(help="Unmeasured initial states: encoder or optimize [default: model's]."),
+    ] = None,
     columns: ColumnsOpt = None,
     time_scale: TimeScaleOpt = None,
+    time: TimeOpt = None,
+    states: StatesOpt = None,
+    actions: ActionsOpt = None,
+    episode: EpisodeOpt = None,
+    dropna: DropnaOpt = False,
 ) -> None:
-    """Score a fitted model's open-loop rollouts against recorded trajectories."""
+    """Score a fitted model's open-loop rollouts against recorded trajectories.
+
+    Episodes on one shared time grid get the full metric set of ``hybridwm.evaluation``;
+    logs with irregular timestamps or different lengths get the nRMSE of every measured
+    channel and the number of diverged episodes.
+    """
+    import warnings
+
     from hybridwm._io import atomic_write_json
     from hybridwm.evaluation import evaluate as run_evaluate
     from hybridwm.models import WorldModel
 
     wm = WorldModel.load(model)
-    ts = _read_data(data, columns, time_scale)
-    energy = None
-    if system is not None:
-        from hybridwm.systems import get_system
+    if init is not None:
+        wm.init = init
+        wm._check_params()
+    ts = _read_data(
+        data,
+        columns,
+        time_scale,
+        time=time,
+        states=states,
+        actions=actions,
+        episode=episode,
+        dropna=dropna,
+    )
+    shared_grid = len(set(ts.lengths.tolist())) == 1 and all(
+        tr.is_uniform and abs(tr.t[1] - tr.t[0] - (ts[0].t[1] - ts[0].t[0])) < 1e-12 for tr in ts
+    )
+    metrics: dict[str, float] = {}
+    if shared_grid:
+        energy = None
+        if system is not None:
+            from hybridwm.systems import get_system
 
-        params = ts[0].meta.get("parameters") or {}
-        sys_ = get_system(system).with_parameters(**params)
-        energy = sys_.energy
-    ev = run_evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy)
+            params = ts[0].meta.get("parameters") or {}
+            sys_ = get_system(system).with_parameters(**params)
+            energy = sys_.energy
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                ev = run_evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy)
+                metrics.update(ev.metrics)
+            except HybridWMError:  # e.g. a diverged latent rollout: counted below instead
+                pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        pred = wm.predict(ts, on_diverge="nan")
+    total, per, n_bad = _channel_scores(ts, pred)
+    metrics.setdefault("n_episodes", float(len(ts)))
+    metrics.setdefault("diverged", float(n_bad))
+    metrics.setdefault("nrmse_finite", total)
+    metrics.update({f"nrmse[{k}]": v for k, v in per.items()})
+    note = _init_note(wm, None)
+    if note:
+        console.print(note, highlight=False)
     table = Table(title=f"{wm.kind} model on {data.name}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for k, v in ev.metrics.items():
-        table.add_row(k, f"{v:.4g}")
+    from rich.markup import escape
+
+    for k, v in metrics.items():
+        table.add_row(escape(k), f"{v:.4g}")
     console.print(table)
     if out is not None:
-        atomic_write_json(out, {"model": str(model), "data": str(data), "metrics": ev.metrics})
+        atomic_write_json(out, {"model": str(model), "data": str(data), "metrics": metrics})
         console.print(f"Wrote [green]{out}[/green]")
 
 

@@ -88,3 +88,97 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for cmd in ("systems", "simulate"):
         assert cmd in out
+
+
+# ---------------------------------------------------------------------------------- sensor logs
+PRIOR = """
+states = ["theta", "omega"]
+actions = ["torque"]
+equations = ["d(theta) = omega", "d(omega) = -w0**2*sin(theta) - c*omega + b*torque"]
+[parameters]
+w0 = { value = 2.5, bounds = [0.5, 10.0] }
+c = { value = 0.1, bounds = [0.0, 5.0] }
+b = { value = 1.0, fixed = true }
+"""
+
+
+@pytest.fixture(scope="module")
+def rig_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A foreign log: ms timestamps jittered ±20 %, only the angle, odd column names."""
+    import numpy as np
+
+    from hybridwm.dynamics import PendulumPhysics, reference_dataset
+
+    data = reference_dataset(PendulumPhysics(3.0, 0.3, 1.0), 4, 40, 0.05, seed=0)
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, tr in enumerate(data):
+        n = len(tr) - 3 * i  # different lengths
+        t_ms = np.concatenate([[0], np.cumsum(np.round(50 * rng.uniform(0.8, 1.2, n - 1)))])
+        for k in range(n):
+            rows.append(
+                {"run": f"r{i}", "time_ms": t_ms[k], "angle_rad": tr.x[k, 0], "cmd": tr.u[k, 0]}
+            )
+    path = tmp_path_factory.mktemp("rig") / "rig.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def mapping_flags(csv: Path) -> list[str]:
+    return [
+        "--data", str(csv), "--time", "time_ms", "--time-scale", "0.001",
+        "--states", "angle_rad", "--actions", "cmd", "--episode", "run",
+    ]  # fmt: skip
+
+
+def test_fit_rollout_evaluate_from_a_foreign_log(
+    rig_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "learned"
+    args = ["fit", *mapping_flags(rig_csv), "--model", "learned", "--latent-dim", "1"]
+    args += ["--hidden", "8", "--epochs", "1", "--horizon", "6", "--no-progress"]
+    assert run([*args, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Unmeasured states ['z0']" in text and "encoder" in text
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["observed_names"] == ["angle_rad"] and cfg["params"]["init"] == "encoder"
+    pred = tmp_path / "pred.csv"
+    roll = ["rollout", "--model", str(out), *mapping_flags(rig_csv), "--out", str(pred)]
+    assert run([*roll, "--init", "optimize"]) == 0
+    text = capsys.readouterr().out
+    assert "optimized on the first" in text and "angle_rad" in text and "nRMSE" in text
+    assert run(["evaluate", "--model", str(out), *mapping_flags(rig_csv)]) == 0
+    assert "nrmse[angle_rad]" in capsys.readouterr().out
+
+
+def test_fit_with_a_declared_prior_over_an_unmeasured_state(
+    rig_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prior = tmp_path / "prior.toml"
+    prior.write_text(PRIOR)
+    cols = tmp_path / "map.toml"
+    cols.write_text(
+        'time = "time_ms"\ntime_scale = 0.001\nepisode = "run"\nstates = ["angle_rad"]\n'
+        'actions = ["cmd"]\nstate_names = ["theta"]\naction_names = ["torque"]\n'
+    )
+    out = tmp_path / "hybrid"
+    args = ["fit", "--data", str(rig_csv), "--columns", str(cols), "--prior", str(prior)]
+    args += ["--hidden", "8", "--epochs", "1", "--horizon", "6", "--no-progress"]
+    assert run([*args, "--shooting", "multiple", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Unmeasured states ['omega']" in text and "multiple shooting" in text
+    assert "w0 = " in text and "b = 1\n" in text
+
+
+def test_fit_path_surfaces_data_errors(
+    rig_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["fit", *mapping_flags(rig_csv), "--model", "learned", "--no-progress"]
+    assert run([*args, "--horizon", "80", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "horizon=80" in err and "episode 'r" in err and "horizon <= " in err
+    bad = ["fit", "--data", str(rig_csv), "--states", "angle_rad", "--model", "learned"]
+    assert run([*bad, "--out", str(tmp_path / "m")]) == 2
+    assert "needs --time" in capsys.readouterr().err
+    assert run(["fit", *mapping_flags(rig_csv), "--out", str(tmp_path / "m")]) == 2
+    assert "--prior PATH" in capsys.readouterr().err

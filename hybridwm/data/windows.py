@@ -2,8 +2,11 @@
 
 A window holds ``horizon + 1`` consecutive samples of one episode. Windows whose time grids are
 equal up to an offset (every window of uniformly sampled data, whatever the episode) share one
-relative grid ``t - t[0]`` and are batched together in one :class:`WindowGroup`; windows on
-other grids get groups of their own, so non-uniform data stay exact (only slower).
+relative grid ``t - t[0]`` and are batched together in one :class:`WindowGroup`. Windows cut
+from non-uniformly sampled episodes (jittered timestamps) are batched together too, in one group
+per horizon whose ``t`` holds every window's own relative grid, (n, H+1): the integrators take
+per-sample grids (see ``hybridwm.dynamics.integrate``), so losses are evaluated at the measured
+times and actions are held between their own timestamps, without one group per window.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class WindowGroup:
     """Windows that share one relative time grid.
 
     Attributes:
-        t: (H+1,) relative times, ``t[0] = 0``.
+        t: (H+1,) relative times shared by the windows, ``t[0] = 0``; or (n, H+1) per-window
+            relative times for windows of non-uniformly sampled episodes.
         x: (n, H+1, n_x) states/observations.
         u: (n, H+1, n_u) actions (``u[:, k]`` held on ``[t[k], t[k+1])``; the last row is unused
             by a rollout over this window).
@@ -43,7 +47,13 @@ class WindowGroup:
 
     def take(self, idx: np.ndarray) -> WindowGroup:
         """The windows at ``idx`` (same grid)."""
-        return WindowGroup(self.t, self.x[idx], self.u[idx], self.episode[idx], self.start[idx])
+        t = self.t[idx] if self.t.ndim == 2 else self.t
+        return WindowGroup(t, self.x[idx], self.u[idx], self.episode[idx], self.start[idx])
+
+    @property
+    def per_window_grid(self) -> bool:
+        """True if every window has its own time grid (``t`` is (n, H+1))."""
+        return self.t.ndim == 2
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,14 @@ class Windows:
         horizon: H, the number of steps per window.
         state_names: names of the ``x`` columns.
         action_names: names of the ``u`` columns.
+        lengths: number of samples of each source episode (``episode`` indexes them).
     """
 
     groups: tuple[WindowGroup, ...]
     horizon: int
     state_names: tuple[str, ...]
     action_names: tuple[str, ...]
+    lengths: tuple[int, ...] | None = None
 
     def __len__(self) -> int:
         return sum(len(g) for g in self.groups)
@@ -70,8 +82,8 @@ class Windows:
 
     @property
     def uniform(self) -> bool:
-        """True if all windows share one grid (a single group)."""
-        return len(self.groups) == 1
+        """True if all windows share one grid (a single group with a (H+1,) grid)."""
+        return len(self.groups) == 1 and not self.groups[0].per_window_grid
 
 
 def make_windows(
@@ -80,6 +92,7 @@ def make_windows(
     *,
     stride: int = 1,
     grid_decimals: int = 9,
+    ragged: bool = True,
 ) -> Windows:
     """Cut every window of ``horizon + 1`` samples from each episode.
 
@@ -89,6 +102,9 @@ def make_windows(
         stride: distance in samples between the starts of consecutive windows of one episode.
         grid_decimals: relative grids equal after rounding to this many decimals (relative to
             the window's mean step) are grouped together.
+        ragged: batch the windows of non-uniformly sampled episodes in one group with
+            per-window grids (``t`` of shape (n, H+1)); ``False`` gives each distinct grid its
+            own group (the behaviour before per-sample grids existed).
 
     Returns:
         The windows, grouped by relative time grid.
@@ -105,11 +121,16 @@ def make_windows(
     lengths = data.lengths
     shortest = int(lengths.min())
     if horizon + 1 > shortest:
+        short = np.flatnonzero(lengths < horizon + 1)
         i = int(np.argmin(lengths))
+        label = data[i].meta.get("episode") if data[i].meta else None
+        named = f"episode {label!r} (index {i})" if label is not None else f"episode {i}"
+        more = f" ({len(short)} episodes are too short)" if len(short) > 1 else ""
         raise DataError(
-            f"horizon={horizon} needs {horizon + 1} samples per window, but the shortest "
-            f"episode (index {i}) has only {shortest} samples. Use horizon <= {shortest - 1}, "
-            f"or drop the short episodes, e.g. data.filter(lambda tr: len(tr) > {horizon})."
+            f"The training horizon={horizon} needs {horizon + 1} samples per window (H+1), but "
+            f"{named} has only {shortest} samples{more}. Use a horizon <= {shortest - 1} "
+            f"(`--horizon {shortest - 1}` / TrainConfig(horizon={shortest - 1})), or drop the "
+            f"short episodes, e.g. data.filter(lambda tr: len(tr) > {horizon})."
         )
     buckets: dict[bytes, list[tuple[int, int]]] = {}
     grids: dict[bytes, np.ndarray] = {}
@@ -121,6 +142,10 @@ def make_windows(
             rel = np.arange(horizon + 1) * dt
             key = np.round(rel / dt, 0).tobytes() + np.round(dt, grid_decimals).tobytes()
             grids.setdefault(key, rel)
+            buckets.setdefault(key, []).extend((e, s) for s in starts)
+            continue
+        if ragged:
+            key = b"per-window"
             buckets.setdefault(key, []).extend((e, s) for s in starts)
             continue
         for s in starts:
@@ -138,5 +163,17 @@ def make_windows(
         st = np.array([s for _, s in items], dtype=np.int64)
         x = np.stack([data[int(i)].x[s : s + horizon + 1] for i, s in items])
         u = np.stack([data[int(i)].u[s : s + horizon + 1] for i, s in items])
-        groups.append(WindowGroup(grids[key], x, u, ep, st))
-    return Windows(tuple(groups), horizon, tuple(data.state_names), tuple(data.action_names))
+        if key == b"per-window":
+            t = np.stack(
+                [data[int(i)].t[s : s + horizon + 1] - data[int(i)].t[s] for i, s in items]
+            )
+        else:
+            t = grids[key]
+        groups.append(WindowGroup(t, x, u, ep, st))
+    return Windows(
+        tuple(groups),
+        horizon,
+        tuple(data.state_names),
+        tuple(data.action_names),
+        tuple(int(n) for n in data.lengths),
+    )

@@ -8,6 +8,7 @@ from hybridwm.dynamics.actions import HeldActions
 from hybridwm.dynamics.fields import (
     ACTIVATIONS,
     MLP,
+    AngleEmbedding,
     Dynamics,
     HybridDynamics,
     MLPField,
@@ -22,6 +23,7 @@ __all__ = [
     "ACTIVATIONS",
     "MLP",
     "SOLVERS",
+    "AngleEmbedding",
     "Dynamics",
     "Encoder",
     "HeldActions",

@@ -30,6 +30,7 @@ from hybridwm.registry import Registry
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "AngleEmbedding",
     "Dynamics",
     "HybridDynamics",
     "MLPField",
@@ -173,6 +174,43 @@ class Normalizer(nn.Module):
         return (u - self.u_mean) / self.u_std
 
 
+class AngleEmbedding(nn.Module):
+    """The periodic input embedding of angle states for learned networks.
+
+    Non-angle coordinates pass through (normalized, as given); each angle ``θ`` is replaced by
+    ``(sin θ, cos θ)`` computed from the raw angle in radians. Output columns: the non-angle
+    coordinates in state order, then ``sin`` of every angle, then ``cos`` of every angle.
+
+    Args:
+        state_names: the ``n_x`` state coordinates.
+        angles: the names among them that are angles (radians).
+    """
+
+    def __init__(self, state_names: Sequence[str], angles: Sequence[str] = ()) -> None:
+        super().__init__()
+        names = tuple(state_names)
+        unknown = [a for a in angles if a not in names]
+        if unknown:
+            raise ShapeError(
+                f"Angles {unknown} are not states {list(names)}; name angle states that exist."
+            )
+        self.angles: tuple[str, ...] = tuple(n for n in names if n in set(angles))
+        ang = [names.index(n) for n in self.angles]
+        lin = [i for i in range(len(names)) if i not in ang]
+        self.register_buffer("angle_index", torch.tensor(ang, dtype=torch.long), False)
+        self.register_buffer("linear_index", torch.tensor(lin, dtype=torch.long), False)
+        self.n_in = len(names)
+        self.n_out = len(names) + len(ang)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Embed: raw states ``x`` (..., n_x) and their normalized form ``z`` (..., n_x) →
+        (..., n_out)."""
+        if not self.angles:
+            return z
+        a = x.index_select(-1, self.angle_index)
+        return torch.cat((z.index_select(-1, self.linear_index), torch.sin(a), torch.cos(a)), -1)
+
+
 class Dynamics(nn.Module):
     """Base class: a controlled vector field ``dx/dt = f(x, u(t))`` in torchdiffeq's form.
 
@@ -246,9 +284,13 @@ class HybridDynamics(Dynamics):
         physics: a module whose ``forward(x, u)`` maps (..., n_phys_x), (..., n_phys_u) to
             dx/dt (..., n_phys_x), with attributes ``state_names`` and ``action_names``
             (e.g. ``PhysicsModel.vector_field()``), or ``None``.
-        residual: an :class:`MLPField` with ``n_x + n_u`` inputs and ``n_x`` outputs working in
-            normalized units, or ``None``.
+        residual: an :class:`MLPField` with ``n_embed + n_u`` inputs (see :attr:`n_embed`) and
+            ``n_x`` outputs working in normalized units, or ``None``.
         normalizer: the :class:`Normalizer` of states, actions and derivatives.
+        angles: names of the angle states. The residual sees each of them through the periodic
+            embedding ``(sin θ, cos θ)`` instead of ``θ`` itself, so it is 2π-periodic in the
+            angle and never meets an input outside the range it was trained on, however far
+            an angle winds up (e.g. ±9 rad on a spinning pendulum). Default: none.
     """
 
     def __init__(
@@ -258,6 +300,8 @@ class HybridDynamics(Dynamics):
         physics: nn.Module | None,
         residual: MLPField | None,
         normalizer: Normalizer | None = None,
+        *,
+        angles: Sequence[str] = (),
     ) -> None:
         super().__init__(state_names, action_names)
         if physics is None and residual is None:
@@ -265,6 +309,16 @@ class HybridDynamics(Dynamics):
         self.physics = physics
         self.residual = residual
         self.normalizer = normalizer or Normalizer(self.n_x, self.n_u)
+        self.embedding = AngleEmbedding(self.state_names, angles)
+        if residual is not None and getattr(residual, "n_in", None) not in (
+            None,
+            self.embedding.n_out + self.n_u,
+        ):
+            raise ShapeError(
+                f"The residual takes {residual.n_in} inputs, but states {list(self.state_names)} "
+                f"with angles {list(self.embedding.angles)} embed to {self.embedding.n_out} "
+                f"columns plus {self.n_u} actions = {self.embedding.n_out + self.n_u}."
+            )
         self._phys_x: torch.Tensor | None = None
         self._phys_u: torch.Tensor | None = None
         if physics is not None:
@@ -293,6 +347,20 @@ class HybridDynamics(Dynamics):
                     persistent=False,
                 )
                 self._phys_u = self.phys_u_index
+
+    @property
+    def observation_names(self) -> tuple[str, ...]:
+        """Names of the physics' observation equations ``y = h(x, p)`` (empty if none)."""
+        if self.physics is None:
+            return ()
+        return tuple(getattr(self.physics, "observation_names", ()) or ())
+
+    def observe(self, x: torch.Tensor) -> torch.Tensor:
+        """The physics' observation equations at full states ``x`` (..., n_x) → (..., n_y)."""
+        if not self.observation_names:
+            return x[..., :0]
+        xp = x if self._phys_x is None else x.index_select(-1, self._phys_x)
+        return self.physics.observe(xp)  # type: ignore[union-attr]
 
     @property
     def has_physics(self) -> bool:
@@ -331,11 +399,17 @@ class HybridDynamics(Dynamics):
         if self.residual is None:
             return torch.zeros_like(x)
         norm = self.normalizer
+        zx = self.embedding(x, (x - norm.x_mean) / norm.x_std)
         if self.n_u:
-            z = torch.cat(((x - norm.x_mean) / norm.x_std, (u - norm.u_mean) / norm.u_std), -1)
+            z = torch.cat((zx, (u - norm.u_mean) / norm.u_std), -1)
         else:
-            z = (x - norm.x_mean) / norm.x_std
+            z = zx
         return self.residual(z)
+
+    @property
+    def n_embed(self) -> int:
+        """Width of the residual's state input: ``n_x`` plus one per angle state."""
+        return self.embedding.n_out
 
     def residual_term(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """f_nn (..., n_x) in physical units."""

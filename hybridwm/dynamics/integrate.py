@@ -6,6 +6,14 @@ evaluated at a switch time sees the new action and the last stage of a step sees
 Adaptive solvers (``dopri5``, ``bosh3``, ...) get the action switch times as ``jump_t`` (only the
 times where some action really changes), so they restart cleanly at each discontinuity.
 Non-uniform time grids work with both kinds.
+
+Batches whose samples have *different* time grids (windows cut from a log with jittered
+timestamps) are integrated together by a change of time variable: with ``s`` the sample index,
+``t(s)`` piecewise linear and ``dt/ds = Δt_k`` on ``[k, k+1)``, the field becomes
+``dx/ds = Δt_k · f(x, u_k)``, which is again a held (piecewise-constant) signal in ``s``. Every
+sample then shares the grid ``s = 0, 1, ..., T``; a fixed-step solver takes exactly the same
+steps as it would on each sample's own grid (RK4 with step ``Δt_k`` on ``[t_k, t_{k+1}]``), and
+the actions stay held between their own timestamps.
 """
 
 from __future__ import annotations
@@ -70,6 +78,23 @@ class _Bound(torch.nn.Module):
         return self._vf(x, self.held(t))
 
 
+class _Warped(torch.nn.Module):
+    """Per-sample time grids: ``dx/ds = Δt_k · f(x, u_k)`` on the index grid ``s = k``.
+
+    The held signal carries the actions and, in its last column, each sample's step ``Δt_k``.
+    """
+
+    def __init__(self, field: Dynamics, held: HeldActions) -> None:
+        super().__init__()
+        self.field = field
+        self.held = held
+        self._vf = field.vector_field
+
+    def forward(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        v = self.held(s)
+        return v[:, -1:] * self._vf(x, v[:, :-1])
+
+
 def _substep_grid(t: torch.Tensor, substeps: int) -> torch.Tensor:
     """(T*substeps + 1,) grid with ``substeps`` equal steps inside each interval of ``t``."""
     frac = torch.arange(substeps, dtype=t.dtype, device=t.device) / substeps
@@ -99,6 +124,8 @@ def integrate(
         us: (batch, T, n_u) actions; ``us[:, k]`` acts on ``[t[k], t[k+1])``. A (batch, T+1, n_u)
             array (the trajectory convention, whose last row is never used) is accepted too.
         t: (T+1,) strictly increasing times shared by the batch; non-uniform grids are fine.
+            A (batch, T+1) array gives every sample its own grid (see the module docstring);
+            adaptive solvers then control the error in the index variable ``s``.
         solver: a name in :data:`SOLVERS` (``"rk4"``, ``"euler"``, ``"midpoint"``, ``"dopri5"``,
             ``"bosh3"``, ``"dopri8"``).
         substeps: equal sub-steps per sample interval for fixed-step solvers (1 = the grid).
@@ -123,9 +150,17 @@ def integrate(
             f"`x0` must be (batch, n_x) = (batch, {field.n_x}) for states "
             f"{list(field.state_names)}; got shape {tuple(x0.shape)}."
         )
-    if t.ndim != 1 or t.shape[0] < 2:
-        raise ShapeError(f"`t` must be (T+1,) with T >= 1; got shape {tuple(t.shape)}.")
-    n_steps = t.shape[0] - 1
+    per_sample = t.ndim == 2
+    if per_sample and t.shape[0] != x0.shape[0]:
+        raise ShapeError(
+            f"Per-sample times `t` must be (batch, T+1) with batch = {x0.shape[0]}; got shape "
+            f"{tuple(t.shape)}."
+        )
+    if t.ndim not in (1, 2) or t.shape[-1] < 2:
+        raise ShapeError(
+            f"`t` must be (T+1,) or (batch, T+1) with T >= 1; got shape {tuple(t.shape)}."
+        )
+    n_steps = t.shape[-1] - 1
     if us.ndim != 3 or us.shape[0] != x0.shape[0] or us.shape[2] != field.n_u:
         raise ShapeError(
             f"`us` must be (batch, T, n_u) = ({x0.shape[0]}, {n_steps}, {field.n_u}) for actions "
@@ -141,7 +176,13 @@ def integrate(
     if int(substeps) < 1:
         raise ConfigError(f"`substeps` must be an integer >= 1. Got {substeps}.")
     t = t.to(device=x0.device, dtype=x0.dtype)
-    held = HeldActions(us.to(device=x0.device, dtype=x0.dtype), t)
+    us = us.to(device=x0.device, dtype=x0.dtype)
+    if per_sample:
+        steps = (t[:, 1:] - t[:, :-1])[:, :, None]
+        t = torch.arange(n_steps + 1, dtype=x0.dtype, device=x0.device)
+        held = HeldActions(torch.cat((us, steps), -1), t)
+    else:
+        held = HeldActions(us, t)
 
     opts: dict = {}
     if spec.adaptive:
@@ -157,7 +198,7 @@ def integrate(
     if options:
         opts.update(options)
 
-    func = _Bound(field, held)
+    func = _Warped(field, held) if per_sample else _Bound(field, held)
     try:
         if adjoint:
             params = tuple(p for p in field.parameters() if p.requires_grad)

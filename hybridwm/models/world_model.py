@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "KINDS", "WorldModel"]
 FORMAT = "hybridwm.worldmodel"
 FORMAT_VERSION = 1
 KINDS = ("learned", "physics", "hybrid")
+INITS = ("encoder", "optimize")
+ON_DIVERGE = ("raise", "nan")
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -105,6 +108,19 @@ class WorldModel:
         atol: adaptive-solver absolute tolerance.
         adjoint: train through ``odeint_adjoint``.
         device: torch device of the model (default: the TrainConfig's, else CPU).
+        angles: the states that are angles (radians). The learned networks (residual, pure
+            learned field, encoder) see each of them as ``(sin θ, cos θ)`` instead of ``θ``,
+            so they are 2π-periodic in it and stay in their training range however far the
+            angle winds; the PINN collocation then samples them over the full circle.
+            ``None`` (default): inferred at ``fit`` by :func:`hybridwm.physics.infer_angles`
+            from the physics model, the data's system (``meta["system"]``) or the state names
+            (``theta``, ``phi1``, ``*angle*``, ...); ``()`` turns the embedding off. The
+            resolved names are in ``angles_`` and saved with the model.
+        init: how the unmeasured coordinates' initial values of a new record are estimated:
+            ``"encoder"`` (from its first ``encoder_window`` samples by the trained encoder)
+            or ``"optimize"`` (free values fitted to its first ``init_window`` samples with
+            the model frozen, starting from the encoder's estimate).
+        init_window: samples fitted by ``init="optimize"``.
     """
 
     def __init__(
@@ -124,6 +140,9 @@ class WorldModel:
         atol: float = 1e-9,
         adjoint: bool = False,
         device: str | torch.device | None = None,
+        angles: Sequence[str] | None = None,
+        init: str = "encoder",
+        init_window: int = 20,
     ) -> None:
         self.kind = kind
         self.physics_model = physics
@@ -139,6 +158,9 @@ class WorldModel:
         self.atol = atol
         self.adjoint = adjoint
         self.device = device
+        self.angles = angles
+        self.init = init
+        self.init_window = init_window
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -236,6 +258,17 @@ class WorldModel:
             )
         if int(self.substeps) != self.substeps or self.substeps < 1:
             raise ConfigError(f"`substeps` must be an integer >= 1. Got {self.substeps!r}.")
+        if self.init not in INITS:
+            raise ConfigError(f"`init` must be one of {list(INITS)}. Got {self.init!r}.")
+        if int(self.init_window) != self.init_window or self.init_window < 2:
+            raise ConfigError(f"`init_window` must be an integer >= 2. Got {self.init_window!r}.")
+        if self.angles is not None and (
+            isinstance(self.angles, str) or not all(isinstance(a, str) for a in self.angles)
+        ):
+            raise ConfigError(
+                f"`angles` must be a list of state names (or None to infer them). Got "
+                f"{self.angles!r}; write angles=[{self.angles!r}] for one angle."
+            )
 
     def _physics_module(self, dtype: torch.dtype) -> nn.Module | None:
         phys = self.physics_model
@@ -269,24 +302,31 @@ class WorldModel:
         self, data_states: Sequence[str], data_actions: Sequence[str], phys: nn.Module | None
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         data_states, data_actions = tuple(data_states), tuple(data_actions)
+        eqs: tuple[str, ...] = ()
         if phys is not None:
             px, pu = tuple(phys.state_names), tuple(phys.action_names)
-            if not set(px) & set(data_states) or any(a not in data_actions for a in pu):
+            eqs = tuple(getattr(phys, "observation_names", ()) or ())
+            if not (set(px) | set(eqs)) & set(data_states) or any(
+                a not in data_actions for a in pu
+            ):
+                more = f" with observation equations {list(eqs)}" if eqs else ""
                 raise ShapeError(
-                    f"The physics is declared over states {list(px)} and actions {list(pu)}, but "
-                    f"the data have states {list(data_states)} and actions {list(data_actions)}. "
-                    f"Rename the data columns or the physics variables so they match."
+                    f"The physics is declared over states {list(px)}{more} and actions "
+                    f"{list(pu)}, but the data have states {list(data_states)} and actions "
+                    f"{list(data_actions)}. Rename the data columns or the physics variables so "
+                    f"they match (`--states/--actions` of the CLI, or ColumnMapping's "
+                    f"state_names/action_names)."
                 )
         if self.state_names is not None:
             names = tuple(self.state_names)
         elif phys is not None:
             names = tuple(phys.state_names) + tuple(
-                n for n in data_states if n not in phys.state_names
+                n for n in data_states if n not in phys.state_names and n not in eqs
             )
         else:
             names = data_states
         names = names + tuple(f"z{i}" for i in range(int(self.latent_dim)))
-        missing = [n for n in data_states if n not in names]
+        missing = [n for n in data_states if n not in names and n not in eqs]
         if missing:
             raise ShapeError(
                 f"The data have states {list(data_states)} but the model's states are "
@@ -310,14 +350,17 @@ class WorldModel:
         observed: tuple[str, ...],
         actions: tuple[str, ...],
         dtype: torch.dtype,
+        angles: tuple[str, ...] = (),
     ) -> ODEModel:
         phys = self._physics_module(dtype)
         n_x, n_u = len(names), len(actions)
         residual = None
         if self.kind in ("learned", "hybrid"):
-            residual = self.residual.build(n_x + n_u, n_x)
-        dyn = HybridDynamics(names, actions, phys, residual, Normalizer(n_x, n_u))
-        hidden = [n for n in names if n not in observed]
+            residual = self.residual.build(n_x + len(angles) + n_u, n_x)
+        dyn = HybridDynamics(names, actions, phys, residual, Normalizer(n_x, n_u), angles=angles)
+        obs_eqs = tuple(getattr(dyn, "observation_names", ()))
+        direct = [n for n in observed if n in names and n not in obs_eqs]
+        hidden = [n for n in names if n not in direct]
         encoder = None
         if hidden:
             spec = self.encoder or MLP(hidden=(64,), activation="tanh")
@@ -328,6 +371,7 @@ class WorldModel:
                 int(self.encoder_window),
                 spec.hidden,
                 spec.activation,
+                angle_index=[observed.index(a) for a in angles if a in observed],
             )
         model = ODEModel(
             dyn,
@@ -340,6 +384,21 @@ class WorldModel:
             adjoint=self.adjoint,
         )
         return model.to(dtype=dtype)
+
+    def _resolve_angles(
+        self, names: tuple[str, ...], data: TrajectorySet | None
+    ) -> tuple[str, ...]:
+        if self.angles is not None:
+            unknown = [a for a in self.angles if a not in names]
+            if unknown:
+                raise ConfigError(
+                    f"`angles` names {unknown}, which are not model states {list(names)}. Name "
+                    f"angle states that exist, or pass angles=() for no periodic embedding."
+                )
+            return tuple(n for n in names if n in set(self.angles))
+        from hybridwm.physics import infer_angles
+
+        return infer_angles(names, physics=self.physics_model, data=data)
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -380,6 +439,7 @@ class WorldModel:
         device = torch.device(cfg.device or self.device or "cpu")
         SOLVERS[cfg.solver or self.solver]
 
+        self._warn_constant(data)
         # names ---------------------------------------------------------------
         phys_probe = self._physics_module(dtype)
         names, actions = self._resolve_names(data.state_names, data.action_names, phys_probe)
@@ -415,14 +475,16 @@ class WorldModel:
             val_windows = make_windows(validation, vh, stride=vh)
 
         # build ---------------------------------------------------------------
+        angles = self._resolve_angles(names, data)
         torch.manual_seed(cfg.seed)
-        model = self._build(names, observed, actions, dtype)
+        model = self._build(names, observed, actions, dtype, angles)
         self._fit_normalizer(model, train)
         model.to(device=device)
         self.model_ = model
         self.state_names_ = names
         self.observed_names_ = observed
         self.action_names_ = actions
+        self.angles_ = angles
         self.config_ = cfg
         self.history_ = History()
         trainer = Trainer(model, cfg)
@@ -430,8 +492,55 @@ class WorldModel:
             self.history_ = trainer.fit(windows, val_windows)
         finally:
             self.history_ = trainer.history
+            model.eval()
         self.device = device
+        self._warn_bounds()
         return self
+
+    @staticmethod
+    def _warn_constant(data: TrajectorySet) -> None:
+        """Warn about measured or action columns that never change (nothing to learn from)."""
+        for kind, names, arrays in (
+            ("state", data.state_names, [tr.x for tr in data]),
+            ("action", data.action_names, [tr.u for tr in data]),
+        ):
+            if not names:
+                continue
+            a = np.concatenate(arrays)
+            with np.errstate(all="ignore"):
+                spread = np.nanmax(a, 0) - np.nanmin(a, 0)
+            for j in np.flatnonzero(spread <= 1e-12 * np.maximum(1.0, np.abs(np.nanmax(a, 0)))):
+                warnings.warn(
+                    f"The {kind} column {names[j]!r} is constant (= {float(a[0, j])!r}) over all "
+                    f"{len(data)} episodes: the model cannot learn how it moves or acts. Check the "
+                    f"column mapping (is it the right column?) or drop it.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+    def _warn_bounds(self) -> None:
+        """Warn when a trained physical parameter ended at (within 1e-3 of) one of its bounds."""
+        module = getattr(self.model_.dynamics, "physics", None)
+        if module is None or not self.trainable_physics:
+            return
+        values = getattr(module, "parameter_values", None)
+        bounds = getattr(module, "_bounds", None)
+        free = getattr(module, "free_parameter_names", None)
+        if not callable(values) or bounds is None or free is None:
+            return
+        vals = values()
+        for name, (lo, hi) in zip(free, bounds, strict=False):
+            v = vals[name]
+            for side, b in (("lower", lo), ("upper", hi)):
+                if np.isfinite(b) and abs(v - b) <= 1e-3 * max(abs(b), abs(v), 1e-12):
+                    warnings.warn(
+                        f"The fitted physical parameter {name!r} = {v:.6g} ended at its {side} "
+                        f"bound {b:g}: the data push it out of the range you declared. Check the "
+                        f"bound, the units, or the equation it appears in (a missing term is often "
+                        f"absorbed by the nearest parameter).",
+                        UserWarning,
+                        stacklevel=3,
+                    )
 
     @staticmethod
     def _fit_normalizer(model: ODEModel, data: TrajectorySet) -> None:
@@ -443,25 +552,35 @@ class WorldModel:
         dyn = model.dynamics
         names = dyn.state_names
         norm = dyn.normalizer
-        idx = [names.index(n) for n in model.observed_names]
+        observed = list(model.observed_names)
+        direct = list(model.direct_names)
+        idx = [names.index(n) for n in direct]
+        cols = [observed.index(n) for n in direct]
         full = {
             k: getattr(norm, k).detach().cpu().numpy().copy()
             for k in ("x_mean", "x_std", "x_min", "x_max", "dx_scale")
         }
-        full["x_mean"][idx] = x.mean(0)
-        full["x_std"][idx] = x.std(0)
-        full["x_min"][idx] = x.min(0)
-        full["x_max"][idx] = x.max(0)
-        full["dx_scale"][idx] = rates.std(0)
+        full["x_mean"][idx] = x[:, cols].mean(0)
+        full["x_std"][idx] = x[:, cols].std(0)
+        full["x_min"][idx] = x[:, cols].min(0)
+        full["x_max"][idx] = x[:, cols].max(0)
+        full["dx_scale"][idx] = rates[:, cols].std(0)
         values: dict[str, Any] = dict(full)
         if u.shape[1]:
             values.update(u_mean=u.mean(0), u_std=u.std(0), u_min=u.min(0), u_max=u.max(0))
         norm.set(**values)
+        if model.equation_names:
+            std = x.std(0)
+            model.obs_std.copy_(
+                torch.as_tensor(np.where(std > 1e-12, std, 1.0), dtype=model.obs_std.dtype)
+            )
         if model.encoder is not None:
+            std = x.std(0)
+            rstd = rates.std(0)
             model.encoder.set_scales(
-                obs_mean=norm.x_mean[idx],
-                obs_std=norm.x_std[idx],
-                rate_scale=norm.dx_scale[idx],
+                obs_mean=x.mean(0),
+                obs_std=np.where(std > 1e-12, std, 1.0),
+                rate_scale=np.where(rstd > 1e-12, rstd, 1.0),
                 u_mean=norm.u_mean,
                 u_std=norm.u_std,
             )
@@ -591,23 +710,42 @@ class WorldModel:
         return out[:, 1]
 
     def predict(
-        self, data: TrajectorySet | Trajectory, *, solver: str | None = None
+        self,
+        data: TrajectorySet | Trajectory,
+        *,
+        solver: str | None = None,
+        on_diverge: str = "raise",
+        init: str | None = None,
     ) -> TrajectorySet:
         """Open-loop rollouts of every episode from its first state(s) under its own actions.
 
         Fully observed models start from each episode's first sample; models with unobserved
-        coordinates start from the encoder's estimate over its first ``encoder_window`` samples.
-        Each prediction is on the episode's own time grid; episodes sharing a grid are batched.
+        coordinates estimate them from the episode's first samples (``init``). Each prediction
+        is on the episode's own time grid (jittered grids included); episodes sharing a grid,
+        or sharing a length when their grids are irregular, are batched.
 
         Args:
             data: episodes with the model's observed state and action names.
             solver: solver override.
+            on_diverge: what to do when a prediction blows up (NaN/inf): ``"raise"`` a
+                DataError, or ``"nan"``: keep the diverged episodes with their NaN/inf values
+                (``allow_nan=True`` trajectories, ``meta["diverged"] = True``) and warn once,
+                so that an evaluation can count divergences.
+            init: override the model's ``init`` (``"encoder"`` or ``"optimize"``) for the
+                unobserved initial coordinates.
 
         Returns:
             A TrajectorySet of predicted observations (same times, actions, names; ``meta``
-            gains ``"prediction": kind``).
+            gains ``"prediction": kind`` and ``"diverged"``).
         """
         model = self._require_fitted("predict")
+        if on_diverge not in ON_DIVERGE:
+            raise ConfigError(
+                f"`on_diverge` must be one of {list(ON_DIVERGE)}. Got {on_diverge!r}."
+            )
+        init = self.init if init is None else init
+        if init not in INITS:
+            raise ConfigError(f"`init` must be one of {list(INITS)}. Got {init!r}.")
         if isinstance(data, Trajectory):
             data = TrajectorySet([data])
         if tuple(data.state_names) != tuple(self.observed_names_) or tuple(
@@ -618,39 +756,116 @@ class WorldModel:
                 f"{list(data.action_names)}, but the model was fitted on states "
                 f"{list(self.observed_names_)} and actions {list(self.action_names_)}."
             )
-        k = model.encoder_window
-        short = [i for i, tr in enumerate(data) if len(tr) < max(2, k)]
+        optimize = init == "optimize" and bool(model.hidden_names)
+        k = max(model.encoder_window, int(self.init_window) if optimize else 1)
+        short = [i for i, tr in enumerate(data) if len(tr) < max(2, model.encoder_window)]
         if short:
+            need = max(2, model.encoder_window)
             raise DataError(
-                f"Episodes {short} have fewer than {max(2, k)} samples; predict needs at least "
-                f"{max(2, k)} per episode."
+                f"Episodes {short} have fewer than {need} samples; predict needs at least "
+                f"{need} per episode."
             )
         dtype, device = self._dtype_device()
         groups: dict[bytes, list[int]] = {}
         for i, tr in enumerate(data):
-            key = np.round(tr.t - tr.t[0], 9).tobytes()
+            if tr.is_uniform or len(tr) < 3:
+                key = b"u" + np.round(tr.t - tr.t[0], 9).tobytes()
+            else:
+                key = b"n" + np.int64(len(tr)).tobytes()
             groups.setdefault(key, []).append(i)
         preds: list[np.ndarray | None] = [None] * len(data)
-        with torch.no_grad():
-            for idx in groups.values():
+        model.eval()
+        for key, idx in groups.items():
+            if key.startswith(b"u"):
                 tr0 = data[idx[0]]
                 t = torch.as_tensor(tr0.t - tr0.t[0], dtype=dtype, device=device)
-                x = torch.as_tensor(np.stack([data[i].x for i in idx]), dtype=dtype, device=device)
-                u = torch.as_tensor(np.stack([data[i].u for i in idx]), dtype=dtype, device=device)
-                p = model(x, u, t, solver=solver).cpu().numpy()
-                for j, i in enumerate(idx):
-                    preds[i] = p[j]
+            else:
+                t = torch.as_tensor(
+                    np.stack([data[i].t - data[i].t[0] for i in idx]), dtype=dtype, device=device
+                )
+            x = torch.as_tensor(np.stack([data[i].x for i in idx]), dtype=dtype, device=device)
+            u = torch.as_tensor(np.stack([data[i].u for i in idx]), dtype=dtype, device=device)
+            hidden = None
+            if optimize:
+                hidden = self._optimize_initial(model, x, u, t, min(k, x.shape[1]), solver)
+            with torch.no_grad():
+                p = model(x, u, t, hidden=hidden, solver=solver).cpu().numpy()
+            for j, i in enumerate(idx):
+                preds[i] = p[j]
         out = []
-        for tr, p in zip(data, preds, strict=False):
+        diverged = []
+        for i, (tr, p) in enumerate(zip(data, preds, strict=False)):
             meta = dict(tr.meta)
             meta["prediction"] = self.kind
-            if not np.isfinite(p).all():
-                raise DataError(
-                    f"The {self.kind} model's prediction of an episode diverged (NaN/inf). The "
-                    f"model is unstable on these inputs; check that they match its training data."
-                )
-            out.append(tr.replace(x=p, meta=meta))
+            bad = not np.isfinite(p).all()
+            meta["diverged"] = bool(bad)
+            if bad:
+                diverged.append(i)
+                if on_diverge == "raise":
+                    raise DataError(
+                        f"The {self.kind} model's prediction of episode {i} diverged (NaN/inf). "
+                        f"The model is unstable on these inputs; check that they match its "
+                        f"training data, or pass on_diverge='nan' to keep the diverged episodes "
+                        f"and count them."
+                    )
+            out.append(tr.replace(x=p, meta=meta, allow_nan=bad or tr.allow_nan))
+        if diverged:
+            warnings.warn(
+                f"The {self.kind} model's predictions of {len(diverged)} of {len(data)} episodes "
+                f"diverged (NaN/inf): episodes {diverged[:10]}{' ...' if len(diverged) > 10 else ''}"
+                f". They are kept with their NaN/inf values (meta['diverged'] = True).",
+                UserWarning,
+                stacklevel=2,
+            )
         return TrajectorySet(out)
+
+    def _optimize_initial(
+        self,
+        model: ODEModel,
+        x: torch.Tensor,
+        u: torch.Tensor,
+        t: torch.Tensor,
+        k: int,
+        solver: str | None,
+        iterations: int = 50,
+    ) -> torch.Tensor:
+        """Hidden initial coordinates fitted to the first ``k`` samples, the model frozen.
+
+        Starts from the encoder's estimate and minimizes the normalized squared error of the
+        predicted observations over the first ``k`` samples with L-BFGS.
+
+        Returns:
+            (batch, n_hidden) fitted hidden initial values.
+        """
+        with torch.no_grad():
+            h0 = model.encoder(x, u, t) if model.encoder is not None else None
+        if h0 is None:
+            h0 = x.new_zeros((x.shape[0], len(model.hidden_names)))
+        hidden = h0.detach().clone().requires_grad_(True)
+        tk = t[..., :k]
+        std = model.observation_scale()
+        frozen = [p for p in model.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        opt = torch.optim.LBFGS(
+            [hidden], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe"
+        )
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            pred = model(x[:, :k], u[:, :k], tk, hidden=hidden, solver=solver)
+            loss = ((pred - x[:, :k]) / std).pow(2).sum()
+            if torch.isfinite(loss):
+                loss.backward()
+            return loss
+
+        try:
+            opt.step(closure)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        out = hidden.detach()
+        return out if bool(torch.isfinite(out).all()) else h0.detach()
 
     # ------------------------------------------------------------------ devices
     def to(self, device: str | torch.device) -> WorldModel:
@@ -673,6 +888,9 @@ class WorldModel:
             "rtol": float(self.rtol),
             "atol": float(self.atol),
             "adjoint": bool(self.adjoint),
+            "angles": list(getattr(self, "angles_", None) or ()),
+            "init": self.init,
+            "init_window": int(self.init_window),
         }
 
     def _trained_physics_json(self) -> str | None:
@@ -844,9 +1062,12 @@ class WorldModel:
             rtol=params.get("rtol", 1e-7),
             atol=params.get("atol", 1e-9),
             adjoint=params.get("adjoint", False),
+            angles=tuple(params.get("angles", ())),
+            init=params.get("init", "encoder"),
+            init_window=params.get("init_window", 20),
         )
         wm._check_params()
-        model = wm._build(names, observed, actions, dtype)
+        model = wm._build(names, observed, actions, dtype, tuple(params.get("angles", ())))
         try:
             tensors = load_file(str(path / "weights.safetensors"))
         except (FileNotFoundError, SafetensorError, OSError) as exc:
@@ -863,6 +1084,8 @@ class WorldModel:
         wm.model_ = model.to(device=dev)
         wm.device = dev
         wm.state_names_, wm.observed_names_, wm.action_names_ = names, observed, actions
+        wm.angles_ = tuple(params.get("angles", ()))
+        wm.model_.eval()
         hist = path / "history.json"
         wm.history_ = (
             History.from_dict(json.loads(hist.read_text(encoding="utf-8")))

@@ -18,11 +18,17 @@ from hybridwm.physics.derivatives import (
     make_differentiation,
     regression_data,
 )
-from hybridwm.physics.discovery import OPTIMIZERS, DiscoverConfig, discover, make_optimizer
+from hybridwm.physics.discovery import (
+    OPTIMIZERS,
+    DiscoverConfig,
+    discover,
+    infer_angles,
+    make_optimizer,
+)
 from hybridwm.physics.expressions import SUPPORTED_FUNCTIONS, parse_expression
 from hybridwm.physics.features import LIBRARIES, FeatureLibrary, guess_angles, make_library
 from hybridwm.physics.model import FORMAT, FORMAT_VERSION, Parameter, PhysicsModel
-from hybridwm.physics.priors import declare, fit_parameters, parse_lhs
+from hybridwm.physics.priors import PRIOR_KEYS, declare, fit_parameters, load_prior, parse_lhs
 from hybridwm.physics.torch_field import PhysicsVectorField
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LIBRARIES",
     "OPTIMIZERS",
+    "PRIOR_KEYS",
     "SUPPORTED_FUNCTIONS",
     "DiscoverConfig",
     "FeatureLibrary",
@@ -45,6 +52,8 @@ __all__ = [
     "fit_parameters",
     "guess_angles",
     "held_integral",
+    "infer_angles",
+    "load_prior",
     "make_differentiation",
     "make_library",
     "make_optimizer",

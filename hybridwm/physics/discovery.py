@@ -24,11 +24,17 @@ from hybridwm.physics.derivatives import (
     make_differentiation,
     regression_data,
 )
-from hybridwm.physics.features import FeatureLibrary, make_library
+from hybridwm.physics.features import FeatureLibrary, guess_angles, make_library
 from hybridwm.physics.model import PhysicsModel
 from hybridwm.registry import Registry
 
-__all__ = ["OPTIMIZERS", "DiscoverConfig", "discover", "make_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "DiscoverConfig",
+    "discover",
+    "infer_angles",
+    "make_optimizer",
+]
 
 
 @dataclasses.dataclass
@@ -204,6 +210,46 @@ def _system_angles(data: TrajectorySet) -> tuple[str, ...] | None:
         return None
     angles = tuple(a for a in angles if a in data.state_names)
     return angles or None
+
+
+def infer_angles(
+    state_names: Sequence[str],
+    *,
+    physics: Any = None,
+    data: TrajectorySet | None = None,
+) -> tuple[str, ...]:
+    """Which of ``state_names`` are angles, from the best source available.
+
+    In order: the angles a discovered ``physics`` model was told (``info["config"]["angles"]``
+    or its library's), the angles of the data's ground-truth system (``meta["system"]`` of the
+    first trajectory, when that system is known), else the names that look like angles
+    (:func:`~hybridwm.physics.guess_angles`: ``theta``, ``phi1``, ``*angle*``, ...).
+
+    Args:
+        state_names: the candidate state names.
+        physics: a PhysicsModel (or ``None``).
+        data: the trajectories (or ``None``).
+
+    Returns:
+        The angle names, in ``state_names`` order (possibly empty).
+    """
+    names = tuple(state_names)
+    found: tuple[str, ...] | None = None
+    info = getattr(physics, "info", None)
+    if isinstance(info, dict):
+        cfg = info.get("config")
+        lib = info.get("library")
+        for src in (cfg, lib):
+            if isinstance(src, dict) and src.get("angles") is not None:
+                found = tuple(src["angles"])
+                break
+        if found is None and info.get("angles") is not None:
+            found = tuple(info["angles"])
+    if found is None and data is not None and len(data):
+        found = _system_angles(data)
+    if found is None:
+        found = guess_angles(names)
+    return tuple(n for n in names if n in set(found))
 
 
 def discover(

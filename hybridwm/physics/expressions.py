@@ -17,8 +17,10 @@ run code. Errors point at the offending character.
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import keyword
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,14 @@ __all__ = [
     "expr_latex",
     "expr_name",
     "parse_expression",
+    "smooth_saturation",
 ]
+
+
+def _clip(x: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
+    """``clip(x, lo, hi) = min(max(x, lo), hi)``."""
+    return sp.Min(sp.Max(x, lo), hi)
+
 
 # name in user text -> sympy callable. Both lower- and sympy-cased spellings are accepted so that
 # ``str(expr)`` of a parsed expression parses back to the same expression.
@@ -54,6 +63,7 @@ SUPPORTED_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
     "Min": sp.Min,
     "max": sp.Max,
     "Max": sp.Max,
+    "clip": _clip,
 }
 _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
 
@@ -218,6 +228,9 @@ def _convert(
             if fname in ("min", "Min", "max", "Max"):
                 if len(args) < 2:
                     raise fail(f"{fname} needs at least two arguments", n)
+            elif fname == "clip":
+                if len(args) != 3:
+                    raise fail(f"clip takes three arguments (x, low, high), got {len(args)}", n)
             elif len(args) != 1:
                 raise fail(f"{fname} takes exactly one argument, got {len(args)}", n)
             return SUPPORTED_FUNCTIONS[fname](*args)
@@ -291,14 +304,48 @@ def _np_maximum(a: Any, b: Any) -> Any:
     return np.maximum(a, b)
 
 
+_SHARPNESS: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "hybridwm_saturation_sharpness", default=None
+)
+
+
+@contextlib.contextmanager
+def smooth_saturation(sharpness: float | None) -> Iterator[None]:
+    """Within this context, torch code generated here evaluates ``min``/``max``/``clip`` smoothly.
+
+    The smooth forms (softplus-based, ``k`` = ``sharpness``, in 1/units of the arguments) are
+
+    * ``smooth_max(a, b) = b + softplus(k (a - b)) / k``
+    * ``smooth_min(a, b) = a - softplus(k (a - b)) / k``
+
+    They are infinitely differentiable, always lie on the safe side of the exact value
+    (``smooth_max >= max``, ``smooth_min <= min``) and differ from it by at most
+    ``log(2) / k`` (at the kink ``a = b``), decaying like ``exp(-k |a - b|) / k`` away from it.
+    ``PhysicsVectorField`` uses them in training mode when its model has a ``sharpness`` (a
+    declared prior's ``sharpness`` key) and the exact forms in evaluation mode; numpy code is
+    always exact. ``None`` switches the smooth forms off.
+    """
+    token = _SHARPNESS.set(None if sharpness is None else float(sharpness))
+    try:
+        yield
+    finally:
+        _SHARPNESS.reset(token)
+
+
 def _torch_binary(name: str) -> Callable[[Any, Any], Any]:
     def f(a: Any, b: Any) -> Any:
         import torch
 
+        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+            a = torch.as_tensor(a, dtype=torch.float64)
         if not isinstance(a, torch.Tensor):
-            a, b = b, a
+            a = torch.as_tensor(a, dtype=b.dtype, device=b.device)
         if not isinstance(b, torch.Tensor):
             b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
+        k = _SHARPNESS.get()
+        if k is not None:
+            soft = torch.nn.functional.softplus(k * (a - b)) / k
+            return b + soft if name == "maximum" else a - soft
         return getattr(torch, name)(a, b)
 
     return f

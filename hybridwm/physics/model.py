@@ -109,7 +109,13 @@ class PhysicsModel:
         parameters: the parameters coefficients and features may use.
         ensemble: optional ensemble statistics: ``n_models`` and (n_x, n_f) arrays
             ``coef_mean``, ``coef_std``, ``inclusion_probability``.
-        info: free-form JSON-compatible metadata (how the model was made).
+        info: free-form JSON-compatible metadata (how the model was made). A declared prior's
+            ``info["sharpness"]`` sets the smooth form of ``min``/``max``/``clip`` in training
+            (see :func:`~hybridwm.physics.expressions.smooth_saturation`).
+        observations: optional observation equations ``{name: expression}``, ``y = h(x, p)``
+            over the states and parameters (e.g. ``{"theta_meas": "theta + offset"}``): what a
+            sensor measures when it is not a state itself. A world model fitted to data with a
+            column ``name`` compares its prediction ``h(x, p)`` with that column.
     """
 
     def __init__(
@@ -122,6 +128,7 @@ class PhysicsModel:
         parameters: Sequence[Parameter] | Mapping[str, Parameter] | None = None,
         ensemble: Mapping[str, Any] | None = None,
         info: Mapping[str, Any] | None = None,
+        observations: Mapping[str, str | sp.Expr] | None = None,
     ) -> None:
         if isinstance(parameters, Mapping):
             parameters = list(parameters.values())
@@ -159,6 +166,27 @@ class PhysicsModel:
         )
         self.ensemble = None if ensemble is None else dict(ensemble)
         self.info: dict[str, Any] = dict(info or {})
+        self.observations: dict[str, sp.Expr] = {}
+        obs_names = self.state_names + tuple(self.parameters)
+        for name, text in (observations or {}).items():
+            name = str(name)
+            from hybridwm.physics.expressions import valid_identifier
+
+            if not valid_identifier(name):
+                raise ConfigError(f"Observation name {name!r} is not a valid identifier.")
+            if name in self.state_names or name in self.action_names or name in self.parameters:
+                raise ConfigError(
+                    f"Observation {name!r} has the name of a state, action or parameter; give "
+                    f"the measured quantity its own name (e.g. {name + '_meas'!r})."
+                )
+            self.observations[name] = parse_expression(
+                text, obs_names, what=f"observation equation for {name!r}"
+            )
+
+    @property
+    def observation_names(self) -> tuple[str, ...]:
+        """Names of the observation equations (empty if there are none)."""
+        return tuple(self.observations)
 
     # ------------------------------------------------------------------ derived attributes
     def _evaluate_coefs(self) -> np.ndarray:
@@ -269,6 +297,7 @@ class PhysicsModel:
             c,
             ensemble=self.ensemble,
             info=self.info,
+            observations=self.observations,
         )
 
     def with_parameters(self, **values: float) -> PhysicsModel:
@@ -290,6 +319,7 @@ class PhysicsModel:
             parameters=params,
             ensemble=self.ensemble,
             info=self.info,
+            observations=self.observations,
         )
 
     # ------------------------------------------------------------------ printing
@@ -630,7 +660,7 @@ class PhysicsModel:
             coefs: list[list[Any]] = self._coef.tolist()
         else:
             coefs = [[float(e) if e.is_Number else str(e) for e in r] for r in self._coef_exprs]
-        return {
+        out = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "state_names": list(self.state_names),
@@ -641,6 +671,9 @@ class PhysicsModel:
             "ensemble": to_jsonable(self.ensemble) if self.ensemble else None,
             "info": to_jsonable(self.info),
         }
+        if self.observations:
+            out["observations"] = {k: str(v) for k, v in self.observations.items()}
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         """The model as a JSON string."""
@@ -700,6 +733,7 @@ class PhysicsModel:
                 parameters=params,
                 ensemble=data.get("ensemble"),
                 info=data.get("info") or {},
+                observations=data.get("observations") or None,
             )
         except (HybridWMError, TypeError, ValueError) as exc:
             raise FormatError(f"{source} is invalid: {exc}") from None

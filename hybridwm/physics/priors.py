@@ -31,7 +31,9 @@ from hybridwm.physics.derivatives import _resolve_align, make_differentiation, r
 from hybridwm.physics.expressions import parse_expression, valid_identifier
 from hybridwm.physics.model import Parameter, PhysicsModel
 
-__all__ = ["declare", "fit_parameters", "parse_lhs"]
+__all__ = ["PRIOR_KEYS", "declare", "fit_parameters", "load_prior", "parse_lhs"]
+
+PRIOR_KEYS = ("states", "actions", "equations", "parameters", "observations", "sharpness")
 
 _LHS = [
     re.compile(r"^d\(\s*([A-Za-z_]\w*)\s*\)\s*(?:/\s*dt)?$"),  # d(theta), d(theta)/dt
@@ -131,6 +133,8 @@ def declare(
     action_names: Sequence[str] = (),
     bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
     fixed: Sequence[str] | Mapping[str, float] | None = None,
+    observations: Mapping[str, str] | None = None,
+    sharpness: float | None = None,
 ) -> PhysicsModel:
     """Build a PhysicsModel from equations written as text.
 
@@ -144,6 +148,10 @@ def declare(
         action_names: action names the equations may use.
         bounds: ``{"w0": (0, 10)}``; ``None`` on one side means unbounded.
         fixed: names of parameters never fitted/trained, or ``{name: value}`` of constants.
+        observations: observation equations ``{"theta_meas": "theta + offset"}`` over the
+            states and parameters (what a sensor reads when it is not a state itself).
+        sharpness: ``k`` of the smooth ``min``/``max``/``clip`` used in training (see
+            :func:`~hybridwm.physics.expressions.smooth_saturation`); ``None``: exact always.
 
     Returns:
         A PhysicsModel whose coefficients are expressions of the parameters.
@@ -223,8 +231,148 @@ def declare(
         info={
             "method": "declared",
             "equations": [f"d({s})/dt = {rhs_by_state[s].strip()}" for s in states],
+            **({"sharpness": float(sharpness)} if sharpness is not None else {}),
         },
+        observations=observations,
     )
+
+
+def _prior_parameters(raw: Any, source: str) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"`parameters` of {source} must be a table {{name = {{ value = ..., bounds = [lo, "
+            f"hi] }}}}. Got {type(raw).__name__}."
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in raw.items():
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            out[name] = {"value": float(spec)}
+            continue
+        if not isinstance(spec, Mapping) or "value" not in spec:
+            raise ConfigError(
+                f"Parameter {name!r} of {source} needs a value: write `{name} = 1.0` or "
+                f"`{name} = {{ value = 1.0, bounds = [0.0, 10.0] }}`. Got {spec!r}."
+            )
+        unknown = sorted(set(spec) - {"value", "bounds", "fixed"})
+        if unknown:
+            raise ConfigError(
+                f"Parameter {name!r} of {source} has unknown key(s) {unknown}; allowed: "
+                f"value, bounds, fixed."
+            )
+        bounds = spec.get("bounds")
+        if bounds is not None:
+            if (
+                isinstance(bounds, (str, bytes))
+                or not isinstance(bounds, Sequence)
+                or len(bounds) != 2
+            ):
+                raise ConfigError(
+                    f"`bounds` of parameter {name!r} in {source} must be [low, high] (use "
+                    f'"-inf"/"inf" for an open side). Got {bounds!r}.'
+                )
+            try:
+                lo, hi = (float(b) for b in bounds)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"`bounds` of parameter {name!r} in {source} must be two numbers. Got "
+                    f"{bounds!r}."
+                ) from None
+            bounds = (None if lo == -np.inf else lo, None if hi == np.inf else hi)
+        try:
+            value = float(spec["value"])
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"`value` of parameter {name!r} in {source} must be a number. Got "
+                f"{spec['value']!r}."
+            ) from None
+        out[name] = {"value": value, "bounds": bounds, "fixed": bool(spec.get("fixed", False))}
+    return out
+
+
+def load_prior(path: Any) -> PhysicsModel:
+    """Read a declared physics prior from a TOML, YAML or JSON file.
+
+    Format (TOML; YAML and JSON hold the same keys)::
+
+        states = ["theta", "omega"]          # omega may be absent from the data (unmeasured)
+        actions = ["torque"]
+        equations = ["d(theta) = omega",
+                     "d(omega) = -w0**2*sin(theta) - c*omega + b*clip(torque, -2, 2)"]
+        sharpness = 20.0                     # optional: smooth min/max/clip in training
+
+        [parameters]                         # value, optional bounds [lo, hi], optional fixed
+        w0 = { value = 3.0, bounds = [0.5, 10.0] }
+        c = { value = 0.1, bounds = [0.0, 5.0] }
+        b = { value = 1.0, fixed = true }
+        g = 9.81                             # a plain number: a free, unbounded parameter
+
+        [observations]                       # optional observation equations y = h(x, params)
+        theta_meas = "theta + offset"
+
+        [parameters.offset]
+        value = 0.0
+
+    ``equations`` may also be a table ``{theta = "omega", omega = "..."}``. Every state needs one
+    equation; parameters with bounds are trained inside them (reparametrised), ``fixed`` ones are
+    never trained. Expressions use ``+ - * / ** ^``, the functions of
+    :data:`~hybridwm.physics.SUPPORTED_FUNCTIONS` (``sin``, ``exp``, ``min``, ``max``,
+    ``clip(x, lo, hi)``, ...), ``pi`` and the declared names; they are parsed, never evaluated.
+
+    Args:
+        path: the file (``.toml``, ``.yaml``/``.yml`` or ``.json``).
+
+    Returns:
+        The declared PhysicsModel (``info["source"]`` records the file).
+
+    Raises:
+        FormatError: the file is missing or not valid TOML/YAML/JSON.
+        ConfigError: unknown keys, a state without an equation, bad bounds or values.
+        UnknownNameError: an equation uses a name that is not declared.
+        ParseError: an equation cannot be parsed (the message shows where).
+    """
+    from hybridwm.config import load_mapping
+
+    source = f"prior {str(path)!r}"
+    data = load_mapping(path)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source} must hold a table of keys {list(PRIOR_KEYS)}.")
+    unknown = sorted(set(data) - set(PRIOR_KEYS))
+    if unknown:
+        raise ConfigError(f"{source} has unknown key(s) {unknown}; valid keys: {list(PRIOR_KEYS)}.")
+    for key in ("states", "equations"):
+        if key not in data:
+            raise ConfigError(
+                f'{source} needs `{key}`. Example: states = ["theta", "omega"], equations = '
+                f'["d(theta) = omega", "d(omega) = -w0**2*sin(theta)"].'
+            )
+    states = data["states"]
+    actions = data.get("actions", [])
+    for key, value in (("states", states), ("actions", actions)):
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ConfigError(f"`{key}` of {source} must be a list of names. Got {value!r}.")
+    observations = data.get("observations") or {}
+    if not isinstance(observations, Mapping):
+        raise ConfigError(
+            f'`observations` of {source} must be a table {{name = "expression"}}. Got '
+            f"{observations!r}."
+        )
+    sharpness = data.get("sharpness")
+    if sharpness is not None and (
+        isinstance(sharpness, bool) or not isinstance(sharpness, (int, float)) or not sharpness > 0
+    ):
+        raise ConfigError(f"`sharpness` of {source} must be a number > 0. Got {sharpness!r}.")
+    model = declare(
+        data["equations"],
+        _prior_parameters(data.get("parameters"), source),
+        state_names=list(states),
+        action_names=list(actions),
+        observations={str(k): str(v) for k, v in observations.items()},
+        sharpness=sharpness,
+    )
+    model.info["source"] = str(path)
+    return model
 
 
 def fit_parameters(

@@ -14,6 +14,11 @@ Contract (relied on by ``hybridwm.dynamics``):
   reparametrisation: ``(lo, hi)`` -> ``lo + (hi - lo) * sigmoid(r)``, ``(lo, None)`` ->
   ``lo + softplus(r)``, ``(None, hi)`` -> ``hi - softplus(r)``, unbounded -> ``r``.
   The parameters therefore never leave their bounds during gradient descent.
+* ``observation_names`` and :meth:`observe`: the model's observation equations
+  ``y = h(x, p)`` (sharing the parameters), empty when it has none.
+* ``min``/``max``/``clip`` in the equations are smooth in training mode (``module.train()``)
+  when the model's ``info["sharpness"]`` is set, exact in evaluation mode (``module.eval()``);
+  see :func:`hybridwm.physics.expressions.smooth_saturation`.
 * :meth:`to_physics_model` (or ``PhysicsModel.from_vector_field(module)``) gives back a
   PhysicsModel with the module's current values.
 """
@@ -27,7 +32,7 @@ import torch
 from torch import nn
 
 from hybridwm.errors import ShapeError
-from hybridwm.physics.expressions import compile_expressions
+from hybridwm.physics.expressions import compile_expressions, smooth_saturation
 
 if TYPE_CHECKING:
     from hybridwm.physics.model import PhysicsModel
@@ -66,6 +71,10 @@ class PhysicsVectorField(nn.Module):
         self.n_u = len(self.action_names)
         self.trainable = bool(trainable)
         self._features = model.library.torch_function()
+        sharp = model.info.get("sharpness") if isinstance(model.info, dict) else None
+        self.sharpness: float | None = None if sharp is None else float(sharp)
+        self.observation_names: tuple[str, ...] = tuple(model.observations)
+        self._observe_fn = self._compile_observations(model)
         mask = torch.as_tensor(model.mask, dtype=dtype, device=device)
         self.register_buffer("mask", mask)
         params = list(model.parameters.values())
@@ -95,6 +104,22 @@ class PhysicsVectorField(nn.Module):
                 torch.as_tensor(model.coef_array, dtype=dtype, device=device).clone(),
                 requires_grad=self.trainable,
             )
+
+    def _compile_observations(self, model: PhysicsModel) -> Any:
+        if not model.observations:
+            return None
+        return compile_expressions(
+            list(model.observations.values()),
+            (model.state_names, (), tuple(model.parameters)),
+            backend="torch",
+        )
+
+    def observe(self, x: torch.Tensor) -> torch.Tensor:
+        """Observation equations at states ``x`` (..., n_x) → (..., n_y) (n_y may be 0)."""
+        if self._observe_fn is None:
+            return x[..., :0]
+        with smooth_saturation(self.sharpness if self.training else None):
+            return self._observe_fn(x, x[..., :0], self.parameter_tensor())
 
     # ------------------------------------------------------------------ parameters
     @staticmethod
@@ -166,9 +191,10 @@ class PhysicsVectorField(nn.Module):
                 f"u must have shape (..., {self.n_u}) for actions {list(self.action_names)}. "
                 f"Got {got}."
             )
-        p = self.parameter_tensor()
-        theta = self._features(x, u, p)
-        return theta @ self.coefficient_matrix().transpose(0, 1)
+        with smooth_saturation(self.sharpness if self.training else None):
+            p = self.parameter_tensor()
+            theta = self._features(x, u, p)
+            return theta @ self.coefficient_matrix().transpose(0, 1)
 
     def to_physics_model(self) -> PhysicsModel:
         """A PhysicsModel with this module's current coefficients / parameter values."""
@@ -186,12 +212,14 @@ class PhysicsVectorField(nn.Module):
     def __getstate__(self) -> dict[str, Any]:  # generated functions are rebuilt, not pickled
         state = self.__dict__.copy()
         state["_features"] = None
+        state["_observe_fn"] = None
         state["_coef_fn"] = None if state.get("_coef_fn") is None else "rebuild"
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._features = self._template.library.torch_function()
+        self._observe_fn = self._compile_observations(self._template)
         if self._coef_fn == "rebuild":
             exprs = [e for row in self._template.coef_expressions for e in row]
             self._coef_fn = compile_expressions(exprs, (self.parameter_names,), backend="torch")

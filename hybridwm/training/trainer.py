@@ -252,10 +252,25 @@ class Trainer:
         model.to(device=device, dtype=dtype)
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
-        objective = self.objective or Objective(model, cfg, cfg.solver)
+        lengths = getattr(train, "lengths", None)
+        offsets = ends = None
+        if lengths is not None:
+            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+            ends = offsets + np.asarray(lengths, dtype=np.int64) - 1
+        n_positions = int(np.sum(lengths)) if lengths is not None else 0
+        objective = self.objective or Objective(model, cfg, cfg.solver, n_positions=n_positions)
         self.objective = objective
+        if getattr(objective, "shooting", None) is not None:
+            objective.shooting.to(device, dtype)
 
-        groups = [to_batch(g.t, g.x, g.u, device, dtype) for g in train]
+        def batch_of(g) -> Batch:
+            if offsets is None or ends is None:
+                return to_batch(g.t, g.x, g.u, device, dtype)
+            return to_batch(
+                g.t, g.x, g.u, device, dtype, offsets[g.episode] + g.start, ends[g.episode]
+            )
+
+        groups = [batch_of(g) for g in train]
         sizes = [len(g) for g in train]
         val_groups = (
             [to_batch(g.t, g.x, g.u, device, dtype) for g in validation] if validation else []
@@ -265,6 +280,7 @@ class Trainer:
             model.eval()
             return evaluate_windows(model, val_groups, solver=cfg.solver)
 
+        extra = list(objective.parameters()) if hasattr(objective, "parameters") else []
         params = [p for p in model.parameters() if p.requires_grad]
         self.history = History()
         self._plateau_lr, self._plateau_bad = cfg.lr, 0
@@ -278,8 +294,10 @@ class Trainer:
             decay = [p for p in params if id(p) not in phys_ids]
             no_decay = [p for p in params if id(p) in phys_ids]
             param_groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
+            no_decay += extra
             if no_decay:
                 param_groups.append({"params": no_decay, "weight_decay": 0.0})
+            params = params + extra
             opt = torch.optim.AdamW(param_groups, lr=cfg.lr)
 
         if cfg.resume_from:
@@ -372,8 +390,7 @@ class Trainer:
                         for g in opt.param_groups:
                             g["lr"] = lr
                         h = self._horizon(progress)
-                        g_ = groups[gi]
-                        batch = Batch(g_.t, g_.x[idx], g_.u[idx])
+                        batch = groups[gi].take(idx)
                         try:
                             loss, parts = objective(model, batch, h)
                         except SimulationError as exc:
@@ -439,7 +456,11 @@ class Trainer:
                                 "best.pt", self._payload(epoch, self._best_state, opt, gen, elapsed)
                             )
                         elif comparable:
-                            since_best += 1
+                            # patience runs only once the curriculum has reached the full
+                            # horizon: while the horizon grows, long validation rollouts of a
+                            # model trained on short ones may not improve yet
+                            if h == cfg.horizon:
+                                since_best += 1
                             self._plateau_bad += 1
                             if cfg.lr_schedule == "plateau" and self._plateau_bad >= 5:
                                 self._plateau_lr = max(cfg.min_lr, self._plateau_lr * 0.5)
@@ -492,7 +513,7 @@ class Trainer:
         g = max(groups, key=lambda b: b.x.shape[0])
         gen = torch.Generator().manual_seed(cfg.seed + 1)
         idx = torch.randperm(g.x.shape[0], generator=gen)[: cfg.lbfgs_windows]
-        batch = Batch(g.t, g.x[idx], g.u[idx])
+        batch = g.take(idx)
         pinn = objective.pinn
         saved_sample = None
         if pinn is not None:
@@ -500,6 +521,7 @@ class Trainer:
             saved_sample = pinn.sample
             pinn.sample = lambda: (xs, us)  # a fixed sample: L-BFGS needs a deterministic loss
         params = [p for p in model.parameters() if p.requires_grad]
+        params += list(objective.parameters()) if hasattr(objective, "parameters") else []
         opt = torch.optim.LBFGS(
             params, lr=1.0, max_iter=cfg.lbfgs_steps, history_size=20, line_search_fn="strong_wolfe"
         )
