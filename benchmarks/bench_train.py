@@ -2,7 +2,7 @@
 
 For each system: simulate the ``train`` scenario (32 episodes x 3 s at dt = 0.01, seed 0),
 discover the physics with SINDy, fit each model kind with the default ``TrainConfig`` and
-``max_time = --budget`` seconds, then report open-loop nRMSE (``hybridwm.training.metrics``:
+``max_time = --budget`` seconds, then report open-loop nRMSE (``hybridwm.metrics``:
 per-state RMSE / ground-truth std, averaged over states, over every sample after the initial
 state) on 16 fresh episodes (seed 100) of each scenario. Diverged predictions count as ``inf``
 (``predict(on_diverge="nan")``); the table says how many episodes diverged.
@@ -34,8 +34,9 @@ import warnings
 import numpy as np
 import torch
 
+from hybridwm.metrics import nrmse_trajectories
 from hybridwm.models import WorldModel
-from hybridwm.training import TrainConfig, nrmse_trajectories
+from hybridwm.training import TrainConfig
 
 SCENARIOS = {
     "pendulum": ("id", "ood-state", "ood-action"),

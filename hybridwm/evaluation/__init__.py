@@ -8,7 +8,7 @@ from hybridwm.evaluation.benchmark import (
     load_preset,
 )
 from hybridwm.evaluation.evaluate import Evaluation, evaluate, predict_arrays
-from hybridwm.evaluation.metrics import (
+from hybridwm.metrics import (
     coefficient_error,
     count_diverged,
     default_scale,

@@ -17,7 +17,7 @@ import numpy as np
 
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import DataError, ShapeError
-from hybridwm.evaluation.metrics import (
+from hybridwm.metrics import (
     default_scale,
     diverged_mask,
     energy_drift,

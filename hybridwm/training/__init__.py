@@ -1,4 +1,4 @@
-"""Training: losses (rollout, PINN residual, residual norm), the Trainer, TrainConfig, metrics."""
+"""Training: losses (rollout, PINN residual, residual norm), the Trainer, TrainConfig."""
 
 from hybridwm.training.checkpoint import load_checkpoint, save_checkpoint
 from hybridwm.training.config import LR_SCHEDULES, TrainConfig
@@ -10,7 +10,6 @@ from hybridwm.training.losses import (
     RolloutLoss,
     to_batch,
 )
-from hybridwm.training.metrics import nrmse, nrmse_per_state, nrmse_trajectories
 from hybridwm.training.trainer import History, Trainer, evaluate_windows
 
 __all__ = [
@@ -25,9 +24,6 @@ __all__ = [
     "Trainer",
     "evaluate_windows",
     "load_checkpoint",
-    "nrmse",
-    "nrmse_per_state",
-    "nrmse_trajectories",
     "save_checkpoint",
     "to_batch",
 ]

@@ -26,10 +26,10 @@ from hybridwm._io import atomic_write_json, to_jsonable
 from hybridwm.data.windows import Windows
 from hybridwm.dynamics import ODEModel
 from hybridwm.errors import SimulationError, TrainingError
+from hybridwm.metrics import default_scale, nrmse
 from hybridwm.training.checkpoint import load_checkpoint, save_checkpoint
 from hybridwm.training.config import TrainConfig
 from hybridwm.training.losses import Batch, Objective, to_batch
-from hybridwm.training.metrics import nrmse
 
 __all__ = ["History", "Trainer", "evaluate_windows"]
 
@@ -110,7 +110,7 @@ def evaluate_windows(
         chunk: maximum windows integrated at once.
 
     Returns:
-        nRMSE (see :mod:`hybridwm.training.metrics`) over every predicted sample after the first.
+        nRMSE (see :mod:`hybridwm.metrics`) over every predicted sample after the first.
     """
     preds, trues = [], []
     with torch.no_grad():
@@ -123,7 +123,8 @@ def evaluate_windows(
                     return math.inf
                 preds.append(p[:, 1:].reshape(-1, p.shape[-1]).cpu().numpy())
                 trues.append(x[:, 1:].reshape(-1, x.shape[-1]).cpu().numpy())
-    value = nrmse(np.concatenate(preds), np.concatenate(trues))
+    y = np.concatenate(trues)
+    value = nrmse(np.concatenate(preds), y, default_scale(y, constant="one"))
     return value if math.isfinite(value) else math.inf
 
 

@@ -302,3 +302,20 @@ def test_coefficient_error_errors():
         coefficient_error(discovered, {"dx": {"x": float("nan")}})
     with pytest.raises(ConfigError, match="`tol` must be >= 0"):
         coefficient_error(discovered, {}, tol=-1)
+
+
+def test_default_scale_constant_one_and_nrmse_trajectories() -> None:
+    from hybridwm.data import Trajectory
+    from hybridwm.metrics import default_scale, nrmse_trajectories
+
+    y = np.stack([np.linspace(0, 1, 11), np.full(11, 2.0)], -1)
+    assert default_scale(y, constant="one")[1] == 1.0
+    with pytest.raises(ConfigError, match="`constant` must be 'raise' or 'one'"):
+        default_scale(y, constant="eps")
+    t = np.linspace(0, 1, 11)
+    truth = [Trajectory(t, y)]
+    pred = [Trajectory(t, y + np.array([0.1, 0.5]))]
+    expected = (0.1 / y[1:, 0].std() + 0.5) / 2
+    assert nrmse_trajectories(pred, truth) == pytest.approx(expected)
+    with pytest.raises(ShapeError, match="pred has 2 episodes but true has 1"):
+        nrmse_trajectories(pred * 2, truth)

@@ -19,8 +19,9 @@ from hybridwm.errors import (
     ShapeError,
     UnknownNameError,
 )
+from hybridwm.metrics import nrmse_trajectories
 from hybridwm.models import MLP, WorldModel
-from hybridwm.training import TrainConfig, nrmse_trajectories
+from hybridwm.training import TrainConfig
 
 TRUE = PendulumPhysics(w0=3.0, damping=0.3, gain=1.0)
 PHYS = PendulumPhysics(w0=3.0, damping=0.0, gain=1.0)  # misses the damping

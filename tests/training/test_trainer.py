@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -26,8 +25,6 @@ from hybridwm.training import (
     TrainConfig,
     Trainer,
     load_checkpoint,
-    nrmse,
-    nrmse_per_state,
     to_batch,
 )
 
@@ -173,13 +170,3 @@ def test_trainconfig_validation_and_round_trip(tmp_path):
     c = TrainConfig(horizon=7, collocation_box={"x": (0, 1)})
     c.save(tmp_path / "c.json")
     assert TrainConfig.from_file(tmp_path / "c.json") == c
-
-
-def test_nrmse_definition():
-    true = np.stack([np.linspace(0, 1, 11), 10 * np.linspace(0, 1, 11)], -1)
-    pred = true + np.array([0.1, 0.5])
-    per = nrmse_per_state(pred, true)
-    np.testing.assert_allclose(per, [0.1 / true[:, 0].std(), 0.5 / true[:, 1].std()])
-    assert nrmse(pred, true) == pytest.approx(per.mean())
-    assert nrmse(true, true) == 0.0
-    assert math.isinf(nrmse(pred * np.nan, true))

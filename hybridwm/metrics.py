@@ -41,6 +41,7 @@ __all__ = [
     "energy_drift",
     "nrmse",
     "nrmse_per_state",
+    "nrmse_trajectories",
     "nrmse_vs_horizon",
     "rmse",
     "valid_prediction_time",
@@ -112,11 +113,13 @@ def _scale(scale: Any, true3: np.ndarray) -> np.ndarray:
     return s
 
 
-def default_scale(true: Any) -> np.ndarray:
+def default_scale(true: Any, *, constant: str = "raise") -> np.ndarray:
     """The default per-state normalisation: std of ``true`` over episodes and time.
 
     Args:
         true: (n_episodes, T, n_x) or (T, n_x) ground-truth states.
+        constant: what to do with a constant state (zero std): ``"raise"`` a DataError, or
+            use ``"one"`` as its scale (its plain RMSE; what training validation does).
 
     Returns:
         (n_x,) the population standard deviation (ddof=0) of each state.
@@ -129,6 +132,10 @@ def default_scale(true: Any) -> np.ndarray:
     _check_true_finite(t)
     s = t.reshape(-1, t.shape[-1]).std(axis=0)
     zero = np.flatnonzero(~(s > 0))
+    if zero.size and constant == "one":
+        return np.where(s > 0, s, 1.0)
+    if constant not in ("raise", "one"):
+        raise ConfigError(f"`constant` must be 'raise' or 'one'. Got {constant!r}.")
     if zero.size:
         raise DataError(
             f"State(s) {zero.tolist()} of `true` are constant (std 0), so they cannot set the "
@@ -443,3 +450,26 @@ def coefficient_error(
     df.attrs["n_true_terms"] = int(sum(v != 0.0 for v in tr.values()))
     df.attrs["n_discovered_terms"] = int(sum(abs(v) > tol for v in disc.values()))
     return df
+
+
+def nrmse_trajectories(pred: Any, true: Any, *, skip: int = 1) -> float:
+    """nRMSE between matching episodes of two trajectory sets (``model.predict(data)``, ``data``).
+
+    Args:
+        pred: predicted episodes (a TrajectorySet or a list of Trajectory).
+        true: ground-truth episodes, same count and lengths.
+        skip: leading samples of each episode left out (1 drops the given initial state).
+
+    Returns:
+        :func:`nrmse` over every remaining sample of every episode, normalised by the std of
+        ``true`` (a constant state is normalised by 1).
+    """
+    P, Y = list(pred), list(true)
+    if len(P) != len(Y):
+        raise ShapeError(f"pred has {len(P)} episodes but true has {len(Y)}.")
+    for i, (a, b) in enumerate(zip(P, Y, strict=True)):
+        if a.x.shape != b.x.shape:
+            raise ShapeError(f"Episode {i}: pred has shape {a.x.shape} but true has {b.x.shape}.")
+    p = np.concatenate([a.x[skip:] for a in P])
+    y = np.concatenate([b.x[skip:] for b in Y])
+    return nrmse(p, y, default_scale(y, constant="one"))
