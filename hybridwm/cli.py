@@ -107,13 +107,13 @@ def simulate(
     system: Annotated[str, typer.Option(help="System name (see `hybridwm systems`).")] = "pendulum",
     scenario: Annotated[str, typer.Option(help="Scenario of the system.")] = "train",
     n_trajectories: Annotated[
-        int | None, typer.Option(help="Number of trajectories [default: the scenario's].")
+        int | None, typer.Option(help="Number of trajectories (default: the scenario's).")
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(help="Seconds per trajectory [default: the scenario's].")
+        float | None, typer.Option(help="Seconds per trajectory (default: the scenario's).")
     ] = None,
     dt: Annotated[
-        float | None, typer.Option(help="Sample/control period in s [default: the scenario's].")
+        float | None, typer.Option(help="Sample/control period in s (default: the scenario's).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same file).")] = 0,
     param: Annotated[
@@ -338,8 +338,8 @@ def fit(
     trainable_physics: Annotated[
         bool | None,
         typer.Option(
-            help="Train the physics coefficients/parameters [default: yes with --prior, no "
-            "with --physics]."
+            help="Train the physics coefficients/parameters (default: yes with --prior, no "
+            "with --physics)."
         ),
     ] = None,
     latent_dim: Annotated[
@@ -347,7 +347,7 @@ def fit(
     ] = 0,
     angles: Annotated[
         list[str] | None,
-        typer.Option(help="Angle states, seen as (sin, cos) by the networks [default: inferred]."),
+        typer.Option(help="Angle states, seen as (sin, cos) by the networks (default: inferred)."),
     ] = None,
     no_angles: Annotated[
         bool, typer.Option("--no-angles", help="No periodic embedding of angles.")
@@ -368,7 +368,7 @@ def fit(
     horizon: Annotated[int | None, typer.Option(help="Rollout-loss horizon H (steps).")] = None,
     validation_horizon: Annotated[
         int | None,
-        typer.Option(help="Steps of the validation rollouts [default: whole episodes]."),
+        typer.Option(help="Steps of the validation rollouts (default: whole episodes)."),
     ] = None,
     pinn_weight: Annotated[
         float | None, typer.Option(help="Weight of the PINN residual loss.")
@@ -538,7 +538,7 @@ def rollout(
     solver: Annotated[str | None, typer.Option(help="Override the model's solver.")] = None,
     init: Annotated[
         str | None,
-        typer.Option(help="Unmeasured initial states: encoder or optimize [default: model's]."),
+        typer.Option(help="Unmeasured initial states: encoder or optimize (default: the model's)."),
     ] = None,
     columns: ColumnsOpt = None,
     time_scale: TimeScaleOpt = None,
@@ -599,7 +599,7 @@ def evaluate(
     ] = 0.1,
     init: Annotated[
         str | None,
-        typer.Option(help="Unmeasured initial states: encoder or optimize [default: model's]."),
+        typer.Option(help="Unmeasured initial states: encoder or optimize (default: the model's)."),
     ] = None,
     columns: ColumnsOpt = None,
     time_scale: TimeScaleOpt = None,
@@ -728,7 +728,7 @@ def benchmark(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A benchmark run directory.")],
     out_dir: Annotated[
-        Path | None, typer.Option(help="Where to write the report [default: RUN_DIR].")
+        Path | None, typer.Option(help="Where to write the report (default: RUN_DIR).")
     ] = None,
 ) -> None:
     """Render report.html, report.md and summary.json from a benchmark run directory."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -182,3 +183,11 @@ def test_fit_path_surfaces_data_errors(
     assert "needs --time" in capsys.readouterr().err
     assert run(["fit", *mapping_flags(rig_csv), "--out", str(tmp_path / "m")]) == 2
     assert "--prior PATH" in capsys.readouterr().err
+
+
+def test_help_texts_keep_their_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """Square brackets are rich markup: defaults written as [default: x] would vanish."""
+    for command in ("simulate", "fit", "rollout", "evaluate", "report"):
+        assert run([command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert not re.search(r"\w \.(\s|$)", out), (command, out)
