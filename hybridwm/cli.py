@@ -611,9 +611,8 @@ def evaluate(
 ) -> None:
     """Score a fitted model's open-loop rollouts against recorded trajectories.
 
-    Episodes on one shared time grid get the full metric set of ``hybridwm.evaluation``;
-    logs with irregular timestamps or different lengths get the nRMSE of every measured
-    channel and the number of diverged episodes.
+    Episodes may have any lengths and time grids: nRMSE (overall and per measured channel),
+    valid prediction time, diverged episodes, and the energy drift when ``--system`` is given.
     """
     import warnings
 
@@ -635,33 +634,17 @@ def evaluate(
         episode=episode,
         dropna=dropna,
     )
-    shared_grid = len(set(ts.lengths.tolist())) == 1 and all(
-        tr.is_uniform and abs(tr.t[1] - tr.t[0] - (ts[0].t[1] - ts[0].t[0])) < 1e-12 for tr in ts
-    )
-    metrics: dict[str, float] = {}
-    if shared_grid:
-        energy = None
-        if system is not None:
-            from hybridwm.systems import get_system
+    energy = None
+    if system is not None:
+        from hybridwm.systems import get_system
 
-            params = ts[0].meta.get("parameters") or {}
-            sys_ = get_system(system).with_parameters(**params)
-            energy = sys_.energy
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            try:
-                ev = run_evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy)
-                metrics.update(ev.metrics)
-            except HybridWMError:  # e.g. a diverged latent rollout: counted below instead
-                pass
+        params = ts[0].meta.get("parameters") or {}
+        energy = get_system(system).with_parameters(**params).energy
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        pred = wm.predict(ts, on_diverge="nan")
-    total, per, n_bad = _channel_scores(ts, pred)
-    metrics.setdefault("n_episodes", float(len(ts)))
-    metrics.setdefault("diverged", float(n_bad))
-    metrics.setdefault("nrmse_finite", total)
-    metrics.update({f"nrmse[{k}]": v for k, v in per.items()})
+        ev = run_evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy)
+    metrics = dict(ev.metrics)
+    metrics.update({f"nrmse[{k}]": v for k, v in ev.per_state.items()})
     note = _init_note(wm, None)
     if note:
         console.print(note, highlight=False)

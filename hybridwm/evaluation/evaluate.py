@@ -21,7 +21,7 @@ from hybridwm.metrics import (
     default_scale,
     diverged_mask,
     energy_drift,
-    nrmse,
+    nrmse_per_state,
     valid_prediction_time,
 )
 
@@ -45,6 +45,7 @@ class Evaluation:
         truth: per episode, (T_e, n_x) recorded states.
         pred: per episode, (T_e, n_x) predicted states (NaN/inf where a rollout diverged).
         state_names: names of the compared states.
+        per_state: nRMSE of each state over the episodes that did not diverge.
     """
 
     metrics: dict[str, float]
@@ -54,11 +55,11 @@ class Evaluation:
     truth: list[np.ndarray]
     pred: list[np.ndarray]
     state_names: tuple[str, ...]
-    info: dict[str, Any] = field(default_factory=dict)
+    per_state: dict[str, float] = field(default_factory=dict)
 
 
 def predict_arrays(
-    model: Any, data: TrajectorySet
+    model: Any, data: TrajectorySet, *, init: str | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Open-loop predictions of every episode, without raising on divergence.
 
@@ -68,6 +69,8 @@ def predict_arrays(
     Args:
         model: a fitted :class:`~hybridwm.models.WorldModel`.
         data: episodes with the model's observed states and actions.
+        init: how a model with unmeasured states estimates their initial values
+            (``"encoder"`` or ``"optimize"``; default: the model's own setting).
 
     Returns:
         ``(times, truth, pred)``: per episode, (T_e,) times from its start and (T_e, n_x)
@@ -86,7 +89,8 @@ def predict_arrays(
         # Latent models start from observations: WorldModel.predict runs the encoder.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pred = [np.asarray(tr.x) for tr in model.predict(data, on_diverge="nan")]
+            kwargs = {} if init is None else {"init": init}
+            pred = [np.asarray(tr.x) for tr in model.predict(data, on_diverge="nan", **kwargs)]
         return times, truth, pred
     groups: dict[bytes, list[int]] = {}
     for i, t in enumerate(times):
@@ -128,6 +132,7 @@ def evaluate(
     scale: np.ndarray | None = None,
     vpt_threshold: float = 0.1,
     energy: Callable[[np.ndarray], np.ndarray] | None = None,
+    init: str | None = None,
 ) -> Evaluation:
     """Roll ``model`` out on every episode of ``data`` and score it against the recording.
 
@@ -138,24 +143,28 @@ def evaluate(
             states over all episodes and samples (see :func:`~hybridwm.evaluation.nrmse`).
         vpt_threshold: normalised error at which a prediction stops being valid.
         energy: optional ``energy(x) -> E`` mapping (..., n_x) states to (...,) energies.
+        init: initial-state estimation of models with unmeasured states (``"encoder"`` or
+            ``"optimize"``; default: the model's own setting).
 
     Returns:
         An :class:`Evaluation` with scalar metrics, the error-vs-horizon curve and the arrays.
     """
     if not isinstance(data, TrajectorySet):
         raise DataError(f"`data` of evaluate must be a TrajectorySet. Got {type(data).__name__}.")
-    times, truth, pred = predict_arrays(model, data)
+    times, truth, pred = predict_arrays(model, data, init=init)
     all_truth = np.concatenate(truth)
     sc = default_scale(all_truth) if scale is None else np.asarray(scale, dtype=np.float64)
     bad = np.array([bool(diverged_mask(p[None])[0]) for p in pred])
     ok = ~bad
 
-    def pooled(mask: np.ndarray) -> float:
+    def pooled(mask: np.ndarray) -> np.ndarray:
         if not mask.any():
-            return float("inf")
+            return np.full(len(sc), np.inf)
         p = np.concatenate([q for q, m in zip(pred, mask, strict=True) if m])
         y = np.concatenate([q for q, m in zip(truth, mask, strict=True) if m])
-        return float(nrmse(p, y, sc))
+        return nrmse_per_state(p, y, sc)
+
+    per_state = pooled(ok)
 
     vpts = [
         float(np.ravel(valid_prediction_time(t, p, y, sc, threshold=vpt_threshold))[0])
@@ -164,8 +173,8 @@ def evaluate(
     metrics: dict[str, float] = {
         "n_episodes": float(len(truth)),
         "diverged": float(bad.sum()),
-        "nrmse": pooled(ok) if not bad.any() else float("inf"),
-        "nrmse_finite": pooled(ok),
+        "nrmse": float(np.mean(per_state)) if not bad.any() else float("inf"),
+        "nrmse_finite": float(np.mean(per_state)),
         "vpt": float(np.mean(vpts)),
     }
     if energy is not None and ok.any():
@@ -179,4 +188,6 @@ def evaluate(
                 drifts.append(energy_drift(energy(p), energy(y), scale=e_scale))
         metrics["energy_drift"] = float(np.mean(np.abs(drifts)))
     t_axis, curve = _ragged_curve(times, truth, pred, sc)
-    return Evaluation(metrics, t_axis, curve, times, truth, pred, tuple(data.state_names))
+    names = tuple(data.state_names)
+    per = {n: float(v) for n, v in zip(names, per_state, strict=True)}
+    return Evaluation(metrics, t_axis, curve, times, truth, pred, names, per)
