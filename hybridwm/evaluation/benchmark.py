@@ -15,6 +15,13 @@ Layout of ``<out>`` (the report's inputs are documented in :mod:`hybridwm.report
     jobs/<system>/seed<k>/physics.json                        discovered equations
     jobs/<system>/seed<k>/models/<model>/                     fitted WorldModel run directory
     jobs/<system>/seed<k>/eval/<model>.json                   metrics, curves, sample predictions
+
+Adaptation (``BenchmarkConfig.adapt``): for each scenario named there, ``_prepare`` also
+simulates a short calibration record ``data/<scenario>-calibration.parquet`` of that scenario's
+system (same shifted parameters, other random draws), and each model is evaluated twice on the
+scenario: zero-shot (as every scenario) and after ``WorldModel.adapt(calibration, parts="auto")``
+with the same calibration data and training budget for every kind, under the scenario name
+``<scenario>-adapted``. The adapted model is cached in ``models/<model>-<scenario>-adapted/``.
 """
 
 from __future__ import annotations
@@ -50,6 +57,10 @@ __all__ = [
 MODEL_KINDS = ("learned", "physics", "hybrid", "hybrid-no-pinn")
 SCENARIOS = ("id", "ood-state", "ood-action", "ood-params")
 RESULTS_VERSION = 1
+ADAPT_KEYS = ("n_trajectories", "duration", "train")
+ADAPT_DEFAULTS: dict[str, Any] = {"n_trajectories": 4, "duration": 2.0, "train": {}}
+ADAPTED_SUFFIX = "-adapted"
+CALIBRATION_SEED_STEP = 1000
 
 
 @dataclass
@@ -78,6 +89,13 @@ class BenchmarkConfig(Config):
         n_samples: episodes per scenario kept for the rollout plots.
         workers: parallel jobs (1: run in this process).
         executor: ``"local"`` (process pool) or ``"ray"``.
+        adapt: scenario name → calibration settings, e.g. ``{"ood-params": {"n_trajectories":
+            4, "duration": 2.0, "train": {"max_time": 20.0}}}``: each model is also evaluated
+            on that scenario after ``WorldModel.adapt`` on ``n_trajectories`` calibration
+            trajectories of ``duration`` seconds (defaults 4 and 2.0) of the scenario's system,
+            simulated with another seed than its evaluation episodes, under the scenario name
+            ``<scenario>-adapted``. ``train`` holds TrainConfig fields for the adaptation,
+            applied over ``train`` above; the same for every model kind.
     """
 
     preset: str = "custom"
@@ -98,6 +116,7 @@ class BenchmarkConfig(Config):
     n_samples: int = 2
     workers: int = 1
     executor: str = "local"
+    adapt: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from hybridwm.systems import SYSTEMS, get_scenario
@@ -140,6 +159,57 @@ class BenchmarkConfig(Config):
                     f"systems {list(self.systems)} (use '*' for all)."
                 )
             DiscoverConfig.from_dict(dict(overrides))
+        self._check_adapt()
+
+    def _check_adapt(self) -> None:
+        from hybridwm.training import TrainConfig
+
+        if not isinstance(self.adapt, dict):
+            raise ConfigError(
+                f"BenchmarkConfig.adapt must map scenario names to calibration settings, e.g. "
+                f'{{"ood-params": {{"n_trajectories": 4, "duration": 2.0}}}}. Got {self.adapt!r}.'
+            )
+        for sc, settings in self.adapt.items():
+            where = f"BenchmarkConfig.adapt[{sc!r}]"
+            if sc not in self.scenarios:
+                raise UnknownNameError(
+                    f"`adapt` has settings for scenario {sc!r}, which is not among the "
+                    f"benchmark's scenarios {list(self.scenarios)}; add it to `scenarios` or "
+                    f"name one of them."
+                )
+            if not isinstance(settings, dict):
+                raise ConfigError(
+                    f"{where} must be a table of settings {list(ADAPT_KEYS)}. Got {settings!r}."
+                )
+            unknown = sorted(set(settings) - set(ADAPT_KEYS))
+            if unknown:
+                raise ConfigError(
+                    f"Unknown setting(s) {unknown} in {where}. Valid: {list(ADAPT_KEYS)}."
+                )
+            n = settings.get("n_trajectories", ADAPT_DEFAULTS["n_trajectories"])
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ConfigError(f"{where}.n_trajectories must be an integer >= 1. Got {n!r}.")
+            dur = settings.get("duration", ADAPT_DEFAULTS["duration"])
+            if isinstance(dur, bool) or not isinstance(dur, (int, float)) or not dur >= self.dt:
+                raise ConfigError(
+                    f"{where}.duration must be a number of seconds >= dt ({self.dt}). Got {dur!r}."
+                )
+            train = settings.get("train", {})
+            if not isinstance(train, dict):
+                raise ConfigError(f"{where}.train must be a table of TrainConfig fields.")
+            TrainConfig.from_dict({**self.train, **train})
+
+    def adapt_settings(self, scenario: str) -> dict[str, Any]:
+        """The calibration settings of ``scenario`` with defaults filled in."""
+        return {**ADAPT_DEFAULTS, **self.adapt[scenario]}
+
+    def calibration_seed(self, seed: int) -> int:
+        """Seed of the calibration records of job ``seed``: ``seed + 1000`` (stepped on by 1000
+        while it is one of the benchmark's seeds, so it never repeats an evaluation draw)."""
+        s = int(seed) + CALIBRATION_SEED_STEP
+        while s in set(self.seeds):
+            s += CALIBRATION_SEED_STEP
+        return s
 
 
 # ---------------------------------------------------------------------------------- presets
@@ -223,17 +293,31 @@ def _prepare(cfg_dict: dict[str, Any], out: str, system: str, seed: int) -> str:
     cfg = BenchmarkConfig.from_dict(cfg_dict)
     job = _job_dir(Path(out), system, seed)
     data_dir = job / "data"
-    for sc in ("train", *cfg.scenarios):
-        path = data_dir / f"{sc}.parquet"
+    # (file stem, scenario, trajectories, duration, seed, noisy): the training record, the
+    # evaluation episodes, and the calibration records of the adapted scenarios
+    records = [("train", "train", cfg.n_train, cfg.duration, seed, True)]
+    records += [(sc, sc, cfg.n_eval, cfg.eval_duration, seed, False) for sc in cfg.scenarios]
+    for sc in cfg.adapt:
+        a = cfg.adapt_settings(sc)
+        records.append(
+            (
+                f"{sc}-calibration",
+                sc,
+                int(a["n_trajectories"]),
+                float(a["duration"]),
+                cfg.calibration_seed(seed),
+                True,
+            )
+        )
+    for stem, sc, n, dur, sim_seed, noisy in records:
+        path = data_dir / f"{stem}.parquet"
         if path.exists():
             continue
-        n = cfg.n_train if sc == "train" else cfg.n_eval
-        dur = cfg.duration if sc == "train" else cfg.eval_duration
         ts = simulate(
-            system=system, scenario=sc, n_trajectories=n, duration=dur, dt=cfg.dt, seed=seed
+            system=system, scenario=sc, n_trajectories=n, duration=dur, dt=cfg.dt, seed=sim_seed
         )
-        if sc == "train" and cfg.noise > 0:
-            rng = np.random.default_rng([seed, 7919])
+        if noisy and cfg.noise > 0:
+            rng = np.random.default_rng([sim_seed, 7919])
             std = np.concatenate([tr.x for tr in ts]).std(axis=0)
             ts = TrajectorySet(
                 tr.replace(x=tr.x + cfg.noise * std * rng.standard_normal(tr.x.shape)) for tr in ts
@@ -252,7 +336,8 @@ def _prepare(cfg_dict: dict[str, Any], out: str, system: str, seed: int) -> str:
 
 
 def _fit_and_evaluate(cfg_dict: dict[str, Any], out: str, system: str, seed: int, kind: str) -> str:
-    """Fit one model kind on one (system, seed) and evaluate it on every scenario."""
+    """Fit one model kind on one (system, seed) and evaluate it on every scenario (and, for
+    the scenarios in ``adapt``, once more after adapting it to their calibration record)."""
     import torch
 
     torch.set_num_threads(1)
@@ -292,7 +377,18 @@ def _fit_and_evaluate(cfg_dict: dict[str, Any], out: str, system: str, seed: int
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     samples: dict[str, Any] = {}
-    for sc in cfg.scenarios:
+
+    def row(scenario: str, metric: str, value: Any) -> dict[str, Any]:
+        return {
+            "system": system,
+            "model": kind,
+            "scenario": scenario,
+            "seed": seed,
+            "metric": metric,
+            "value": value,
+        }
+
+    def evaluate_on(model: WorldModel, sc: str, label: str) -> None:
         data = read_trajectories(job / "data" / f"{sc}.parquet")
         params = data[0].meta.get("parameters") or get_scenario(system, sc).system_parameters(base)
         sys_sc = base.with_parameters(**params)
@@ -301,35 +397,39 @@ def _fit_and_evaluate(cfg_dict: dict[str, Any], out: str, system: str, seed: int
             sys_sc.energy(data[0].x[:1])
         except Exception:
             energy = None
-        ev = evaluate(wm, data, vpt_threshold=cfg.vpt_threshold, energy=energy)
-        for metric, value in ev.metrics.items():
-            rows.append(
-                {
-                    "system": system,
-                    "model": kind,
-                    "scenario": sc,
-                    "seed": seed,
-                    "metric": metric,
-                    "value": value,
-                }
-            )
-        curves.append({"scenario": sc, "t": ev.t.tolist(), "nrmse": ev.curve.tolist()})
+        ev = evaluate(model, data, vpt_threshold=cfg.vpt_threshold, energy=energy)
+        rows.extend(row(label, metric, value) for metric, value in ev.metrics.items())
+        curves.append({"scenario": label, "t": ev.t.tolist(), "nrmse": ev.curve.tolist()})
         k = min(cfg.n_samples, len(ev.pred))
-        samples[sc] = {
+        samples[label] = {
             "truth": [a.tolist() for a in ev.truth[:k]],
             "pred": [a.tolist() for a in ev.pred[:k]],
             "t": [a.tolist() for a in ev.times[:k]],
         }
-    rows.append(
-        {
-            "system": system,
-            "model": kind,
-            "scenario": "train",
-            "seed": seed,
-            "metric": "fit_time",
-            "value": fit_time,
-        }
-    )
+
+    for sc in cfg.scenarios:
+        evaluate_on(wm, sc, sc)
+    rows.append(row("train", "fit_time", fit_time))
+    for sc in cfg.adapt:
+        label = f"{sc}{ADAPTED_SUFFIX}"
+        adapted_dir = job / "models" / f"{kind}-{label}"
+        started = time.perf_counter()
+        if (adapted_dir / "config.json").exists():
+            adapted = WorldModel.load(adapted_dir)
+            adapt_time = float("nan")
+        else:
+            settings = cfg.adapt_settings(sc)
+            acfg = TrainConfig.from_dict(
+                {"progress": False, "threads": 1, **cfg.train, **settings["train"], "seed": seed}
+            )
+            if kind == "hybrid-no-pinn":
+                acfg = acfg.replace(pinn_weight=0.0)
+            calibration = read_trajectories(job / "data" / f"{sc}-calibration.parquet")
+            adapted = WorldModel.load(model_dir).adapt(calibration, acfg, parts="auto")
+            adapt_time = time.perf_counter() - started
+            adapted.save(adapted_dir)
+        evaluate_on(adapted, sc, label)
+        rows.append(row(label, "adapt_time", adapt_time))
     atomic_write_json(
         eval_path,
         {
@@ -394,6 +494,11 @@ def _nonzero(df: pd.DataFrame, keep: pd.DataFrame | None = None) -> dict[str, di
     }
 
 
+def _is_cost(row: dict[str, Any]) -> bool:
+    """Fit and adaptation times go to ``results.json``'s ``fit`` list, not to ``metrics``."""
+    return row["scenario"] == "train" or row["metric"] == "adapt_time"
+
+
 def _collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
     metrics: list[dict[str, Any]] = []
     curves: list[pd.DataFrame] = []
@@ -442,8 +547,8 @@ def _collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
         "systems": systems,
-        "metrics": [r for r in metrics if r["scenario"] != "train"],
-        "fit": [r for r in metrics if r["scenario"] == "train"],
+        "metrics": [r for r in metrics if not _is_cost(r)],
+        "fit": [r for r in metrics if _is_cost(r)],
     }
     atomic_write_json(out / "results.json", results)
     table = pd.DataFrame(
@@ -495,6 +600,9 @@ def benchmark(
             raise FormatError(
                 f"{cfg_path} is not valid JSON; remove it or choose another --out."
             ) from None
+        if isinstance(previous, dict):
+            # fields added since that run was written (e.g. `adapt`) take their defaults
+            previous = {**BenchmarkConfig().to_dict(), **previous}
         if previous != cfg.to_dict():
             changed = sorted(k for k in cfg.to_dict() if previous.get(k) != cfg.to_dict()[k])
             raise ConfigError(

@@ -46,8 +46,9 @@ from hybridwm.errors import (
     IncompatibleVersionError,
     NotFittedError,
     ShapeError,
+    UnknownNameError,
 )
-from hybridwm.training import History, TrainConfig, Trainer
+from hybridwm.training import ADAPT_PHYSICS_LR, History, TrainConfig, Trainer
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "KINDS", "WorldModel"]
 
@@ -55,6 +56,7 @@ FORMAT = "hybridwm.worldmodel"
 FORMAT_VERSION = 1
 KINDS = ("learned", "physics", "hybrid")
 INITS = ("encoder", "optimize")
+ADAPT_PARTS = ("auto", "physics", "residual", "all")
 ON_DIVERGE = ("raise", "nan")
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -440,6 +442,10 @@ class WorldModel:
         SOLVERS[cfg.solver or self.solver]
 
         self._warn_constant(data)
+        if hasattr(self, "physics_original_"):  # refit from the given physics, not an adapted one
+            self.physics_model = self.__dict__.pop("physics_original_")
+        for name in ("adapt_history_", "adapt_config_", "adapted_parts_"):
+            self.__dict__.pop(name, None)
         # names ---------------------------------------------------------------
         phys_probe = self._physics_module(dtype)
         names, actions = self._resolve_names(data.state_names, data.action_names, phys_probe)
@@ -496,6 +502,207 @@ class WorldModel:
         self.device = device
         self._warn_bounds()
         return self
+
+    # ------------------------------------------------------------------ adapt
+    def adapt(
+        self,
+        data: TrajectorySet | Trajectory,
+        config: TrainConfig | None = None,
+        *,
+        parts: str = "auto",
+        validation: TrajectorySet | None = None,
+    ) -> WorldModel:
+        """Fine-tune the fitted model on a (small) record of a changed system.
+
+        Recalibration after the system changed (a heavier load, a longer arm, more friction):
+        a hybrid or physics model re-identifies its few interpretable physics coefficients
+        from a short record, where a black-box network must relearn a whole function. The
+        architecture, names and the normalization fitted on the original training data are kept
+        (not refitted); only the chosen ``parts`` are trained, everything else is frozen.
+
+        Args:
+            data: episodes of the changed system, with the states and actions the model was
+                fitted on.
+            config: training settings. Default: ``TrainConfig(pinn_weight=0.0)``; see the
+                notes on the PINN term below. Its ``dtype`` is replaced by the model's, and
+                ``physics_lr=None`` means :data:`~hybridwm.training.ADAPT_PHYSICS_LR` (0.05):
+                physics coefficients must move by whole units in a few hundred Adam steps.
+            parts: what to train: ``"physics"`` (the physics coefficients of a discovered
+                model, or the free parameters of a declared prior; the sparsity mask stays, so
+                zero coefficients stay zero), ``"residual"`` (the learned networks: the residual
+                or learned field, and the encoder of unobserved states), ``"all"``, or
+                ``"auto"``: ``"physics"`` for physics and hybrid models, ``"all"`` for learned.
+            validation: validation episodes; default: ``config.validation_fraction`` of
+                ``data``'s episodes, held out by a seeded split.
+
+        Returns:
+            ``self``, adapted. ``adapt_history_`` holds the adaptation's :class:`History`,
+            ``adapt_config_`` the effective config, ``adapted_parts_`` the trained parts. The
+            physics of a physics/hybrid model fitted with frozen physics is frozen again after
+            adaptation, with the adapted values: ``physics_model`` becomes the adapted
+            equations (the original stays in ``physics_original_``), and :meth:`save` writes
+            them to ``physics.json``.
+
+        Notes:
+            The PINN term compares the model with the physics; when the physics itself is
+            being adapted, comparing with the physics as it was would pull it back to the old
+            coefficients. So ``config=None`` gives ``pinn_weight=0``; a given config keeps its
+            ``pinn_weight``, and its ``pinn_reference="auto"`` becomes ``"current"`` (the term
+            then only keeps the residual small, wherever the physics goes; pass
+            ``pinn_reference="initial"`` to tie the physics to its old values on purpose).
+            When the residual is frozen (``parts="physics"``), the PINN and residual-norm terms
+            cannot change anything and are switched off.
+
+        Raises:
+            NotFittedError: before ``fit``.
+            UnknownNameError: ``parts`` is not a valid name.
+            ConfigError: ``parts`` names something the model lacks (``"physics"`` of a learned
+                model, ``"residual"`` of a physics model), or custom physics without
+                trainable parameters.
+            ShapeError: the data's names differ from the fitted model's.
+            DataError: ``config.horizon`` is longer than the shortest episode.
+            TrainingError: training stopped on NaN/inf or a solver failure (the best weights
+                found are kept, the physics is frozen again).
+        """
+        model = self._require_fitted("adapt")
+        if parts not in ADAPT_PARTS:
+            raise UnknownNameError(
+                f"Unknown adaptation part {parts!r} of WorldModel.adapt. Valid names: "
+                f"{list(ADAPT_PARTS)}."
+            )
+        dyn = model.dynamics
+        if parts == "auto":
+            parts = "all" if dyn.physics is None else "physics"
+        if parts == "physics" and dyn.physics is None:
+            raise ConfigError(
+                f"parts='physics' needs a physics term, but this {self.kind} WorldModel has "
+                f"none: its dynamics are one neural network. Adapt it with parts='all' (or "
+                f"'auto'), or build a hybrid model (WorldModel.hybrid) to recalibrate physics."
+            )
+        learned_modules = [m for m in (dyn.residual, model.encoder) if m is not None]
+        if parts == "residual" and not learned_modules:
+            raise ConfigError(
+                f"parts='residual' needs a learned network, but this {self.kind} WorldModel has "
+                f"none; adapt its physics with parts='physics' (or 'auto')."
+            )
+        data = self._check_data(data, "adapt")
+        if validation is not None:
+            validation = self._check_data(validation, "adapt")
+        cfg = config if config is not None else TrainConfig(pinn_weight=0.0)
+        if not isinstance(cfg, TrainConfig):
+            raise ConfigError(f"`config` must be a TrainConfig. Got {type(cfg).__name__}.")
+        dtype, device = self._dtype_device()
+        changes: dict[str, Any] = {"dtype": str(dtype).replace("torch.", "")}
+        train_physics = parts in ("physics", "all") and dyn.physics is not None
+        train_learned = parts in ("residual", "all") and bool(learned_modules)
+        if train_physics and cfg.pinn_reference == "auto":
+            changes["pinn_reference"] = "current"
+        if train_physics and cfg.physics_lr is None:
+            changes["physics_lr"] = ADAPT_PHYSICS_LR
+        if not train_learned:
+            changes.update(pinn_weight=0.0, residual_weight=0.0)
+        cfg = cfg.replace(**changes)
+        if cfg.device is None:
+            cfg = cfg.replace(device=str(device))
+        if cfg.solver is not None:
+            SOLVERS[cfg.solver]
+        self._warn_constant(data)
+        if validation is None and cfg.validation_fraction > 0 and len(data) >= 2:
+            train, validation = data.split(
+                (1 - cfg.validation_fraction, cfg.validation_fraction), seed=cfg.seed
+            )
+        else:
+            train = data
+        windows = make_windows(train, cfg.horizon, stride=cfg.stride)
+        if model.hidden_names and cfg.horizon + 1 < self.encoder_window:
+            raise ConfigError(
+                f"The encoder reads {self.encoder_window} observations but windows hold only "
+                f"horizon+1 = {cfg.horizon + 1}; raise horizon or lower encoder_window."
+            )
+        val_windows = None
+        if validation is not None:
+            vh = cfg.validation_horizon or int(validation.lengths.min()) - 1
+            if vh < 1:
+                raise DataError("Validation episodes need at least 2 samples each.")
+            val_windows = make_windows(validation, vh, stride=vh)
+
+        # choose the trainable tensors ------------------------------------------
+        rebuilt = False
+        if train_physics:
+            phys = dyn.physics
+            if callable(getattr(phys, "to_physics_model", None)) and not getattr(
+                phys, "trainable", True
+            ):
+                # a frozen PhysicsVectorField stores plain values; rebuild it trainable (with
+                # its bounds' reparametrisation) from its current values
+                dyn.physics = (
+                    phys.to_physics_model()
+                    .vector_field(trainable=True, dtype=dtype, device=device)
+                    .train(phys.training)
+                )
+                rebuilt = True
+            elif not list(phys.parameters()):
+                raise ConfigError(
+                    f"parts={parts!r} trains the physics, but the {type(phys).__name__} module "
+                    f"has no parameters (its coefficients are buffers); build it with trainable "
+                    f"coefficients, use a PhysicsModel, or adapt with parts='residual'."
+                )
+        flags = {id(p): p.requires_grad for p in model.parameters()}
+        chosen: list[nn.Parameter] = []
+        if train_physics:
+            chosen += list(dyn.physics.parameters())
+        if train_learned:
+            chosen += [p for m in learned_modules for p in m.parameters()]
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in chosen:
+            p.requires_grad_(True)
+
+        trainer = Trainer(model, cfg)
+        try:
+            trainer.fit(windows, val_windows)
+        finally:
+            self.adapt_history_ = trainer.history
+            self.adapt_config_ = cfg
+            self.adapted_parts_ = parts
+            for p in model.parameters():
+                if id(p) in flags:
+                    p.requires_grad_(flags[id(p)])
+            if rebuilt:
+                self._refreeze_physics(dtype, device)
+            model.eval()
+        return self
+
+    def _refreeze_physics(self, dtype: torch.dtype, device: torch.device) -> None:
+        """After adapting a frozen physics: freeze it again with the adapted values."""
+        dyn = self.model_.dynamics
+        adapted = dyn.physics.to_physics_model()
+        dyn.physics = adapted.vector_field(trainable=False, dtype=dtype, device=device).eval()
+        if not hasattr(self, "physics_original_"):
+            self.physics_original_ = self.physics_model
+        if _is_physics_model(self.physics_model):
+            self.physics_model = adapted
+
+    def _check_data(self, data: Any, what: str) -> TrajectorySet:
+        """``data`` as a TrajectorySet with the fitted model's state and action names."""
+        if isinstance(data, Trajectory):
+            data = TrajectorySet([data])
+        if not isinstance(data, TrajectorySet):
+            raise DataError(
+                f"`data` of {what} must be a TrajectorySet (or Trajectory). Got "
+                f"{type(data).__name__}."
+            )
+        if tuple(data.state_names) != tuple(self.observed_names_) or tuple(
+            data.action_names
+        ) != tuple(self.action_names_):
+            raise ShapeError(
+                f"The data given to {what} have states {list(data.state_names)} and actions "
+                f"{list(data.action_names)}, but the model was fitted on states "
+                f"{list(self.observed_names_)} and actions {list(self.action_names_)}. Map "
+                f"the data columns to the model's names (ColumnMapping's state_names/action_names "
+                f"when reading a file)."
+            )
+        return data
 
     @staticmethod
     def _warn_constant(data: TrajectorySet) -> None:
@@ -911,10 +1118,11 @@ class WorldModel:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model as a run directory (atomically: a temp dir, then a rename).
 
-        Files: ``config.json`` (format, kind, architecture, names), ``physics.json`` (when the
-        physics is a PhysicsModel; with trained coefficients if trainable),
+        Files: ``config.json`` (format, kind, architecture, names, adapted parts), ``physics.json``
+        (when the physics is a PhysicsModel; with trained or adapted coefficients),
         ``weights.safetensors`` (all weights and normalization buffers), ``history.json``,
-        ``train_config.json``.
+        ``train_config.json``, and after :meth:`adapt` ``adapt_history.json`` and
+        ``adapt_config.json``.
 
         Raises:
             NotFittedError: before ``fit``.
@@ -950,6 +1158,7 @@ class WorldModel:
             "action_names": list(self.action_names_),
             "dtype": str(dtype).replace("torch.", ""),
             "physics": physics_entry,
+            "adapted": getattr(self, "adapted_parts_", None),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -965,6 +1174,12 @@ class WorldModel:
             cfg = getattr(self, "config_", None)
             if isinstance(cfg, Config):
                 cfg.save(tmp / "train_config.json")
+            adapt_history = getattr(self, "adapt_history_", None)
+            if isinstance(adapt_history, History):
+                adapt_history.save(tmp / "adapt_history.json")
+            adapt_cfg = getattr(self, "adapt_config_", None)
+            if isinstance(adapt_cfg, Config):
+                adapt_cfg.save(tmp / "adapt_config.json")
             backup = None
             if path.exists():
                 backup = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -1096,6 +1311,15 @@ class WorldModel:
         if tc.is_file():
             with contextlib.suppress(Exception):
                 wm.config_ = TrainConfig.from_file(tc)
+        if config.get("adapted"):
+            wm.adapted_parts_ = str(config["adapted"])
+            hist = path / "adapt_history.json"
+            if hist.is_file():
+                wm.adapt_history_ = History.from_dict(json.loads(hist.read_text(encoding="utf-8")))
+            tc = path / "adapt_config.json"
+            if tc.is_file():
+                with contextlib.suppress(Exception):
+                    wm.adapt_config_ = TrainConfig.from_file(tc)
         return wm
 
 

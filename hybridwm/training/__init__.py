@@ -1,7 +1,7 @@
 """Training: losses (rollout, PINN residual, residual norm), the Trainer, TrainConfig."""
 
 from hybridwm.training.checkpoint import load_checkpoint, save_checkpoint
-from hybridwm.training.config import LR_SCHEDULES, TrainConfig
+from hybridwm.training.config import ADAPT_PHYSICS_LR, LR_SCHEDULES, TrainConfig
 from hybridwm.training.losses import (
     Batch,
     Objective,
@@ -13,6 +13,7 @@ from hybridwm.training.losses import (
 from hybridwm.training.trainer import History, Trainer, evaluate_windows
 
 __all__ = [
+    "ADAPT_PHYSICS_LR",
     "LR_SCHEDULES",
     "Batch",
     "History",

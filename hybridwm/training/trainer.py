@@ -294,7 +294,15 @@ class Trainer:
                 phys_ids = {id(p) for p in phys.parameters()}
             decay = [p for p in params if id(p) not in phys_ids]
             no_decay = [p for p in params if id(p) in phys_ids]
-            param_groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
+            param_groups: list[dict[str, Any]] = [
+                {"params": decay, "weight_decay": cfg.weight_decay}
+            ]
+            if cfg.physics_lr is not None and no_decay:
+                # physics tensors get their own group whose lr follows the schedule, scaled
+                param_groups.append(
+                    {"params": no_decay, "weight_decay": 0.0, "lr_scale": cfg.physics_lr / cfg.lr}
+                )
+                no_decay = []
             no_decay += extra
             if no_decay:
                 param_groups.append({"params": no_decay, "weight_decay": 0.0})
@@ -389,7 +397,7 @@ class Trainer:
                             progress = max(progress, elapsed / cfg.max_time)
                         lr = self._schedule(progress)
                         for g in opt.param_groups:
-                            g["lr"] = lr
+                            g["lr"] = lr * g.get("lr_scale", 1.0)
                         h = self._horizon(progress)
                         batch = groups[gi].take(idx)
                         try:

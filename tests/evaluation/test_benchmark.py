@@ -88,6 +88,15 @@ def test_benchmark_refuses_a_directory_with_another_config(run_dir: Path) -> Non
         benchmark(tiny(n_train=5), run_dir, progress=False, report=False)
 
 
+def test_run_written_before_a_field_existed_still_resumes(run_dir: Path) -> None:
+    path = run_dir / "config.json"
+    saved = json.loads(path.read_text())
+    del saved["adapt"]  # as written before `adapt` existed
+    path.write_text(json.dumps(saved))
+    benchmark(tiny(), run_dir, progress=False, report=False)
+    assert json.loads(path.read_text())["adapt"] == {}
+
+
 def test_same_seed_same_numbers(tmp_path: Path, run_dir: Path) -> None:
     cfg = tiny(models=("hybrid",), scenarios=("id",))
     benchmark(cfg, tmp_path, progress=False, report=False)
@@ -170,3 +179,110 @@ def test_evaluate_handles_episodes_of_different_lengths_and_grids(run_dir: Path)
     # the shared-grid episodes give the same numbers as on their own
     alone = evaluate(model, data.select([1]))
     assert np.allclose(alone.pred[0], ev.pred[1])
+
+
+# ---------------------------------------------------------------------------------- adaptation
+ADAPT = {"ood-params": {"n_trajectories": 3, "duration": 1.0, "train": {"epochs": 20}}}
+
+
+def tiny_adapt(**changes: object) -> BenchmarkConfig:
+    return tiny(scenarios=("id", "ood-params"), adapt=ADAPT, **changes)
+
+
+@pytest.fixture(scope="module")
+def adapt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench-adapt")
+    benchmark(tiny_adapt(), out, progress=False, report=True)
+    return out
+
+
+def test_adapted_scenario_is_evaluated_for_every_model(adapt_dir: Path) -> None:
+    results = json.loads((adapt_dir / "results.json").read_text())
+    cells = {(r["model"], r["scenario"]) for r in results["metrics"] if r["metric"] == "nrmse"}
+    models = tiny().models
+    assert cells == {(m, s) for m in models for s in ("id", "ood-params", "ood-params-adapted")}
+    times = {(r["model"], r["scenario"]) for r in results["fit"] if r["metric"] == "adapt_time"}
+    assert times == {(m, "ood-params-adapted") for m in models}
+    curves = pd.read_parquet(adapt_dir / "curves.parquet")
+    assert set(curves.query("scenario == 'ood-params-adapted'")["model"]) == set(models)
+    assert (adapt_dir / "samples" / "pendulum__ood-params-adapted.parquet").is_file()
+    assert "ood-params-adapted" in (adapt_dir / "report.md").read_text()
+    models_dir = adapt_dir / "jobs" / "pendulum" / "seed0" / "models"
+    for kind, parts in (("learned", "all"), ("physics", "physics"), ("hybrid", "physics")):
+        saved = json.loads((models_dir / f"{kind}-ood-params-adapted" / "config.json").read_text())
+        assert saved["adapted"] == parts
+    table = pd.read_parquet(adapt_dir / "metrics.parquet").query(
+        "model == 'physics' and metric == 'nrmse'"
+    )
+    value = dict(zip(table["scenario"], table["value"], strict=True))
+    assert value["ood-params-adapted"] < 0.5 * value["ood-params"]
+
+
+def test_calibration_data_differ_from_evaluation_data(adapt_dir: Path) -> None:
+    from hybridwm.data import read_trajectories
+
+    data = adapt_dir / "jobs" / "pendulum" / "seed0" / "data"
+    calibration = read_trajectories(data / "ood-params-calibration.parquet")
+    evaluation = read_trajectories(data / "ood-params.parquet")
+    assert len(calibration) == 3 and calibration[0].t[-1] == pytest.approx(1.0)
+    assert calibration[0].meta["parameters"] == evaluation[0].meta["parameters"]
+    assert calibration[0].meta["scenario"] == "ood-params"
+    assert calibration[0].meta["seed"] == 1000 != evaluation[0].meta["seed"]
+    starts = {tuple(tr.x[0]) for tr in evaluation}
+    assert not starts & {tuple(tr.x[0]) for tr in calibration}
+
+
+def test_calibration_seed_never_repeats_a_benchmark_seed() -> None:
+    cfg = tiny(seeds=(0, 1000, 2000))
+    assert cfg.calibration_seed(0) == 3000
+    assert cfg.calibration_seed(1000) == 3000 and cfg.calibration_seed(2000) == 3000
+
+
+def test_resume_does_not_refit_adapted_models(adapt_dir: Path) -> None:
+    job = adapt_dir / "jobs" / "pendulum" / "seed0"
+    adapted = job / "models" / "hybrid-ood-params-adapted"
+    before = sorted(p.stat().st_mtime_ns for p in adapted.iterdir())
+    old = json.loads((job / "eval" / "hybrid.json").read_text())
+    (job / "eval" / "hybrid.json").unlink()  # the evaluation is redone from the cached models
+    benchmark(tiny_adapt(), adapt_dir, progress=False, report=False)
+    assert sorted(p.stat().st_mtime_ns for p in adapted.iterdir()) == before
+    new = json.loads((job / "eval" / "hybrid.json").read_text())
+
+    def nrmse(res: dict) -> dict:
+        return {r["scenario"]: r["value"] for r in res["metrics"] if r["metric"] == "nrmse"}
+
+    assert nrmse(new) == pytest.approx(nrmse(old), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("adapt", "error", "message"),
+    [
+        (
+            {"ood-action": {}},
+            UnknownNameError,
+            r"scenario 'ood-action', which is not among the benchmark's scenarios \['id', 'ood-params'\]",
+        ),
+        (
+            {"ood-params": {"n_trajectories": 0}},
+            ConfigError,
+            r"n_trajectories must be an integer >= 1",
+        ),
+        (
+            {"ood-params": {"duration": 0.001}},
+            ConfigError,
+            r"duration must be a number of seconds >= dt",
+        ),
+        ({"ood-params": {"episodes": 3}}, ConfigError, r"Unknown setting\(s\) \['episodes'\]"),
+        ({"ood-params": {"train": {"epoch": 3}}}, ConfigError, r"Unknown TrainConfig field"),
+        ({"ood-params": 4}, ConfigError, r"must be a table of settings"),
+    ],
+)
+def test_adapt_config_errors(adapt: dict, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        tiny(scenarios=("id", "ood-params"), adapt=adapt)
+
+
+def test_presets_adapt_ood_params() -> None:
+    for name in ("quick", "full"):
+        cfg = load_preset(name)
+        assert cfg.adapt_settings("ood-params")["n_trajectories"] == 4

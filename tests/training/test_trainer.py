@@ -109,6 +109,32 @@ def test_same_seed_gives_identical_weights(data):
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
+def test_physics_lr_scales_the_physics_steps_only(data):
+    """Adam's first step moves each tensor by its group's lr: physics_lr for the physics."""
+    steps = {}
+    for physics_lr in (None, 0.1):
+        phys = LinearPhysics(A_PHYS, B, trainable=True)
+        model = make_model(phys, seed=3)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        config = cfg(
+            epochs=1,
+            batch_size=1024,
+            lr=1e-3,
+            lr_schedule="constant",
+            curriculum=False,
+            physics_lr=physics_lr,
+        )
+        Trainer(model, config).fit(make_windows(data, 5))
+        after = model.state_dict()
+        steps[physics_lr] = {
+            k: float((after[k] - before[k]).abs().max())
+            for k in ("dynamics.physics.A", "dynamics.residual.net.0.weight")
+        }
+    assert steps[None]["dynamics.physics.A"] == pytest.approx(1e-3, rel=1e-3)
+    assert steps[0.1]["dynamics.physics.A"] == pytest.approx(0.1, rel=1e-3)
+    assert steps[0.1]["dynamics.residual.net.0.weight"] == pytest.approx(1e-3, rel=1e-3)
+
+
 def test_nan_mid_training_stops_with_best_checkpoint(data, tmp_path):
     model = make_model(NaNAfter(300))
     c = cfg(epochs=50, checkpoint_dir=str(tmp_path))
