@@ -454,7 +454,7 @@ def fit(
         phys = load_prior(prior)
     elif physics is not None:
         phys = PhysicsModel.load(physics)
-    trainable = bool(prior is not None) if trainable_physics is None else trainable_physics
+    trainable = trainable_physics  # None: the library's default (free prior parameters train)
     if model == "learned":
         wm = WorldModel.learned(hidden=widths, **shared)
     elif model == "physics":
@@ -487,8 +487,8 @@ def fit(
             f"records: init={wm.init!r}.",
             highlight=False,
         )
-    if trainable and phys is not None and phys.parameters:
-        vals = wm.model_.dynamics.physics.parameter_values()
+    if wm.trainable_physics and phys is not None and phys.parameters:
+        vals = wm.physics_.parameter_values
         console.print(
             "Physical parameters: " + ", ".join(f"{k} = {v:.5g}" for k, v in vals.items()),
             highlight=False,

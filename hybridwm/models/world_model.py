@@ -62,6 +62,14 @@ ON_DIVERGE = ("raise", "nan")
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
+def _has_free_parameters(physics: Any) -> bool:
+    """True for a declared prior with at least one parameter that is not fixed."""
+    params = getattr(physics, "parameters", None)
+    if not _is_physics_model(physics) or not isinstance(params, dict):
+        return False
+    return any(not getattr(p, "fixed", False) for p in params.values())
+
+
 def _is_physics_model(obj: Any) -> bool:
     """Duck-typed check for a ``hybridwm.physics.PhysicsModel``."""
     return callable(getattr(obj, "vector_field", None)) and callable(getattr(obj, "to_json", None))
@@ -188,15 +196,20 @@ class WorldModel:
         return cls("learned", residual=mlp, **kwargs)
 
     @classmethod
-    def physics(cls, physics_model: Any, *, trainable: bool = False, **kwargs: Any) -> WorldModel:
+    def physics(
+        cls, physics_model: Any, *, trainable: bool | None = None, **kwargs: Any
+    ) -> WorldModel:
         """Physics only: ``dx/dt = f_phys(x, u)``; ``fit`` just checks names and normalizes
         (and trains the coefficients if ``trainable``, or an encoder for unobserved states).
 
         Args:
             physics_model: a PhysicsModel (or compatible torch module).
-            trainable: train the physics coefficients on the data.
+            trainable: train the physics coefficients/parameters on the data. Default: yes for
+                a declared prior with free (not fixed) parameters, no for discovered equations.
             **kwargs: shared arguments (see the class docstring).
         """
+        if trainable is None:
+            trainable = _has_free_parameters(physics_model)
         return cls("physics", physics=physics_model, trainable_physics=trainable, **kwargs)
 
     @classmethod
@@ -206,7 +219,7 @@ class WorldModel:
         residual: MLP | None = None,
         *,
         hidden: Sequence[int] | None = None,
-        trainable_physics: bool = False,
+        trainable_physics: bool | None = None,
         **kwargs: Any,
     ) -> WorldModel:
         """Physics plus a learned residual: ``dx/dt = f_phys(x, u) + f_nn(x, u)``.
@@ -216,9 +229,12 @@ class WorldModel:
             residual: the residual's :class:`MLP` (default ``MLP(hidden=(64, 64))``, whose small
                 output init makes training start at the physics).
             hidden: shortcut for ``residual=MLP(hidden=hidden)``.
-            trainable_physics: train the physics coefficients too.
+            trainable_physics: train the physics coefficients/parameters too. Default: yes for a
+                declared prior with free (not fixed) parameters, no for discovered equations.
             **kwargs: shared arguments (see the class docstring).
         """
+        if trainable_physics is None:
+            trainable_physics = _has_free_parameters(physics)
         if residual is None:
             residual = MLP(hidden=tuple(hidden) if hidden is not None else (64, 64))
         return cls(
@@ -501,7 +517,29 @@ class WorldModel:
             model.eval()
         self.device = device
         self._warn_bounds()
+        self._warn_untrained(self.history_)
         return self
+
+    @staticmethod
+    def _warn_untrained(history: History) -> None:
+        """Warn when training ran but never beat the initial weights (so they were kept)."""
+        if (
+            len(history) > 1
+            and history.best_epoch == 0
+            and history.stop_reason
+            not in (
+                "nothing to train",
+                "",
+            )
+        ):
+            warnings.warn(
+                f"Training ran {len(history) - 1} epochs (stopped: {history.stop_reason}) but "
+                f"never improved the validation error of the initial weights, so the returned "
+                f"model is the untrained one. Try a larger budget (epochs/max_time), a shorter "
+                f"validation_horizon, a lower lr, or more data.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ adapt
     def adapt(
@@ -670,6 +708,8 @@ class WorldModel:
                     p.requires_grad_(flags[id(p)])
             if rebuilt:
                 self._refreeze_physics(dtype, device)
+            elif train_physics:
+                self._record_adapted_physics()
             model.eval()
         return self
 
@@ -678,10 +718,35 @@ class WorldModel:
         dyn = self.model_.dynamics
         adapted = dyn.physics.to_physics_model()
         dyn.physics = adapted.vector_field(trainable=False, dtype=dtype, device=device).eval()
+        self._record_adapted_physics()
+
+    @property
+    def physics_(self) -> Any:
+        """The fitted model's current equations as a ``PhysicsModel`` (trained or adapted
+        coefficients and parameter values included), or None for a purely learned model.
+
+        Raises:
+            NotFittedError: before ``fit``.
+        """
+        model = self._require_fitted("physics_")
+        module = model.dynamics.physics
+        if module is None:
+            return None
+        if callable(getattr(module, "to_physics_model", None)):
+            return module.to_physics_model()
+        return self.physics_model
+
+    def _record_adapted_physics(self) -> None:
+        """``physics_model`` becomes the adapted equations; the given ones stay in
+        ``physics_original_`` (a later ``fit`` starts from those again)."""
+        module = self.model_.dynamics.physics
+        if not _is_physics_model(self.physics_model) or not callable(
+            getattr(module, "to_physics_model", None)
+        ):
+            return
         if not hasattr(self, "physics_original_"):
             self.physics_original_ = self.physics_model
-        if _is_physics_model(self.physics_model):
-            self.physics_model = adapted
+        self.physics_model = module.to_physics_model()
 
     def _check_data(self, data: Any, what: str) -> TrajectorySet:
         """``data`` as a TrajectorySet with the fitted model's state and action names."""

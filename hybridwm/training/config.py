@@ -173,6 +173,12 @@ class TrainConfig(Config):
             self.physics_lr = v
         if self.lr <= 0:
             raise ConfigError(f"TrainConfig.lr must be > 0. Got {self.lr!r}.")
+        if self.lr_schedule in ("cosine", "plateau") and self.min_lr > self.lr:
+            raise ConfigError(
+                f"TrainConfig.min_lr ({self.min_lr!r}) must not exceed lr ({self.lr!r}) with the "
+                f"{self.lr_schedule!r} schedule: it is the value the rate decays to. Lower "
+                f"min_lr, or use lr_schedule='constant'."
+            )
         if self.pinn_reference not in ("auto", "initial", "current"):
             raise ConfigError(
                 f"TrainConfig.pinn_reference must be 'auto', 'initial' or 'current'. Got "

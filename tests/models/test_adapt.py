@@ -172,3 +172,21 @@ def test_adapt_errors(physics, shifted):
         model.adapt(calibration, {"epochs": 3})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"physics_lr must be a finite number > 0 or None"):
         TrainConfig(physics_lr=0.0)
+
+
+def test_fitted_equations_are_public_and_follow_training(shifted):
+    calibration, _ = shifted
+    prior = declare(
+        ["d(theta) = omega", "d(omega) = -a*sin(theta) - c*omega + b*torque"],
+        {"a": 14.7, "b": 3.0, "c": 0.15},
+        action_names=["torque"],
+        bounds={"a": (0, 100), "b": (0, None)},
+    )
+    model = WorldModel.physics(prior)
+    with pytest.raises(NotFittedError):
+        _ = model.physics_
+    model.fit(calibration, cfg(epochs=3, physics_lr=0.05))
+    fitted = model.physics_.parameter_values
+    assert fitted != prior.parameter_values
+    learned = WorldModel.learned(hidden=(8,)).fit(calibration, cfg(epochs=1))
+    assert learned.physics_ is None

@@ -247,3 +247,33 @@ def test_float32_training_and_rollout(data):
         .rollout(np.zeros((2, 2)), np.zeros((2, 10, 1)), dt=0.05)
     )
     np.testing.assert_allclose(out, ref, atol=1e-2)  # the residual is small after 1 epoch
+
+
+def test_warns_when_training_never_beats_the_initial_weights(data):
+    model = WorldModel.learned(hidden=(8,))
+    with pytest.warns(UserWarning, match="never improved the validation error of the initial"):
+        model.fit(data, cfg(epochs=2, lr=1e-300, lr_schedule="constant", validation_fraction=0.34))
+    assert model.history_.best_epoch == 0
+
+
+def test_declared_prior_parameters_train_by_default_discovered_ones_do_not():
+    from hybridwm.physics import declare
+
+    prior = declare(
+        ["d(theta) = omega", "d(omega) = -w0**2*sin(theta) + torque"],
+        parameters={"w0": 2.0},
+        state_names=("theta", "omega"),
+        action_names=("torque",),
+    )
+    assert WorldModel.hybrid(physics=prior).trainable_physics is True
+    assert WorldModel.physics(prior).trainable_physics is True
+    assert WorldModel.hybrid(physics=prior, trainable_physics=False).trainable_physics is False
+    fixed = declare(
+        ["d(theta) = omega", "d(omega) = -w0**2*sin(theta) + torque"],
+        parameters={"w0": 2.0},
+        fixed=("w0",),
+        state_names=("theta", "omega"),
+        action_names=("torque",),
+    )
+    assert WorldModel.hybrid(physics=fixed).trainable_physics is False
+    assert WorldModel.hybrid(physics=PHYS).trainable_physics is False

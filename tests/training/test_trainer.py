@@ -191,6 +191,9 @@ def test_trainconfig_validation_and_round_trip(tmp_path):
         TrainConfig(epochs=0)
     with pytest.raises(ConfigError, match="lr_schedule must be one of"):
         TrainConfig(lr_schedule="step")
+    with pytest.raises(ConfigError, match=r"min_lr \(0.01\) must not exceed lr \(0.001\)"):
+        TrainConfig(lr=1e-3, min_lr=1e-2)
+    TrainConfig(lr=1e-3, min_lr=1e-2, lr_schedule="constant")
     with pytest.raises(ConfigError, match=r"Unknown TrainConfig field\(s\) \['epoch'\]"):
         TrainConfig.from_dict({"epoch": 3})
     c = TrainConfig(horizon=7, collocation_box={"x": (0, 1)})
