@@ -28,7 +28,7 @@
 # |---|---|---|
 # | `learned` | `f_nn(x, u)` | rollout loss |
 # | `physics` | `f_phys(x, u)` from SINDy | none (the equations as discovered) |
-# | `hybrid` | `f_phys + f_nn` | rollout loss + PINN residual loss (`pinn_weight = 0.1`) |
+# | `hybrid` | `f_phys + f_nn` | rollout loss + PINN residual loss (default `pinn_weight = 1e-3`) |
 # | `hybrid-no-pinn` | `f_phys + f_nn` | rollout loss only (`pinn_weight = 0`): an ablation |
 #
 # and evaluates them on four scenarios: `id` (new draws from the training distribution),
