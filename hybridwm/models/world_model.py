@@ -468,33 +468,7 @@ class WorldModel:
         observed = tuple(data.state_names)
         hidden = [n for n in names if n not in observed]
         # horizon vs data and encoder --------------------------------------------
-        if validation is None and cfg.validation_fraction > 0 and len(data) >= 2:
-            train, validation = data.split(
-                (1 - cfg.validation_fraction, cfg.validation_fraction), seed=cfg.seed
-            )
-        else:
-            train = data
-        if validation is not None and (
-            validation.state_names != data.state_names
-            or validation.action_names != data.action_names
-        ):
-            raise ShapeError(
-                f"Validation data have states {list(validation.state_names)}, actions "
-                f"{list(validation.action_names)}; training data have {list(data.state_names)}, "
-                f"{list(data.action_names)}."
-            )
-        windows = make_windows(train, cfg.horizon, stride=cfg.stride)
-        if hidden and cfg.horizon + 1 < self.encoder_window:
-            raise ConfigError(
-                f"The encoder reads {self.encoder_window} observations but windows hold only "
-                f"horizon+1 = {cfg.horizon + 1}; raise horizon or lower encoder_window."
-            )
-        val_windows = None
-        if validation is not None:
-            vh = cfg.validation_horizon or int(validation.lengths.min()) - 1
-            if vh < 1:
-                raise DataError("Validation episodes need at least 2 samples each.")
-            val_windows = make_windows(validation, vh, stride=vh)
+        train, windows, val_windows = self._windows(data, validation, cfg, bool(hidden))
 
         # build ---------------------------------------------------------------
         angles = self._resolve_angles(names, data)
@@ -645,24 +619,7 @@ class WorldModel:
         if cfg.solver is not None:
             SOLVERS[cfg.solver]
         self._warn_constant(data)
-        if validation is None and cfg.validation_fraction > 0 and len(data) >= 2:
-            train, validation = data.split(
-                (1 - cfg.validation_fraction, cfg.validation_fraction), seed=cfg.seed
-            )
-        else:
-            train = data
-        windows = make_windows(train, cfg.horizon, stride=cfg.stride)
-        if model.hidden_names and cfg.horizon + 1 < self.encoder_window:
-            raise ConfigError(
-                f"The encoder reads {self.encoder_window} observations but windows hold only "
-                f"horizon+1 = {cfg.horizon + 1}; raise horizon or lower encoder_window."
-            )
-        val_windows = None
-        if validation is not None:
-            vh = cfg.validation_horizon or int(validation.lengths.min()) - 1
-            if vh < 1:
-                raise DataError("Validation episodes need at least 2 samples each.")
-            val_windows = make_windows(validation, vh, stride=vh)
+        _, windows, val_windows = self._windows(data, validation, cfg, bool(model.hidden_names))
 
         # choose the trainable tensors ------------------------------------------
         rebuilt = False
@@ -768,6 +725,47 @@ class WorldModel:
                 f"when reading a file)."
             )
         return data
+
+    def _windows(
+        self,
+        data: TrajectorySet,
+        validation: TrajectorySet | None,
+        cfg: TrainConfig,
+        has_hidden: bool,
+    ) -> tuple[TrajectorySet, Any, Any]:
+        """Split off validation episodes (seeded) and cut training and validation windows.
+
+        Returns:
+            ``(train, windows, val_windows)``; ``val_windows`` is None without validation.
+        """
+        if validation is None and cfg.validation_fraction > 0 and len(data) >= 2:
+            train, validation = data.split(
+                (1 - cfg.validation_fraction, cfg.validation_fraction), seed=cfg.seed
+            )
+        else:
+            train = data
+        if validation is not None and (
+            validation.state_names != data.state_names
+            or validation.action_names != data.action_names
+        ):
+            raise ShapeError(
+                f"Validation data have states {list(validation.state_names)}, actions "
+                f"{list(validation.action_names)}; training data have {list(data.state_names)}, "
+                f"{list(data.action_names)}."
+            )
+        windows = make_windows(train, cfg.horizon, stride=cfg.stride)
+        if has_hidden and cfg.horizon + 1 < self.encoder_window:
+            raise ConfigError(
+                f"The encoder reads {self.encoder_window} observations but windows hold only "
+                f"horizon+1 = {cfg.horizon + 1}; raise horizon or lower encoder_window."
+            )
+        val_windows = None
+        if validation is not None:
+            vh = cfg.validation_horizon or int(validation.lengths.min()) - 1
+            if vh < 1:
+                raise DataError("Validation episodes need at least 2 samples each.")
+            val_windows = make_windows(validation, vh, stride=vh)
+        return train, windows, val_windows
 
     @staticmethod
     def _warn_constant(data: TrajectorySet) -> None:
