@@ -40,6 +40,7 @@ from hybridwm._io import atomic_write_text, to_jsonable
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import (
     ConfigError,
+    DataError,
     FormatError,
     HybridWMError,
     IncompatibleVersionError,
@@ -613,18 +614,29 @@ class PhysicsModel:
         return fit_parameters(self, data, **kwargs)
 
     # ------------------------------------------------------------------ comparison
-    def compare(self, true_equations: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    def compare(self, true_equations: Any) -> pd.DataFrame:
         """Compare coefficients with known ones.
 
         Args:
             true_equations: ``{equation: {feature: coefficient}}``; equations keyed by state name
                 or ``"d(state)/dt"``; features as expressions (matched to this model's features
-                symbolically, so ``"cos(theta)*torque"`` matches ``"torque*cos(theta)"``).
+                symbolically, so ``"cos(theta)*torque"`` matches ``"torque*cos(theta)"``). An
+                object with a ``coefficients`` mapping of that form (e.g.
+                ``get_system("pendulum").true_equations()``) is accepted too.
 
         Returns:
             One row per (state, feature) that is nonzero in either: ``true``, ``found``,
             ``abs_error``, ``rel_error`` (NaN where the true value is 0: a spurious term).
         """
+        if not isinstance(true_equations, Mapping):
+            coefficients = getattr(true_equations, "coefficients", None)
+            if not isinstance(coefficients, Mapping):
+                raise DataError(
+                    f"`true_equations` of compare must be a mapping {{equation: {{feature: "
+                    f"value}}}} or have such a `coefficients` attribute. Got "
+                    f"{type(true_equations).__name__}."
+                )
+            true_equations = coefficients
         names = self.state_names + self.action_names + self.parameter_names
         index = {e: j for j, e in enumerate(self.library.exprs)}
         rows = []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.integrate import solve_ivp
 
-from hybridwm.errors import FormatError, IncompatibleVersionError, ShapeError
+from hybridwm.errors import DataError, FormatError, IncompatibleVersionError, ShapeError
 from hybridwm.physics import PhysicsModel, declare, discover
 
 
@@ -84,6 +86,14 @@ def test_score_and_compare(model, pendulum_data, true_pendulum):
     )
     assert df["rel_error"].max() < 1e-3
     assert set(df["feature"]) >= {"sin(theta)", "torque", "omega"}
+
+    # what TrueEquations offers: a `coefficients` mapping
+    known = SimpleNamespace(
+        coefficients={"omega": {"sin(theta)": -14.715, "torque": 3.0}, "theta": {"omega": 1}}
+    )
+    pd.testing.assert_frame_equal(model.compare(known), df)
+    with pytest.raises(DataError, match="must be a mapping"):
+        model.compare([1, 2])
 
 
 def test_json_round_trip_exact(model, tmp_path):
