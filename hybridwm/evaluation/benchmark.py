@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import time
@@ -486,6 +487,12 @@ def _system_entry(system: str, physics_path: Path) -> dict[str, Any]:
     return entry
 
 
+def _floats(values: list[Any]) -> list[float]:
+    """JSON numbers back to floats: ``null`` is NaN and ``"inf"``/``"-inf"`` are infinities
+    (what :func:`hybridwm._io.to_jsonable` writes for a diverged rollout's errors)."""
+    return [math.nan if v is None else float(v) for v in values]
+
+
 def _nonzero(df: pd.DataFrame, keep: pd.DataFrame | None = None) -> dict[str, dict[str, float]]:
     ref = df if keep is None else keep
     return {
@@ -522,7 +529,7 @@ def _collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
                                 "scenario": c["scenario"],
                                 "seed": seed,
                                 "t": c["t"],
-                                "nrmse": c["nrmse"],
+                                "nrmse": _floats(c["nrmse"]),
                             }
                         )
                     )

@@ -286,3 +286,12 @@ def test_presets_adapt_ood_params() -> None:
     for name in ("quick", "full"):
         cfg = load_preset(name)
         assert cfg.adapt_settings("ood-params")["n_trajectories"] == 4
+
+
+def test_collected_errors_of_diverged_rollouts_become_floats() -> None:
+    from hybridwm.evaluation.benchmark import _floats
+
+    values = _floats([0.5, "inf", "-inf", None])
+    assert values[:3] == [0.5, float("inf"), float("-inf")] and np.isnan(values[3])
+    frame = pd.DataFrame({"nrmse": values})
+    assert frame["nrmse"].dtype == np.float64  # writable to Parquet
