@@ -20,7 +20,6 @@ import numpy as np
 import pysindy as ps
 import torch
 
-from hybridwm.data import TrajectorySet
 from hybridwm.physics import DiscoverConfig, PhysicsModel, discover, make_library
 from hybridwm.systems import get_system, simulate
 
@@ -43,11 +42,7 @@ def main() -> None:
     data = simulate(
         system="pendulum", scenario="train", n_trajectories=20, duration=5.0, dt=0.01, seed=0
     )
-    rng = np.random.default_rng(1)
-    sd = np.concatenate([tr.x for tr in data]).std(axis=0)
-    data = TrajectorySet(
-        [tr.replace(x=tr.x + rng.normal(size=tr.x.shape) * 0.01 * sd) for tr in data]
-    )
+    data = data.add_noise(0.01, seed=1)
     true = get_system("pendulum").true_equations()
     cfg = DiscoverConfig(
         library=args.library,

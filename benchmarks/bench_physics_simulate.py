@@ -23,7 +23,6 @@ import numpy as np
 import pysindy as ps
 import torch
 
-from hybridwm.data import TrajectorySet
 from hybridwm.physics import DiscoverConfig, discover
 from hybridwm.systems import simulate
 
@@ -44,11 +43,7 @@ def main() -> None:
     train = simulate(
         system="pendulum", scenario="train", n_trajectories=20, duration=5.0, dt=0.01, seed=0
     )
-    rng = np.random.default_rng(1)
-    sd = np.concatenate([tr.x for tr in train]).std(axis=0)
-    train = TrajectorySet(
-        [tr.replace(x=tr.x + rng.normal(size=tr.x.shape) * 0.01 * sd) for tr in train]
-    )
+    train = train.add_noise(0.01, seed=1)
     model = discover(
         train,
         config=DiscoverConfig(

@@ -22,6 +22,7 @@ from hybridwm.registry import Registry
 __all__ = [
     "INTERPOLATION_METHODS",
     "RESAMPLE_METHODS",
+    "add_noise",
     "check_finite",
     "dropna",
     "from_arrays",
@@ -252,6 +253,30 @@ def with_time_scale(ts: TrajectorySet, scale: float) -> TrajectorySet:
     if not math.isfinite(s) or s <= 0:
         raise ConfigError(f"`scale` of with_time_scale must be finite and > 0. Got {scale!r}.")
     return TrajectorySet(tr.replace(t=tr.t * s) for tr in ts)
+
+
+def add_noise(ts: TrajectorySet, level: float, *, seed: int | Sequence[int] = 0) -> TrajectorySet:
+    """Add Gaussian noise of ``level`` times each state's std (over the whole set) to the states.
+
+    Actions and times are unchanged: this models sensor noise on the measured states.
+
+    Args:
+        ts: the trajectories.
+        level: noise std as a fraction of each state's std (``0.01`` is 1 % noise); >= 0.
+        seed: seed (or seed sequence) of the noise; the same seed gives the same noise.
+
+    Raises:
+        ConfigError: if ``level`` is not finite and >= 0.
+    """
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"`level` of add_noise must be a number >= 0. Got {level!r}.")
+    if not math.isfinite(float(level)) or level < 0:
+        raise ConfigError(f"`level` of add_noise must be finite and >= 0. Got {level!r}.")
+    rng = np.random.default_rng(seed)
+    std = np.concatenate([tr.x for tr in ts]).std(axis=0)
+    return TrajectorySet(
+        tr.replace(x=tr.x + float(level) * std * rng.standard_normal(tr.x.shape)) for tr in ts
+    )
 
 
 # ---------------------------------------------------------------------------------- arrays

@@ -489,6 +489,13 @@ class TrajectorySet(Sequence[Trajectory]):
 
         return with_time_scale(self, scale)
 
+    def add_noise(self, level: float, *, seed: int | Sequence[int] = 0) -> TrajectorySet:
+        """A copy with Gaussian noise of ``level`` × each state's std added to the states;
+        see :func:`hybridwm.data.cleaning.add_noise`."""
+        from hybridwm.data.cleaning import add_noise
+
+        return add_noise(self, level, seed=seed)
+
     # ------------------------------------------------------------------ construction and IO
     @classmethod
     def from_arrays(

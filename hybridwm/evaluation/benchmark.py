@@ -287,7 +287,7 @@ def _prepare(cfg_dict: dict[str, Any], out: str, system: str, seed: int) -> str:
     import torch
 
     torch.set_num_threads(1)
-    from hybridwm.data import TrajectorySet, read_trajectories, write_trajectories
+    from hybridwm.data import read_trajectories, write_trajectories
     from hybridwm.physics import DiscoverConfig, discover
     from hybridwm.systems import simulate
 
@@ -318,11 +318,7 @@ def _prepare(cfg_dict: dict[str, Any], out: str, system: str, seed: int) -> str:
             system=system, scenario=sc, n_trajectories=n, duration=dur, dt=cfg.dt, seed=sim_seed
         )
         if noisy and cfg.noise > 0:
-            rng = np.random.default_rng([sim_seed, 7919])
-            std = np.concatenate([tr.x for tr in ts]).std(axis=0)
-            ts = TrajectorySet(
-                tr.replace(x=tr.x + cfg.noise * std * rng.standard_normal(tr.x.shape)) for tr in ts
-            )
+            ts = ts.add_noise(cfg.noise, seed=[sim_seed, 7919])
         write_trajectories(ts, path)
     phys_path = job / "physics.json"
     if not phys_path.exists():

@@ -216,3 +216,19 @@ def test_from_arrays_data_error_names_episode():
     x[1, 2, 0] = nan
     with pytest.raises(DataError, match=r"Episode 1 of from_arrays: `x` has NaN"):
         TrajectorySet.from_arrays(np.arange(3.0), x)
+
+
+def test_add_noise_is_seeded_relative_and_keeps_actions() -> None:
+    rng = np.random.default_rng(0)
+    t = np.linspace(0.0, 1.0, 201)
+    x = np.stack([np.sin(2 * np.pi * t), 10 * np.cos(2 * np.pi * t)], -1)
+    ts = TrajectorySet([Trajectory(t, x + rng.normal(size=x.shape), rng.normal(size=(201, 1)))])
+    a, b = ts.add_noise(0.05, seed=3), ts.add_noise(0.05, seed=3)
+    np.testing.assert_array_equal(a[0].x, b[0].x)
+    assert not np.array_equal(a[0].x, ts.add_noise(0.05, seed=4)[0].x)
+    np.testing.assert_array_equal(a[0].u, ts[0].u)
+    noise = a[0].x - ts[0].x
+    np.testing.assert_allclose(noise.std(0) / ts[0].x.std(0), 0.05, rtol=0.2)
+    np.testing.assert_array_equal(ts.add_noise(0.0)[0].x, ts[0].x)
+    with pytest.raises(ConfigError, match="`level` of add_noise must be finite and >= 0"):
+        ts.add_noise(-0.01)

@@ -77,11 +77,7 @@ def mujoco_pendulum() -> TrajectorySet:
 
 def add_noise(data: TrajectorySet, level: float = 0.01, seed: int = 1) -> TrajectorySet:
     """Gaussian noise of ``level`` times each state's std over the whole set."""
-    rng = np.random.default_rng(seed)
-    sd = np.concatenate([tr.x for tr in data]).std(axis=0)
-    return TrajectorySet(
-        [tr.replace(x=tr.x + rng.normal(size=tr.x.shape) * level * sd) for tr in data]
-    )
+    return data.add_noise(level, seed=seed)
 
 
 @pytest.fixture(scope="session")
