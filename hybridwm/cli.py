@@ -224,7 +224,7 @@ def discover(
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="Where to write the equations (physics JSON).")],
     library: Annotated[
-        str | None, typer.Option(help="Feature library: poly, linear, trig, trig-poly.")
+        str | None, typer.Option(help="Feature library: poly, linear, trig, trig-poly, none.")
     ] = None,
     angles: Annotated[
         list[str] | None, typer.Option(help="States that are angles (repeat or comma-separate).")
@@ -237,6 +237,22 @@ def discover(
     feature: Annotated[
         list[str] | None,
         typer.Option("--feature", help="Extra feature expression, e.g. 'u0*cos(theta)'."),
+    ] = None,
+    denominator: Annotated[
+        str | None,
+        typer.Option(
+            help="State expression z of a learned denominator 1 + d1 z + d2 z^2 (rational "
+            "right-hand sides, e.g. 'cos(theta2)' for a two-link arm)."
+        ),
+    ] = None,
+    denominator_degree: Annotated[
+        int | None, typer.Option(help="Degree of the denominator in z (default 2).")
+    ] = None,
+    rational: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="States whose derivatives get the denominator (default: all but dq/dt = v rows)."
+        ),
     ] = None,
     optimizer: Annotated[str | None, typer.Option(help="Sparse optimizer: stlsq, sr3.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Sparsity threshold.")] = None,
@@ -272,6 +288,9 @@ def discover(
         "degree": degree,
         "action_products": _split_names(action_products),
         "features": feature,
+        "denominator": denominator,
+        "denominator_degree": denominator_degree,
+        "rational": _split_names(rational),
         "optimizer": optimizer,
         "threshold": threshold,
         "differentiation": differentiation,
@@ -306,6 +325,13 @@ def discover(
                 if inc.loc[eq, f] > 0
             ]
             console.print(f"  {eq}: " + ", ".join(terms), highlight=False)
+    if "rational" in model.info:
+        rat = model.info["rational"]
+        console.print(
+            f"Denominator of d({'), d('.join(rat['rational_states'])})/dt: "
+            f"{rat['denominator'].replace('**', '^')}",
+            highlight=False,
+        )
     console.print(f"R² of derivatives on the data: {model.score(ts):.6f}")
     if latex:
         console.print(model.to_latex(), highlight=False)
@@ -772,11 +798,13 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("Aborted.")
         sys.exit(1)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # Usage errors (unknown option, missing argument, bad value) are click exceptions: from
+        # `click` itself with older typer, from typer's vendored copy with newer typer. Both
+        # carry `show()` and `exit_code`.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
     if isinstance(rc, int) and rc:
         sys.exit(rc)

@@ -72,6 +72,24 @@ def test_negative_dt_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_pa
 
 
 @pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["report", "runs/x", "--bogus"], "No such option: --bogus"),
+        (["report"], "Missing argument"),
+        (["simulate", "--system", "pendulum"], "Missing option '--out'"),
+        (["simulate", "--seed", "many", "--out", "x.parquet"], "Invalid value"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_usage_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # typer >= 0.2x vendors click: usage errors must still print a usage message, not a traceback
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Usage: hybridwm" in err
+
+
+@pytest.mark.parametrize(
     ("items", "message"),
     [(["mass"], "NAME=VALUE"), (["=1"], "NAME=VALUE"), (["mass=heavy"], "must be a number")],
 )

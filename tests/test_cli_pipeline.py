@@ -70,6 +70,18 @@ def test_discover_with_ensemble_reports_uncertainty(
     assert "Ensemble" in text and "p=1.00" in text
 
 
+def test_discover_with_a_denominator(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = workdir / "physics-rational.json"
+    args = ["discover", "--data", str(workdir / "train.parquet"), "--library", "trig"]
+    args += ["--angles", "theta", "--denominator", "cos(theta)", "--denominator-degree", "1"]
+    assert run([*args, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Denominator of d(omega)/dt:" in text
+    rational = json.loads(out.read_text())["info"]["rational"]
+    # the pendulum has a constant inertia: the learned denominator is (almost) 1
+    assert rational["rational_states"] == ["omega"] and abs(rational["coefficients"][0]) < 0.01
+
+
 def test_fit_rollout_evaluate(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     physics = workdir / "physics.json"
     if not physics.exists():

@@ -458,29 +458,85 @@ def _system_entry(system: str, physics_path: Path) -> dict[str, Any]:
     from hybridwm.systems import get_system
 
     phys = PhysicsModel.load(physics_path)
+    rational = phys.info.get("rational")
+    rename = _numerator_names(phys) if rational else {}
+
+    def view(df: pd.DataFrame, keep: pd.DataFrame | None = None) -> dict[str, dict[str, float]]:
+        out = _nonzero(df, keep)
+        return {eq: {rename.get(f, f): v for f, v in row.items()} for eq, row in out.items()}
+
     entry: dict[str, Any] = {
         "state_names": list(phys.state_names),
         "action_names": list(phys.action_names),
         "equations": phys.equations(),
         "equations_latex": phys.to_latex().splitlines(),
-        "coefficients": _nonzero(phys.coefficients),
+        "coefficients": view(phys.coefficients),
     }
+    if rational:
+        # the denominator's coefficients, as pseudo-features "D: z^k" of the rational rows
+        for k, dk in enumerate(rational["coefficients"], start=1):
+            for state in rational["rational_states"]:
+                entry["coefficients"][state][_den_name(rational["z"], k, phys)] = float(dk)
     if phys.coef_std is not None:
-        entry["coefficients_std"] = _nonzero(phys.coef_std, keep=phys.coefficients)
-        entry["inclusion_probability"] = _nonzero(phys.inclusion_probability)
+        entry["coefficients_std"] = view(phys.coef_std, keep=phys.coefficients)
+        entry["inclusion_probability"] = view(phys.inclusion_probability)
     try:
         true = get_system(system).true_equations()
     except Exception:  # no closed form for this system
         true = None
-    if true is not None and not getattr(true, "denominator", None):
-        entry["true_coefficients"] = {k: dict(v) for k, v in true.coefficients.items()}
-    elif true is not None:
+    if true is None:
+        return entry
+    names = (*phys.state_names, *phys.action_names)
+    true_coefs = {
+        k: {_canonical(f, names): c for f, c in v.items()} for k, v in true.coefficients.items()
+    }
+    if not true.denominator:
+        entry["true_coefficients"] = true_coefs
+    elif rational:
+        # both are normalised to D = 1 + ...: numerators and D compare term by term
+        for state, den in true.denominator.items():
+            for f, c in den.items():
+                if f != "1":
+                    true_coefs.setdefault(state, {})[f"D: {_canonical(f, names)}"] = float(c)
+        entry["true_coefficients"] = true_coefs
+    else:
         entry["note"] = (
             "The exact equations are rational in the state (a common denominator "
             f"{dict(true.denominator)}); a polynomial/trigonometric library can only approximate "
-            "them, which is the gap the hybrid residual is meant to close."
+            "them, which is the gap the hybrid residual is meant to close. Discovery with "
+            "`denominator=...` finds the rational form."
         )
     return entry
+
+
+def _canonical(feature: str, names: Sequence[str]) -> str:
+    """A feature's printed name after parsing, so that equal expressions compare equal."""
+    from hybridwm.physics.expressions import expr_name, parse_expression
+
+    try:
+        return expr_name(parse_expression(feature, names))
+    except Exception:  # not an expression over these names: compare the text as it is
+        return feature
+
+
+def _numerator_names(phys: Any) -> dict[str, str]:
+    """Feature name -> its numerator's name, for the features ``numerator / D`` of a rational
+    model."""
+    import sympy as sp
+
+    from hybridwm.physics.expressions import expr_name
+
+    out = {}
+    for name, expr in zip(phys.feature_names, phys.library.exprs, strict=True):
+        num, den = sp.fraction(expr)
+        if den != 1 and den.free_symbols:
+            out[name] = expr_name(num)
+    return out
+
+
+def _den_name(z: str, k: int, phys: Any) -> str:
+    names = (*phys.state_names, *phys.action_names)
+    return f"D: {_canonical(z if k == 1 else f'({z})^{k}', names)}"
 
 
 def _floats(values: list[Any]) -> list[float]:

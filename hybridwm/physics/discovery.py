@@ -18,14 +18,22 @@ import numpy as np
 
 from hybridwm.config import Config
 from hybridwm.data import TrajectorySet
-from hybridwm.errors import ConfigError, DataError, DiscoveryError
+from hybridwm.errors import ConfigError, DataError, DiscoveryError, UnknownNameError
 from hybridwm.physics.derivatives import (
+    RegressionData,
     _resolve_align,
     make_differentiation,
     regression_data,
 )
+from hybridwm.physics.expressions import parse_expression
 from hybridwm.physics.features import FeatureLibrary, guess_angles, make_library
 from hybridwm.physics.model import PhysicsModel
+from hybridwm.physics.rational import (
+    denominator_expression,
+    estimate_denominator,
+    kinematic_rows,
+    z_range,
+)
 from hybridwm.registry import Registry
 
 __all__ = [
@@ -42,7 +50,7 @@ class DiscoverConfig(Config):
     """Settings of :func:`discover` (fields map 1:1 to ``hybridwm discover`` flags).
 
     Attributes:
-        library: library name (``"poly"``, ``"trig"``, ``"trig-poly"``, ``"linear"``).
+        library: library name (``"poly"``, ``"trig"``, ``"trig-poly"``, ``"linear"``, ``"none"``).
         angles: states treated as angles; default: names that look like angles.
         degree: polynomial degree in the (non-angle) states.
         trig_degree: degree of sin/cos products (``"trig-poly"``).
@@ -67,6 +75,14 @@ class DiscoverConfig(Config):
         inclusion_threshold: terms kept in the final ensembled model must appear in at least
             this fraction of the bagged models.
         seed: seed of the bagging.
+        denominator: expression ``z`` over the states, e.g. ``"cos(theta2)"``: the derivatives
+            of the ``rational`` rows are sparse combinations of ``feature / D(z)`` with
+            ``D(z) = 1 + d_1 z + ... + d_m z^m`` estimated from the data first (see
+            :mod:`hybridwm.physics.rational`). For mechanics with configuration-dependent
+            inertia (``M(q)^-1`` makes the accelerations rational). None: no denominator.
+        denominator_degree: ``m``, the degree of ``D`` in ``z``.
+        rational: states whose derivatives get the denominator; None: every state whose
+            derivative is not (almost) another state (the accelerations, not ``dq/dt = omega``).
     """
 
     library: str = "trig-poly"
@@ -91,8 +107,32 @@ class DiscoverConfig(Config):
     bagging: str = "trajectories"
     inclusion_threshold: float = 0.5
     seed: int = 0
+    denominator: str | None = None
+    denominator_degree: int = 2
+    rational: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.denominator_degree, bool) or not isinstance(
+            self.denominator_degree, int
+        ):
+            raise ConfigError(
+                f"`denominator_degree` must be an integer >= 1. Got {self.denominator_degree!r}."
+            )
+        if self.denominator_degree < 1:
+            raise ConfigError(
+                f"`denominator_degree` must be >= 1 (D(z) = 1 + d_1 z + ...). Got "
+                f"{self.denominator_degree}."
+            )
+        if self.rational is not None and self.denominator is None:
+            raise ConfigError(
+                f"`rational` ({list(self.rational)}) needs a `denominator` expression, e.g. "
+                f"denominator='cos(theta2)'; without one there is nothing to divide by."
+            )
+        if self.denominator is not None and not str(self.denominator).strip():
+            raise ConfigError(
+                "`denominator` must be an expression over the states, e.g. 'cos(theta2)'. Got "
+                "an empty string; use None for no denominator."
+            )
         if self.threshold < 0:
             raise ConfigError(f"`threshold` must be >= 0. Got {self.threshold}.")
         if self.alpha < 0:
@@ -343,10 +383,17 @@ def discover(
             stacklevel=2,
         )
 
-    coef = _fit(opt, reg.theta, reg.dx)
-    ens_stats = None
-    if cfg.ensemble > 1:
-        coef, ens_stats = _ensemble(opt, reg, cfg)
+    exprs = list(lib.exprs)
+    rational_info: dict[str, Any] | None = None
+    if cfg.denominator is not None:
+        exprs, coef, ens_stats, rational_info = _fit_rational(
+            data, lib, reg, opt, cfg, method, mode
+        )
+    else:
+        coef = _fit(opt, reg.theta, reg.dx)
+        ens_stats = None
+        if cfg.ensemble > 1:
+            coef, ens_stats = _ensemble(opt, reg, cfg)
 
     if not np.any(coef):
         lstsq = np.linalg.lstsq(reg.theta, reg.dx, rcond=None)[0]
@@ -376,14 +423,121 @@ def discover(
         "n_trajectories": len(data),
         "n_rows": int(reg.theta.shape[0]),
     }
+    if rational_info is not None:
+        info["rational"] = rational_info
     return PhysicsModel(
         data.state_names,
         data.action_names,
-        lib.exprs,
+        exprs,
         coef,
         ensemble=ens_stats,
         info=info,
     )
+
+
+def _fit_rational(
+    data: TrajectorySet,
+    lib: FeatureLibrary,
+    reg: RegressionData,
+    opt: Any,
+    cfg: DiscoverConfig,
+    method: Any,
+    mode: str,
+) -> tuple[list[Any], np.ndarray, dict[str, Any] | None, dict[str, Any]]:
+    """Sparse regression with a shared denominator on the rational rows (module
+    :mod:`hybridwm.physics.rational`): the other rows regress on the library, the rational ones
+    on ``feature / D(z)``. Returns the features used, the coefficients, the ensemble
+    statistics (or None) and what to record in ``info["rational"]``."""
+    from sklearn.base import clone
+
+    states = tuple(data.state_names)
+    z_expr = parse_expression(
+        cfg.denominator, states, what="denominator (an expression over the states)"
+    )
+    if not z_expr.free_symbols:
+        raise ConfigError(
+            f"`denominator` {cfg.denominator!r} is a constant; it must depend on a state, e.g. "
+            f"'cos(theta2)'."
+        )
+    offsets = np.concatenate([[0], np.cumsum(data.lengths)[:-1]]).astype(np.int64)
+    x_all = np.concatenate([tr.x for tr in data], axis=0)
+    x_rows = x_all[offsets[reg.trajectory] + reg.row]
+    z_lib = FeatureLibrary([z_expr], states, data.action_names)
+    z = z_lib.evaluate(x_rows, np.zeros((len(x_rows), len(data.action_names))))[:, 0]
+
+    if cfg.rational is None:
+        is_rational = ~kinematic_rows(reg.dx, x_rows)
+    else:
+        unknown = [n for n in cfg.rational if n not in states]
+        if unknown:
+            raise UnknownNameError(
+                f"`rational` names {unknown}, which are not states of the data. States: "
+                f"{list(states)}."
+            )
+        is_rational = np.array([n in cfg.rational for n in states])
+    if not is_rational.any():
+        raise DiscoveryError(
+            f"No state was found whose derivative is rational: each of {list(states)} has a "
+            f"derivative equal to another state. Name them with `rational=[...]`."
+        )
+    rows_r = np.flatnonzero(is_rational)
+    rows_p = np.flatnonzero(~is_rational)
+
+    bounds = z_range(z_expr, z)
+    d = estimate_denominator(reg.theta, reg.dx[:, rows_r], z, cfg.denominator_degree, bounds=bounds)
+    den = denominator_expression(z_expr, d)
+    rlib = FeatureLibrary([e / den for e in lib.exprs], states, data.action_names)
+    align_r = rlib.uses_actions if mode == "actions" else np.full(rlib.n_features, mode == "all")
+
+    def rfeatures(x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return rlib.evaluate(x, u)
+
+    reg_r = regression_data(
+        data, rfeatures, method, align_r, check=lambda v, w: rlib.check_finite(v, where=w)
+    )
+
+    def fit_group(r: RegressionData, cols: np.ndarray) -> tuple[np.ndarray, Any]:
+        sub = dataclasses.replace(r, dx=r.dx[:, cols])
+        if cfg.ensemble > 1:
+            return _ensemble(clone(opt), sub, cfg)
+        return _fit(clone(opt), sub.theta, sub.dx), None
+
+    k = lib.n_features
+    coef = np.zeros((len(states), 2 * k))
+    stats = {
+        "coef_mean": coef.copy(),
+        "coef_std": coef.copy(),
+        "inclusion_probability": coef.copy(),
+    }
+    ens_meta: dict[str, Any] = {}
+    for cols, r, sl in ((rows_p, reg, slice(0, k)), (rows_r, reg_r, slice(k, 2 * k))):
+        if not cols.size:
+            continue
+        c, st = fit_group(r, cols)
+        coef[cols, sl] = c
+        if st is not None:
+            for key in stats:
+                stats[key][cols, sl] = st[key]
+            ens_meta = {key: st[key] for key in ("n_models", "bagging")}
+    # keep the features some row uses (or some bagged model included)
+    used = np.any(coef != 0, axis=0) | np.any(stats["inclusion_probability"] > 0, axis=0)
+    if not used.any():
+        used[:] = True
+    keep = np.flatnonzero(used)
+    exprs = [*lib.exprs, *rlib.exprs]
+    ens_stats = None
+    if cfg.ensemble > 1:
+        ens_stats = {**ens_meta, **{key: v[:, keep] for key, v in stats.items()}}
+    info = {
+        "z": str(z_expr),
+        "degree": cfg.denominator_degree,
+        "coefficients": [float(v) for v in d],
+        "denominator": str(den),
+        "rational_states": [states[i] for i in rows_r],
+        "z_range": [float(bounds[0]), float(bounds[1])],
+    }
+    return [exprs[i] for i in keep], coef[:, keep], ens_stats, info
 
 
 def _fit(opt: Any, theta: np.ndarray, dx: np.ndarray) -> np.ndarray:

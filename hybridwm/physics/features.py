@@ -13,6 +13,8 @@ Built-in families (registry :data:`LIBRARIES`, names for ``--library``):
   ``1, sin(a), cos(a)`` of the angles and their pairwise products (``trig_degree``, default 2;
   ``cos(a)^2`` is left out since ``cos^2 = 1 - sin^2`` would make the library collinear).
 * ``"linear"``: the states and ``1``.
+* ``"none"``: no state features, for a library given whole by ``features=[...]`` (the actions
+  and ``action_products`` are still added as below).
 
 Controls never pass through the state families (no ``sin(u)``): each action enters linearly,
 and multiplied by each state feature named in ``action_products`` (e.g. ``["cos(theta)"]`` gives
@@ -327,7 +329,8 @@ def make_library(
     """Build a named library (see the module docstring) for the given state/action names.
 
     Args:
-        name: one of :data:`LIBRARIES` (``"poly"``, ``"trig"``, ``"trig-poly"``, ``"linear"``).
+        name: one of :data:`LIBRARIES` (``"poly"``, ``"trig"``, ``"trig-poly"``, ``"linear"``,
+            ``"none"``).
         state_names: the data's state names.
         action_names: the data's action names.
         angles: states treated as angles (``sin``/``cos``); default: names that look like angles
@@ -395,6 +398,10 @@ def _linear(states: tuple[str, ...], angles: Any, degree: int, trig_degree: int)
     return _monomials([sp.Symbol(s, real=True) for s in states], 1)
 
 
+def _none(states: tuple[str, ...], angles: Any, degree: int, trig_degree: int) -> list[sp.Expr]:
+    return []
+
+
 def _trig(states: tuple[str, ...], angles: Any, degree: int, trig_degree: int) -> list[sp.Expr]:
     angles = _angles_or_guess(states, angles, "trig")
     out: list[sp.Expr] = [sp.Integer(1)]
@@ -417,5 +424,6 @@ def _trig_poly(
 LIBRARIES: Registry[Callable[..., list[sp.Expr]]] = Registry("feature library", "library")
 LIBRARIES.register("poly", _poly)
 LIBRARIES.register("linear", _linear)
+LIBRARIES.register("none", _none)
 LIBRARIES.register("trig", _trig)
 LIBRARIES.register("trig-poly", _trig_poly)

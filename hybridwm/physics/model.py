@@ -47,7 +47,12 @@ from hybridwm.errors import (
     ShapeError,
     UnknownNameError,
 )
-from hybridwm.physics.expressions import compile_expressions, expr_name, parse_expression
+from hybridwm.physics.expressions import (
+    compile_expressions,
+    expr_latex,
+    expr_name,
+    parse_expression,
+)
 from hybridwm.physics.features import FeatureLibrary
 
 if TYPE_CHECKING:
@@ -334,8 +339,10 @@ class PhysicsModel:
         out = []
         exprs = self.coef_expressions if symbolic else None
         for i, s in enumerate(self.state_names):
+            shared = None if exprs is not None else self._shared_denominator(i)
+            names = self.feature_names if shared is None else shared[1]
             parts: list[str] = []
-            for j, name in enumerate(self.feature_names):
+            for j, name in enumerate(names):
                 if not self._mask[i, j]:
                     continue
                 if exprs is not None and not exprs[i][j].is_Number:
@@ -350,14 +357,37 @@ class PhysicsModel:
                     parts.append(f"-{term}" if c < 0 else term)
                 else:
                     parts.append(f"- {term}" if c < 0 else f"+ {term}")
-            out.append(f"d({s})/dt = " + (" ".join(parts) if parts else "0"))
+            rhs = " ".join(parts) if parts else "0"
+            if shared is not None:
+                rhs = f"({rhs}) / ({expr_name(shared[0])})"
+            out.append(f"d({s})/dt = " + rhs)
         return out
+
+    def _shared_denominator(self, i: int) -> tuple[sp.Expr, list[str]] | None:
+        """``(D, numerator names)`` when every active term of row ``i`` is ``numerator / D``
+        with one and the same ``D`` (rational discovery), else None. The numerator names are
+        given for every feature (inactive ones too), in library order."""
+        cols = np.flatnonzero(self._mask[i])
+        if not cols.size:
+            return None
+        fractions = [sp.fraction(e) for e in self.library.exprs]
+        dens = {fractions[j][1] for j in cols}
+        if len(dens) != 1:
+            return None
+        den = dens.pop()
+        if den == 1 or not den.free_symbols:
+            return None
+        return den, [expr_name(num) for num, _ in fractions]
 
     def to_latex(self, precision: int = 4) -> str:
         """The equations as a LaTeX ``aligned`` block (numeric coefficients)."""
         lines = []
-        lat = self.library.latex_names
         for i, s in enumerate(self.state_names):
+            shared = self._shared_denominator(i)
+            if shared is None:
+                lat = self.library.latex_names
+            else:
+                lat = [expr_latex(sp.fraction(e)[0]) for e in self.library.exprs]
             parts: list[str] = []
             for j in range(self.library.n_features):
                 if not self._mask[i, j]:
@@ -368,7 +398,10 @@ class PhysicsModel:
                 sign = "-" if c < 0 else ("+" if parts else "")
                 parts.append(f"{sign} {term}".strip())
             lhs = f"\\dot{{{sp.latex(sp.Symbol(s))}}}"
-            lines.append(f"{lhs} &= " + (" ".join(parts) if parts else "0"))
+            rhs = " ".join(parts) if parts else "0"
+            if shared is not None:
+                rhs = f"\\frac{{{rhs}}}{{{expr_latex(shared[0])}}}"
+            lines.append(f"{lhs} &= " + rhs)
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
     def __repr__(self) -> str:

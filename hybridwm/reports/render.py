@@ -159,6 +159,37 @@ def _other_metrics_table(agg: pd.DataFrame, system: str, run: RunData) -> Table 
     )
 
 
+def _cost_table(run: RunData) -> Table | None:
+    """Wall time of each fit (and adaptation) per system and model, mean ± std over seeds."""
+    costs = run.costs
+    if costs is None or costs.empty:
+        return None
+    columns = list(dict.fromkeys(zip(costs["metric"], costs["scenario"], strict=True)))
+    columns.sort(key=lambda c: (c[0] != "fit_time", c[1]))
+    # NaN marks a model loaded from the cache: its time was not measured
+    agg = aggregate(costs.dropna(subset=["value"]))
+    stats = {(r.system, r.model, r.metric, r.scenario): r for r in agg.itertuples()}
+    rows = []
+    for system in [s for s in run.systems if s in set(costs["system"])]:
+        for model in [m for m in run.models if m in set(costs[costs["system"] == system]["model"])]:
+            row = [Cell(system), Cell(model)]
+            for metric, scenario in columns:
+                r = stats.get((system, model, metric, scenario))
+                row.append(Cell("–" if r is None else _mean_std(r.mean, r.std)))
+            rows.append(row)
+    headers = [
+        "fit [s]" if metric == "fit_time" else f"adapt for {scenario.removesuffix('-adapted')} [s]"
+        for metric, scenario in columns
+    ]
+    return Table(
+        ["system", "model", *headers],
+        rows,
+        "Wall time of each training run, mean ± std over seeds ('–': every model of the cell "
+        "was loaded from the run's cache, so no time was measured). A physics-only model uses "
+        "the discovered equations as they are, so its fit time is only its set-up.",
+    )
+
+
 def _safe_figure(
     figures: list[FigureBlock],
     key: str,
@@ -345,6 +376,9 @@ def build_report(run: RunData) -> Report:
     train = cfg.get("train")
     if isinstance(train, dict) and train:
         sec.blocks.append(Block("table", _kv_table(train, "Training budgets."), "kv"))
+    cost = _cost_table(run)
+    if cost is not None:
+        sec.blocks.append(Block("table", cost))
     extra = {
         k: v
         for k, v in cfg.items()

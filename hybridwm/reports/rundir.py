@@ -25,6 +25,10 @@ present and the report says what is missing.
       ``"energy_drift"``; ``value`` is a number, ``null`` (NaN) or the strings ``"inf"`` /
       ``"-inf"`` (what :func:`hybridwm._io.to_jsonable` writes for non-finite floats).
       Every ``system`` must be a key of ``systems``.
+      A scenario named ``<name>-adapted`` holds the errors on scenario ``<name>`` after the
+      model was recalibrated on a short record of that scenario's system.
+    * ``fit`` (optional): cost rows in the same layout, ``metric`` ``"fit_time"`` (scenario
+      ``"train"``) or ``"adapt_time"`` (scenario ``"<name>-adapted"``), in seconds.
 
 ``<run>/metrics.parquet``
     The same rows as a table (columns ``system, model, scenario, seed, metric, value``). The
@@ -85,6 +89,9 @@ class RunData:
         systems: ``results["systems"]`` (per-system names, equations, coefficients).
         metrics: one row per metric value, columns ``system, model, scenario, seed, metric,
             value`` (value float; NaN/inf kept).
+        costs: the same columns for the cost rows of ``results["fit"]``: ``fit_time`` (scenario
+            ``train``) and ``adapt_time`` (scenario ``<name>-adapted``), in seconds; NaN when a
+            cached model was reused. Empty when results.json has no ``fit`` list.
         curves: error-vs-horizon rows (``system, model, scenario, seed, t, nrmse``) or ``None``.
         samples: ``{(system, scenario): DataFrame}`` of sample episodes (long format).
         models: model names in display order. scenarios: scenario names in display order.
@@ -95,6 +102,7 @@ class RunData:
     setup: dict[str, Any]
     systems: dict[str, dict[str, Any]]
     metrics: pd.DataFrame
+    costs: pd.DataFrame | None = None
     curves: pd.DataFrame | None = None
     samples: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
@@ -159,6 +167,40 @@ def _check_system(name: str, info: Any, path: Path) -> None:
             raise FormatError(f"{str(path)!r}: systems[{name!r}][{k!r}] must be a list.")
 
 
+def _metric_rows(rows: Any, key: str, res_path: Path, systems: dict[str, Any]) -> pd.DataFrame:
+    """Validate the rows of ``results[key]`` and return them as a metric table."""
+    if not isinstance(rows, list):
+        raise FormatError(f"{str(res_path)!r}: `{key}` must be a list of rows.")
+    records = []
+    for i, row in enumerate(rows):
+        where = f"{str(res_path)!r} {key}[{i}]"
+        if not isinstance(row, dict):
+            raise FormatError(f"{where} must be an object.")
+        lack = [k for k in METRIC_COLUMNS if k not in row]
+        if lack:
+            raise FormatError(
+                f"{where} lacks key(s) {lack}; each row needs {list(METRIC_COLUMNS)}."
+            )
+        if row["system"] not in systems:
+            raise FormatError(
+                f"{where} names system {row['system']!r}, which is not in `systems` "
+                f"{list(systems)}."
+            )
+        records.append(
+            {
+                "system": str(row["system"]),
+                "model": str(row["model"]),
+                "scenario": str(row["scenario"]),
+                "seed": int(row["seed"]),
+                "metric": str(row["metric"]),
+                "value": _to_float(row["value"], where),
+            }
+        )
+    table = pd.DataFrame.from_records(records, columns=list(METRIC_COLUMNS))
+    table["value"] = table["value"].astype("float64")
+    return table
+
+
 def read_run(run_dir: str | os.PathLike[str]) -> RunData:
     """Read and validate a benchmark run directory (format in this module's docstring).
 
@@ -206,35 +248,8 @@ def read_run(run_dir: str | os.PathLike[str]) -> RunData:
         raise FormatError(f"{str(res_path)!r}: `systems` must be an object keyed by system.")
     for name, info in systems.items():
         _check_system(name, info, res_path)
-    if not isinstance(rows, list):
-        raise FormatError(f"{str(res_path)!r}: `metrics` must be a list of rows.")
-    records = []
-    for i, row in enumerate(rows):
-        where = f"{str(res_path)!r} metrics[{i}]"
-        if not isinstance(row, dict):
-            raise FormatError(f"{where} must be an object.")
-        lack = [k for k in METRIC_COLUMNS if k not in row]
-        if lack:
-            raise FormatError(
-                f"{where} lacks key(s) {lack}; each row needs {list(METRIC_COLUMNS)}."
-            )
-        if row["system"] not in systems:
-            raise FormatError(
-                f"{where} names system {row['system']!r}, which is not in `systems` "
-                f"{list(systems)}."
-            )
-        records.append(
-            {
-                "system": str(row["system"]),
-                "model": str(row["model"]),
-                "scenario": str(row["scenario"]),
-                "seed": int(row["seed"]),
-                "metric": str(row["metric"]),
-                "value": _to_float(row["value"], where),
-            }
-        )
-    metrics = pd.DataFrame.from_records(records, columns=list(METRIC_COLUMNS))
-    metrics["value"] = metrics["value"].astype("float64")
+    metrics = _metric_rows(rows, "metrics", res_path, systems)
+    costs = _metric_rows(results.get("fit", []), "fit", res_path, systems)
 
     config = None
     if (path / "config.json").is_file():
@@ -265,6 +280,7 @@ def read_run(run_dir: str | os.PathLike[str]) -> RunData:
         setup=setup,
         systems=systems,
         metrics=metrics,
+        costs=costs,
         curves=curves,
         samples=samples,
         models=models,

@@ -31,6 +31,10 @@ __all__ = [
 HIGHER_IS_BETTER = frozenset({"vpt"})
 HYBRID = "hybrid"
 ID_SCENARIO = "id"
+#: Scenario names with this suffix are evaluations after recalibration on data of the changed
+#: system (run-directory format, see :mod:`hybridwm.reports.rundir`); they are not
+#: out-of-distribution degradation and are left out of the OOD/ID ratios.
+ADAPTED_SUFFIX = "-adapted"
 
 
 def fmt(value: float | None) -> str:
@@ -133,7 +137,9 @@ def hybrid_losses(agg: pd.DataFrame, *, metric: str = "nrmse") -> list[dict[str,
 
 
 def ood_id_ratios(agg: pd.DataFrame, *, metric: str = "nrmse") -> list[dict[str, Any]]:
-    """Mean error of each non-ID scenario divided by the same model's mean ID error.
+    """Mean error of each OOD scenario divided by the same model's mean ID error.
+
+    Scenarios named ``<name>-adapted`` (evaluated after recalibration) are left out.
 
     Returns:
         Rows ``{system, model, scenario, ratio, id_mean, ood_mean}`` (no rows if the run has no
@@ -146,7 +152,8 @@ def ood_id_ratios(agg: pd.DataFrame, *, metric: str = "nrmse") -> list[dict[str,
         if idm.empty:
             continue
         id_mean = float(idm.iloc[0]["mean"])
-        for r in grp[grp["scenario"] != ID_SCENARIO].itertuples():
+        ood = grp[(grp["scenario"] != ID_SCENARIO) & ~grp["scenario"].str.endswith(ADAPTED_SUFFIX)]
+        for r in ood.itertuples():
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = float(np.float64(r.mean) / np.float64(id_mean))
             out.append(

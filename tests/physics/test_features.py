@@ -96,9 +96,20 @@ def test_builtin_libraries_keep_controls_out_of_state_families():
     assert len(make_library("trig", ("theta", "omega"), include_bias=False)) == 3
 
 
+def test_none_library_keeps_only_the_given_features_and_the_actions():
+    lib = make_library(
+        "none",
+        ("theta", "omega"),
+        ("torque",),
+        action_products=("cos(theta)",),
+        features=("omega", "sin(theta)"),
+    )
+    assert lib.names == ["torque", "torque*cos(theta)", "omega", "sin(theta)"]
+
+
 def test_library_registry_and_angles_errors():
     with pytest.raises(
-        UnknownNameError, match="Valid names: 'linear', 'poly', 'trig', 'trig-poly'"
+        UnknownNameError, match="Valid names: 'linear', 'none', 'poly', 'trig', 'trig-poly'"
     ):
         make_library("fourier", ("theta",))
     with pytest.raises(ConfigError, match="pass angles"):

@@ -143,3 +143,59 @@ def test_bad_sample_file_name(run_factory):
     (run / "samples" / "pendulum__id.parquet").rename(run / "samples" / "pendulum-id.parquet")
     with pytest.raises(FormatError, match=r"must be named '<system>__<scenario>\.parquet'"):
         read_run(run)
+
+
+def _cost_rows() -> list[dict]:
+    rows = []
+    for seed, (fit, adapt) in enumerate([(10.0, 2.0), (14.0, 4.0)]):
+        key = {"system": "pendulum", "model": "hybrid", "seed": seed}
+        rows.append({**key, "scenario": "train", "metric": "fit_time", "value": fit})
+        rows.append(
+            {**key, "scenario": "ood-params-adapted", "metric": "adapt_time", "value": adapt}
+        )
+    return rows
+
+
+def test_cost_rows_are_read_and_shown_in_the_setup(run_factory):
+    run = run_factory(with_curves=False, with_samples=False)
+    _edit_results(run, lambda r: r.update(fit=_cost_rows()))
+    data = read_run(run)
+    assert len(data.costs) == 4 and set(data.costs["metric"]) == {"fit_time", "adapt_time"}
+    md = render_report(run)["markdown"].read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| pendulum | hybrid | 12"))
+    assert row == "| pendulum | hybrid | 12 ± 2.83 | 3 ± 1.41 |"  # sample std (ddof=1)
+    assert "| system | model | fit [s] | adapt for ood-params [s] |" in md
+
+
+def test_results_without_cost_rows_have_an_empty_cost_table(run_factory):
+    data = read_run(run_factory(with_curves=False, with_samples=False))
+    assert data.costs is not None and data.costs.empty
+
+
+def test_cost_row_missing_key(run_factory):
+    run = run_factory()
+    rows = _cost_rows()
+    rows[1].pop("metric")
+    _edit_results(run, lambda r: r.update(fit=rows))
+    with pytest.raises(FormatError, match=r"fit\[1\] lacks key\(s\) \['metric'\]"):
+        read_run(run)
+
+
+def test_adapted_scenarios_are_not_ood_id_ratios(run_factory):
+    from hybridwm.reports import summarize
+
+    run = run_factory(with_curves=False, with_samples=False)
+
+    def add_adapted(r: dict) -> None:
+        extra = [
+            {**row, "scenario": "ood-params-adapted", "value": 1e-6}
+            for row in r["metrics"]
+            if row["scenario"] == "id" and row["metric"] == "nrmse"
+        ]
+        r["metrics"].extend(extra)
+
+    _edit_results(run, add_adapted)
+    summary = summarize(read_run(run))
+    scenarios = {r["scenario"] for r in summary["ood_id_ratio"]}
+    assert scenarios and not any(s.endswith("-adapted") for s in scenarios)
+    assert "ood-params-adapted" in {r["scenario"] for r in summary["table"]}

@@ -1,0 +1,204 @@
+"""Rational right-hand sides: ``dx_i/dt = N_i(x, u) / D(z)`` with a denominator learned from data.
+
+Mechanical systems whose inertia depends on the configuration (cart-pole, two-link arms) have
+accelerations ``M(q)^-1 f(q, dq/dt, u)``: rational in the joint angles. A polynomial or
+trigonometric library can only approximate such a right-hand side, and the approximation
+leaves the data badly (on the acrobot it diverges). With a denominator
+
+    D(z) = 1 + d_1 z + d_2 z^2 + ... + d_m z^m
+
+in one state expression ``z`` (``cos(theta2)`` for a two-link arm, where ``det M`` is a
+polynomial in it), the numerators are sparse combinations of the usual library features and
+the sparse regression finds them over the features ``theta_k(x, u) / D(z)``.
+
+The coefficients ``d`` are estimated before the sparse fit, in two steps:
+
+1. *implicit least squares*: ``dx_i D(z) = Theta xi_i`` is linear in ``(xi_i, d)``; it is
+   solved jointly over every rational row (one shared ``D``);
+2. *refinement*: ``d`` minimising the explicit residual ``sum_i ||dx_i - (Theta / D) xi_i(d)||^2``,
+   with ``xi_i(d)`` the ridge least-squares numerators, by Nelder-Mead from step 1 (step 1 is
+   biased when the derivative estimates are noisy, since they appear on both sides).
+
+``D`` must stay positive where it will be evaluated: on the range of ``z`` seen in the data,
+widened to ``[-1, 1]`` when ``z`` is a sine or cosine. Candidates with ``min D`` below
+:data:`MIN_DENOMINATOR` there are rejected, so the model has no pole in that range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import sympy as sp
+from scipy.optimize import minimize
+
+from hybridwm.errors import DiscoveryError
+
+__all__ = [
+    "MIN_DENOMINATOR",
+    "denominator_expression",
+    "estimate_denominator",
+    "kinematic_rows",
+    "z_range",
+]
+
+#: The smallest value the denominator may take on the checked range of ``z``.
+MIN_DENOMINATOR = 0.05
+
+
+def z_range(expr: sp.Expr, values: np.ndarray) -> tuple[float, float]:
+    """The interval of ``z`` on which the denominator must stay positive.
+
+    Args:
+        expr: the sympy expression of ``z``.
+        values: (N,) values of ``z`` on the data.
+
+    Returns:
+        ``(lo, hi)``: the range of ``values``, widened to ``[-1, 1]`` when ``expr`` is a sine or
+        cosine (the values a rollout can reach off the data).
+    """
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if isinstance(expr, (sp.sin, sp.cos)):
+        lo, hi = min(lo, -1.0), max(hi, 1.0)
+    return lo, hi
+
+
+def denominator_values(z: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``D(z) = 1 + sum_k d_k z^k`` for (N,) values ``z`` and (m,) coefficients ``d``."""
+    powers = np.stack([z ** (k + 1) for k in range(len(d))], axis=-1)
+    return 1.0 + powers @ d
+
+
+def denominator_expression(z: sp.Expr, d: Sequence[float], digits: int = 6) -> sp.Expr:
+    """The sympy expression of ``D(z)`` with coefficients rounded to ``digits`` significant
+    digits (the rounded value is the one every later fit and rollout uses)."""
+    out: sp.Expr = sp.Integer(1)
+    for k, dk in enumerate(d, start=1):
+        text = f"{float(dk):.{digits}g}"
+        if float(text) != 0.0:
+            # full (53-bit) precision of the rounded decimal, so that str() -> parse is exact
+            out = out + sp.Float(text) * z**k
+    return out
+
+
+def kinematic_rows(dx: np.ndarray, x: np.ndarray, tol: float = 0.05) -> np.ndarray:
+    """Rows whose derivative is (almost) another state: ``dq/dt = omega`` in mechanics.
+
+    Args:
+        dx: (N, n_x) derivative estimates.
+        x: (N, n_x) states at the same rows.
+        tol: a row is kinematic when ``dx_i ~ a x_j`` for some ``j`` leaves a relative RMS
+            residual below ``tol``.
+
+    Returns:
+        (n_x,) bool, True for the kinematic rows.
+    """
+    out = np.zeros(dx.shape[1], dtype=bool)
+    for i in range(dx.shape[1]):
+        target = dx[:, i]
+        scale = float(np.sqrt(np.mean(target**2)))
+        if scale == 0.0:
+            out[i] = True
+            continue
+        for j in range(x.shape[1]):
+            xj = x[:, j]
+            denom = float(xj @ xj)
+            if denom == 0.0:
+                continue
+            resid = target - (xj @ target / denom) * xj
+            if float(np.sqrt(np.mean(resid**2))) < tol * scale:
+                out[i] = True
+                break
+    return out
+
+
+def _ridge(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    """Ridge least squares ``argmin ||a c - b||^2 + alpha ||c||^2`` for (N, k) a and (N, r) b."""
+    gram = a.T @ a
+    gram[np.diag_indices_from(gram)] += alpha
+    return np.linalg.solve(gram, a.T @ b)
+
+
+def estimate_denominator(
+    theta: np.ndarray,
+    dx: np.ndarray,
+    z: np.ndarray,
+    degree: int,
+    *,
+    bounds: tuple[float, float],
+    alpha: float = 1e-6,
+    refine: bool = True,
+) -> np.ndarray:
+    """Coefficients ``d`` of the shared denominator ``D(z) = 1 + d_1 z + ... + d_m z^m``.
+
+    Args:
+        theta: (N, k) library features at the regression rows (aligned where needed).
+        dx: (N, r) derivative estimates of the rational rows.
+        z: (N,) values of the denominator's variable at the same rows.
+        degree: ``m``, the degree of ``D`` in ``z`` (>= 1).
+        bounds: ``(lo, hi)`` interval of ``z`` on which ``D`` must stay
+            >= :data:`MIN_DENOMINATOR` (see :func:`z_range`).
+        alpha: ridge weight, relative to the mean squared column norm of the regressors.
+        refine: run step 2 (Nelder-Mead on the explicit residual) after the implicit fit.
+
+    Returns:
+        (m,) coefficients ``d``.
+
+    Raises:
+        DiscoveryError: no denominator positive on ``bounds`` fits the data (the message gives
+            the best candidate and how to proceed).
+    """
+    n, k = theta.shape
+    r = dx.shape[1]
+    zp = np.stack([z ** (j + 1) for j in range(degree)], axis=1)  # (N, m)
+    # scale columns so that one ridge weight fits all of them
+    col = np.sqrt(np.mean(theta**2, axis=0))
+    col[col == 0] = 1.0
+    th = theta / col
+
+    # step 1: [Theta (block-diagonal over rows) | -dx_i * z^j] @ [xi; d] = dx, stacked rows
+    big = np.zeros((n * r, k * r + degree))
+    for i in range(r):
+        big[i * n : (i + 1) * n, i * k : (i + 1) * k] = th
+        big[i * n : (i + 1) * n, k * r :] = -dx[:, i : i + 1] * zp
+    target = dx.T.reshape(-1)
+    scale = float(np.mean(big**2)) or 1.0
+    sol = _ridge(big, target[:, None], alpha * scale)[:, 0]
+    d0 = sol[k * r :]
+
+    grid = np.linspace(bounds[0], bounds[1], 201)
+
+    def feasible(d: np.ndarray) -> bool:
+        return bool(np.min(denominator_values(grid, d)) >= MIN_DENOMINATOR)
+
+    def explicit(d: np.ndarray) -> float:
+        if not feasible(d):
+            return np.inf
+        a = th / denominator_values(z, d)[:, None]
+        coef = _ridge(a, dx, alpha * (float(np.mean(a**2)) or 1.0))
+        return float(np.sum((a @ coef - dx) ** 2))
+
+    start = d0 if feasible(d0) else np.zeros(degree)
+    if not refine:
+        if not feasible(d0):
+            raise DiscoveryError(_infeasible_message(d0, bounds))
+        return d0
+    best = minimize(
+        explicit,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 400 * degree},
+    )
+    d = np.asarray(best.x, dtype=np.float64)
+    if not np.isfinite(best.fun) or not feasible(d):
+        raise DiscoveryError(_infeasible_message(d0, bounds))
+    return d
+
+
+def _infeasible_message(d: np.ndarray, bounds: tuple[float, float]) -> str:
+    return (
+        f"No denominator 1 + d_1 z + ... stays >= {MIN_DENOMINATOR} on z in "
+        f"[{bounds[0]:.3g}, {bounds[1]:.3g}] and fits the data (implicit estimate d = "
+        f"{np.array2string(d, precision=4)}). Check that the rows named in `rational` are the "
+        f"rational ones, use another `denominator` expression or a lower `denominator_degree`."
+    )
