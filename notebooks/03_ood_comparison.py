@@ -52,7 +52,7 @@ import torch
 TINY = os.environ.get("HYBRIDWM_NOTEBOOK_TINY") == "1"
 OUT = Path(os.environ.get("HYBRIDWM_NOTEBOOK_OUT", "runs/notebooks")) / "03_ood_comparison"
 
-SYSTEM = "pendulum"  # also try "cartpole": its exact equations are outside SINDy's library
+SYSTEM = "pendulum"  # also try "cartpole": its equations are rational in cos(theta)
 SCENARIOS = ("id", "ood-state", "ood-action", "ood-params")
 SEED = 0
 N_TRAIN = 6 if TINY else 32  # training episodes (shared by every model)
@@ -131,8 +131,9 @@ pd.DataFrame(rows).set_index("scenario")
 # ## 2. The physics
 #
 # We discover the equations with the same settings the `quick` benchmark preset uses for this
-# system (for the pendulum: the `trig-poly` library; for the cartpole, a library that can
-# approximate, but not exactly represent, its rational equations).
+# system (for the pendulum: the `trig-poly` library; for the cartpole, mechanics terms over a
+# denominator `1 + d1 cos(theta) + d2 cos(theta)^2` learned from the data, because its
+# accelerations are rational in `cos(theta)`).
 #
 # The derivative R² of the equations on each scenario already says where the physics can be
 # trusted. The `ood-params` system has other masses and lengths, so *any* model fitted to the
@@ -344,12 +345,12 @@ print(summary)
 #   free gain: it guards against a residual that invents corrections where it has never seen
 #   data, and it also pulls the model toward the equations' own errors. When the equations are
 #   nearly exact (the pendulum with noise-free data), the rollout loss alone may fit better;
-#   when the residual has real work to do (an incomplete library, noisy data, the cartpole),
+#   when the residual has real work to do (an incomplete library, noisy data),
 #   the guard matters more. The numbers above say which effect won in this run.
 # * **`ood-params`** changes the system itself. No model trained on the old system knows the new
 #   constants; structure helps only in that the errors grow smoothly. Closing this gap needs
-#   data from the new system: re-fit, or train the physics coefficients
-#   (`WorldModel.hybrid(..., trainable_physics=True)`) on a few new runs.
+#   data from the new system: `model.adapt(calibration)` re-fits the physics coefficients of a
+#   physics or hybrid model (or every weight of a learned one) on a few new runs.
 #
 # Caveats: one seed, one budget, one system. For a claim you want to publish, run the grid over
 # several seeds: `hybridwm benchmark --preset quick` (or `hybridwm.evaluation.benchmark`) does

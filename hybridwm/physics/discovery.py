@@ -305,6 +305,11 @@ def discover(
 ) -> PhysicsModel:
     """Discover sparse equations dx/dt = Theta(x, u) @ C.T from trajectories.
 
+    With ``config.denominator`` set, the rows named in ``config.rational`` (default: all but
+    the kinematic ``dq/dt = v`` rows) become ``(Theta(x, u) / D(z)) @ C.T`` with a denominator
+    ``D(z) = 1 + d_1 z + ...`` estimated from the data first (:mod:`hybridwm.physics.rational`);
+    ``info["rational"]`` records ``D``.
+
     Args:
         data: trajectories (any lengths and time grids); actions are held on each interval.
         library: a library name (options from ``config``), a :class:`FeatureLibrary`, or a
@@ -326,6 +331,7 @@ def discover(
         UnknownNameError: the library uses names the data lacks (the message lists them).
         DiscoveryError: a feature is NaN/inf on the data (names the feature and row).
         DataError: a trajectory is too short to differentiate.
+        ConfigError: ``denominator`` does not depend on any state.
     """
     if not isinstance(data, TrajectorySet):
         raise DataError(f"`data` must be a TrajectorySet. Got {type(data).__name__}.")

@@ -1,0 +1,58 @@
+"""What a benchmark run records about each system's discovered equations (results.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybridwm.evaluation.benchmark import _system_entry
+from hybridwm.physics import DiscoverConfig, discover
+
+
+@pytest.fixture(scope="module")
+def cartpole_train():
+    from hybridwm.systems import simulate
+
+    return simulate(system="cartpole", scenario="train", n_trajectories=8, duration=2.0, seed=0)
+
+
+def test_rational_cartpole_compares_numerators_and_denominator_with_the_truth(
+    cartpole_train, tmp_path: Path
+) -> None:
+    cfg = DiscoverConfig(
+        library="none",
+        features=(
+            "v",
+            "omega",
+            "sin(theta)",
+            "omega^2*sin(theta)",
+            "cos(theta)*v",
+            "cos(theta)*omega",
+            "cos(theta)*sin(theta)",
+            "cos(theta)*omega^2*sin(theta)",
+        ),
+        action_products=("cos(theta)",),
+        denominator="cos(theta)",
+        threshold=0.01,
+    )
+    phys = discover(cartpole_train, config=cfg)
+    entry = _system_entry("cartpole", phys.save(tmp_path / "p.json"))
+    found, truth = entry["coefficients"], entry["true_coefficients"]
+    assert "note" not in entry
+    # numerators are named without the denominator, and D's terms are pseudo-features
+    assert found["v"]["force"] == pytest.approx(truth["v"]["force"], rel=0.01)
+    assert found["omega"]["force*cos(theta)"] == pytest.approx(
+        truth["omega"]["force*cos(theta)"], rel=0.01
+    )
+    assert found["v"]["D: cos(theta)^2"] == pytest.approx(truth["v"]["D: cos(theta)^2"], abs=2e-3)
+    assert entry["equations"][2].endswith(")")  # "(numerator) / (denominator)"
+
+
+def test_approximate_cartpole_gets_a_note_instead_of_true_coefficients(
+    cartpole_train, tmp_path: Path
+) -> None:
+    phys = discover(cartpole_train, config=DiscoverConfig(library="trig", angles=("theta",)))
+    entry = _system_entry("cartpole", phys.save(tmp_path / "p.json"))
+    assert "true_coefficients" not in entry
+    assert "denominator=..." in entry["note"]
