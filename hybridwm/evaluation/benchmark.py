@@ -509,6 +509,36 @@ def _system_entry(system: str, physics_path: Path) -> dict[str, Any]:
     return entry
 
 
+def _scenario_entries(cfg: BenchmarkConfig) -> dict[str, dict[str, str]]:
+    """``{system: {scenario: one-line description}}`` for the report's setup."""
+    from hybridwm.systems import get_scenario, get_system
+
+    out: dict[str, dict[str, str]] = {}
+    for system in cfg.systems:
+        base = get_system(system)
+        rows = out.setdefault(system, {})
+        for sc in ("train", *cfg.scenarios):
+            scenario = get_scenario(system, sc)
+            changed = {
+                k: v
+                for k, v in scenario.system_parameters(base).items()
+                if v != base.defaults.get(k)
+            }
+            text = scenario.description
+            if changed:
+                text += " Parameters: " + ", ".join(f"{k} = {v:g}" for k, v in changed.items())
+                text += "."
+            rows[sc] = text
+        for sc in cfg.adapt:
+            st = cfg.adapt_settings(sc)
+            rows[f"{sc}{ADAPTED_SUFFIX}"] = (
+                f"The {sc} episodes again, after every model was recalibrated "
+                f"(WorldModel.adapt, parts='auto') on {st['n_trajectories']} × "
+                f"{st['duration']:g} s of the changed system, with the same budget for every kind."
+            )
+    return out
+
+
 def _canonical(feature: str, names: Sequence[str]) -> str:
     """A feature's printed name after parsing, so that equal expressions compare equal."""
     from hybridwm.physics.expressions import expr_name, parse_expression
@@ -606,6 +636,7 @@ def _collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
         "systems": systems,
+        "scenarios": _scenario_entries(cfg),
         "metrics": [r for r in metrics if not _is_cost(r)],
         "fit": [r for r in metrics if _is_cost(r)],
     }

@@ -379,6 +379,22 @@ def build_report(run: RunData) -> Report:
     cost = _cost_table(run)
     if cost is not None:
         sec.blocks.append(Block("table", cost))
+    if run.scenario_descriptions:
+        rows = [
+            [Cell(system), Cell(sc), Cell(text)]
+            for system, scs in run.scenario_descriptions.items()
+            for sc, text in scs.items()
+        ]
+        sec.blocks.append(
+            Block(
+                "table",
+                Table(
+                    ["system", "scenario", "what it is"],
+                    rows,
+                    "Scenarios: training data and evaluation episodes.",
+                ),
+            )
+        )
     extra = {
         k: v
         for k, v in cfg.items()

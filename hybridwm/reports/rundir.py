@@ -27,6 +27,8 @@ present and the report says what is missing.
       Every ``system`` must be a key of ``systems``.
       A scenario named ``<name>-adapted`` holds the errors on scenario ``<name>`` after the
       model was recalibrated on a short record of that scenario's system.
+    * ``scenarios`` (optional): ``{system: {scenario: description}}``, one line each, shown in
+      the report's setup.
     * ``fit`` (optional): cost rows in the same layout, ``metric`` ``"fit_time"`` (scenario
       ``"train"``) or ``"adapt_time"`` (scenario ``"<name>-adapted"``), in seconds.
 
@@ -89,6 +91,8 @@ class RunData:
         systems: ``results["systems"]`` (per-system names, equations, coefficients).
         metrics: one row per metric value, columns ``system, model, scenario, seed, metric,
             value`` (value float; NaN/inf kept).
+        scenario_descriptions: ``results["scenarios"]``, ``{system: {scenario: text}}`` (empty
+            when absent).
         costs: the same columns for the cost rows of ``results["fit"]``: ``fit_time`` (scenario
             ``train``) and ``adapt_time`` (scenario ``<name>-adapted``), in seconds; NaN when a
             cached model was reused. Empty when results.json has no ``fit`` list.
@@ -103,6 +107,7 @@ class RunData:
     systems: dict[str, dict[str, Any]]
     metrics: pd.DataFrame
     costs: pd.DataFrame | None = None
+    scenario_descriptions: dict[str, dict[str, str]] = field(default_factory=dict)
     curves: pd.DataFrame | None = None
     samples: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
@@ -250,6 +255,15 @@ def read_run(run_dir: str | os.PathLike[str]) -> RunData:
         _check_system(name, info, res_path)
     metrics = _metric_rows(rows, "metrics", res_path, systems)
     costs = _metric_rows(results.get("fit", []), "fit", res_path, systems)
+    descriptions = results.get("scenarios", {})
+    if not isinstance(descriptions, dict) or not all(
+        isinstance(v, dict) and all(isinstance(t, str) for t in v.values())
+        for v in descriptions.values()
+    ):
+        raise FormatError(
+            f"{str(res_path)!r}: `scenarios` must map each system to {{scenario: description}} "
+            f"with string descriptions."
+        )
 
     config = None
     if (path / "config.json").is_file():
@@ -281,6 +295,7 @@ def read_run(run_dir: str | os.PathLike[str]) -> RunData:
         systems=systems,
         metrics=metrics,
         costs=costs,
+        scenario_descriptions=descriptions,
         curves=curves,
         samples=samples,
         models=models,

@@ -49,6 +49,12 @@ def test_benchmark_writes_every_output(run_dir: Path) -> None:
     eqs = results["systems"]["pendulum"]["equations"]
     assert any("sin(theta)" in e for e in eqs)
     assert "true_coefficients" in results["systems"]["pendulum"]
+    scenarios = results["scenarios"]["pendulum"]
+    assert list(scenarios) == ["train", "id", "ood-state"]
+    assert "inverted" in scenarios["ood-state"]
+    md = (run_dir / "report.md").read_text()
+    assert "| pendulum | ood-state | Starts near the inverted position" in md
+    assert "| system | model | fit [s] |" in md  # the cost table
 
 
 def test_metrics_table_matches_results_json(run_dir: Path) -> None:

@@ -199,3 +199,14 @@ def test_adapted_scenarios_are_not_ood_id_ratios(run_factory):
     scenarios = {r["scenario"] for r in summary["ood_id_ratio"]}
     assert scenarios and not any(s.endswith("-adapted") for s in scenarios)
     assert "ood-params-adapted" in {r["scenario"] for r in summary["table"]}
+
+
+def test_scenario_descriptions_are_shown_and_checked(run_factory):
+    run = run_factory(with_curves=False, with_samples=False)
+    _edit_results(run, lambda r: r.update(scenarios={"pendulum": {"ood-params": "Heavier."}}))
+    assert read_run(run).scenario_descriptions == {"pendulum": {"ood-params": "Heavier."}}
+    md = render_report(run)["markdown"].read_text()
+    assert "| pendulum | ood-params | Heavier. |" in md
+    _edit_results(run, lambda r: r.update(scenarios={"pendulum": ["ood-params"]}))
+    with pytest.raises(FormatError, match="`scenarios` must map each system"):
+        read_run(run)
