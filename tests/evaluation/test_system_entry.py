@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hybridwm.evaluation import load_preset
 from hybridwm.evaluation.benchmark import _system_entry
 from hybridwm.physics import DiscoverConfig, discover
 
@@ -20,22 +21,7 @@ def cartpole_train():
 def test_rational_cartpole_compares_numerators_and_denominator_with_the_truth(
     cartpole_train, tmp_path: Path
 ) -> None:
-    cfg = DiscoverConfig(
-        library="none",
-        features=(
-            "v",
-            "omega",
-            "sin(theta)",
-            "omega^2*sin(theta)",
-            "cos(theta)*v",
-            "cos(theta)*omega",
-            "cos(theta)*sin(theta)",
-            "cos(theta)*omega^2*sin(theta)",
-        ),
-        action_products=("cos(theta)",),
-        denominator="cos(theta)",
-        threshold=0.01,
-    )
+    cfg = DiscoverConfig.from_dict(load_preset("quick").discover["cartpole"])
     phys = discover(cartpole_train, config=cfg)
     entry = _system_entry("cartpole", phys.save(tmp_path / "p.json"))
     found, truth = entry["coefficients"], entry["true_coefficients"]

@@ -19,28 +19,13 @@ from hybridwm.physics.rational import (
     z_range,
 )
 
-CARTPOLE_FEATURES = (
-    "v",
-    "omega",
-    "sin(theta)",
-    "omega^2*sin(theta)",
-    "cos(theta)*v",
-    "cos(theta)*omega",
-    "cos(theta)*sin(theta)",
-    "cos(theta)*omega^2*sin(theta)",
-)
-
 
 def cartpole_config(**changes) -> DiscoverConfig:
-    base = DiscoverConfig(
-        library="none",
-        features=CARTPOLE_FEATURES,
-        action_products=("cos(theta)",),
-        denominator="cos(theta)",
-        threshold=0.01,
-        order=4,
-    )
-    return base.replace(**changes)
+    """The cart-pole settings of the benchmark presets (mechanics terms over a learned
+    denominator in cos(theta)), with some fields changed."""
+    from hybridwm.evaluation import load_preset
+
+    return DiscoverConfig.from_dict(load_preset("quick").discover["cartpole"]).replace(**changes)
 
 
 @pytest.fixture(scope="module")
