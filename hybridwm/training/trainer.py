@@ -193,6 +193,7 @@ class Trainer:
         return [out[i] for i in order]
 
     def _payload(self, epoch: int, state: dict, opt: torch.optim.Optimizer | None, gen, elapsed):
+        shooting = getattr(self.objective, "shooting", None)
         return {
             "format": "hybridwm.checkpoint",
             "version": _CHECKPOINT_VERSION,
@@ -207,6 +208,8 @@ class Trainer:
             "generator": gen.get_state(),
             "plateau_lr": float(self._plateau_lr),
             "plateau_bad": int(self._plateau_bad),
+            # multiple shooting: the learned window starts are trained state too
+            "shooting_starts": None if shooting is None else shooting.starts.detach().cpu(),
         }
 
     def _write(self, name: str, payload: dict) -> None:
@@ -321,6 +324,7 @@ class Trainer:
             gen.set_state(payload["generator"])
             self._plateau_lr = float(payload["plateau_lr"])
             self._plateau_bad = int(payload["plateau_bad"])
+            _restore_starts(getattr(objective, "shooting", None), payload, cfg.resume_from)
             start_epoch, elapsed0 = int(payload["epoch"]) + 1, float(payload["elapsed"])
         else:
             score0 = validate() if val_groups else math.inf
@@ -572,3 +576,18 @@ class Trainer:
             )
         else:
             model.load_state_dict(before)
+
+
+def _restore_starts(shooting: Any, payload: dict[str, Any], path: Any) -> None:
+    """Put the multiple-shooting window starts of a checkpoint back (when both have them)."""
+    starts = payload.get("shooting_starts")
+    if shooting is None or starts is None:
+        return
+    if tuple(starts.shape) != tuple(shooting.starts.shape):
+        raise TrainingError(
+            f"Checkpoint {str(path)!r} holds multiple-shooting starts of shape "
+            f"{tuple(starts.shape)}, but this run has {tuple(shooting.starts.shape)} (sample "
+            f"positions × hidden states). Resume with the same training data and model."
+        )
+    with torch.no_grad():
+        shooting.starts.copy_(starts.to(shooting.starts))

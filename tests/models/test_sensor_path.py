@@ -11,7 +11,7 @@ import torch
 
 from hybridwm.data import Trajectory, TrajectorySet
 from hybridwm.dynamics import LinearPhysics, PendulumPhysics, reference_dataset
-from hybridwm.errors import ConfigError, DataError
+from hybridwm.errors import ConfigError, DataError, TrainingError
 from hybridwm.models import MLP, WorldModel
 from hybridwm.physics import declare
 from hybridwm.training import TrainConfig
@@ -187,3 +187,31 @@ def test_short_episode_error_names_it(data):
         WorldModel.learned(hidden=(8,)).fit(short, cfg(validation_fraction=0.0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+
+
+@pytest.mark.filterwarnings("ignore:Training ran")
+def test_multiple_shooting_resume_equals_an_uninterrupted_run(angle_only, tmp_path):
+    from hybridwm.training.checkpoint import load_checkpoint
+
+    def run(epochs: int, out: str, resume: str | None = None) -> dict:
+        wm = WorldModel.physics(pendulum_prior(), trainable=True, encoder_window=3)
+        c = cfg(epochs=epochs, lr=0.02, shooting="multiple", curriculum=False, pinn_weight=0.0)
+        c = c.replace(lr_schedule="plateau")  # a schedule that does not depend on `epochs`
+        c = c.replace(checkpoint_dir=str(tmp_path / out), checkpoint_every=1, resume_from=resume)
+        wm.fit(angle_only, c)
+        return load_checkpoint(tmp_path / out / "last.pt")
+
+    straight = run(4, "straight")
+    first = run(2, "first")
+    assert first["shooting_starts"].abs().sum() > 0  # the starts are saved
+    resumed = run(4, "resumed", resume=str(tmp_path / "first" / "last.pt"))
+    torch.testing.assert_close(resumed["shooting_starts"], straight["shooting_starts"])
+    for k, v in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][k], v)
+    # resuming on other data (other sample positions) is refused, naming both shapes
+    wm = WorldModel.physics(pendulum_prior(), trainable=True, encoder_window=3)
+    c = cfg(epochs=3, shooting="multiple", resume_from=str(tmp_path / "first" / "last.pt"))
+    with pytest.raises(
+        TrainingError, match=r"starts of shape \(\d+, 1\), but this run has \(\d+, 1\)"
+    ):
+        wm.fit(TrajectorySet(list(angle_only)[:3]), c)
