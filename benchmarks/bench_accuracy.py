@@ -109,7 +109,8 @@ def main() -> None:
         benchmark(cfg, args.out, progress=True, report=True)
 
     table = summarize(args.out / "results.json", args.complete_below)
-    pd.set_option("display.width", 160)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", None)
     pivot = table.assign(cell=table.apply(lambda r: f"{r['mean']:.3g} ± {r['std']:.2g}", axis=1))
     print(
         pivot.pivot_table(
