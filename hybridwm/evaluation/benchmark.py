@@ -469,7 +469,7 @@ def _system_entry(system: str, physics_path: Path) -> dict[str, Any]:
         "state_names": list(phys.state_names),
         "action_names": list(phys.action_names),
         "equations": phys.equations(),
-        "equations_latex": phys.to_latex().splitlines(),
+        "equations_latex": phys.latex_equations(),
         "coefficients": view(phys.coefficients),
     }
     if rational:

@@ -381,6 +381,12 @@ class PhysicsModel:
 
     def to_latex(self, precision: int = 4) -> str:
         """The equations as a LaTeX ``aligned`` block (numeric coefficients)."""
+        lines = [eq.replace(" = ", " &= ", 1) for eq in self.latex_equations(precision)]
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+    def latex_equations(self, precision: int = 4) -> list[str]:
+        """One LaTeX equation per state, e.g. ``\\dot{\\omega} = - 9.81\\,\\sin(\\theta)``
+        (numeric coefficients), each usable on its own (``$$ ... $$``)."""
         lines = []
         for i, s in enumerate(self.state_names):
             shared = self._shared_denominator(i)
@@ -401,8 +407,8 @@ class PhysicsModel:
             rhs = " ".join(parts) if parts else "0"
             if shared is not None:
                 rhs = f"\\frac{{{rhs}}}{{{expr_latex(shared[0])}}}"
-            lines.append(f"{lhs} &= " + rhs)
-        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+            lines.append(f"{lhs} = " + rhs)
+        return lines
 
     def __repr__(self) -> str:
         kind = "declared" if self.parameters else "discovered"

@@ -393,6 +393,7 @@ def build_report(run: RunData) -> Report:
                     rows,
                     "Scenarios: training data and evaluation episodes.",
                 ),
+                "text",
             )
         )
     extra = {
@@ -636,6 +637,7 @@ tbody tr:nth-child(even) { background: #fbfcfd; }
 tbody tr:hover { background: #f0f4f8; }
 td.best { background: var(--best); font-weight: 700; }
 table.loses td { background: var(--warn); }
+table.text td:last-child { white-space: normal; min-width: 320px; }
 caption { caption-side: bottom; text-align: left; color: var(--muted); font-size: 12.5px; padding-top: 6px; }
 .note { border-left: 4px solid var(--warn-line); background: var(--warn); padding: 8px 12px; border-radius: 4px; }
 pre { background: #102a43; color: #f0f4f8; padding: 12px 16px; border-radius: 6px; overflow-x: auto;

@@ -49,6 +49,8 @@ def test_benchmark_writes_every_output(run_dir: Path) -> None:
     eqs = results["systems"]["pendulum"]["equations"]
     assert any("sin(theta)" in e for e in eqs)
     assert "true_coefficients" in results["systems"]["pendulum"]
+    latex = results["systems"]["pendulum"]["equations_latex"]
+    assert len(latex) == 2 and not any("aligned" in e for e in latex)  # one equation per item
     scenarios = results["scenarios"]["pendulum"]
     assert list(scenarios) == ["train", "id", "ood-state"]
     assert "inverted" in scenarios["ood-state"]

@@ -28,6 +28,9 @@ def test_attributes_and_frames(model):
     )
     assert model.coef_std is None and model.inclusion_probability is None
     assert "\\dot{\\omega} &=" in model.to_latex()
+    eqs = model.latex_equations()
+    assert len(eqs) == 2 and eqs[1].startswith("\\dot{\\omega} = ")
+    assert not any("aligned" in e or "&" in e for e in eqs)  # each stands on its own
 
 
 def test_predict_shapes_and_errors(model, rng):
