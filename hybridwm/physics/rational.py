@@ -44,6 +44,10 @@ __all__ = [
 
 #: The smallest value the denominator may take on the checked range of ``z``.
 MIN_DENOMINATOR = 0.05
+#: Work per refinement evaluation (rows × features²) above which the rows are subsampled,
+#: evenly spaced, down to no fewer than ``MIN_REFINE_ROWS``.
+REFINE_BUDGET = 5e7
+MIN_REFINE_ROWS = 2000
 
 
 def z_range(expr: sp.Expr, values: np.ndarray) -> tuple[float, float]:
@@ -167,6 +171,14 @@ def estimate_denominator(
     d0 = sol[k * r :]
 
     grid = np.linspace(bounds[0], bounds[1], 201)
+    # step 2 places two or three numbers and needs far fewer rows than step 1: for big
+    # libraries (each evaluation costs rows × features²) an evenly spaced subset keeps it cheap
+    max_rows = max(MIN_REFINE_ROWS, int(REFINE_BUDGET / max(k, 1) ** 2))
+    if n > max_rows:
+        keep = np.linspace(0, n - 1, max_rows).round().astype(np.int64)
+        th_r, dx_r, z_r = th[keep], dx[keep], z[keep]
+    else:
+        th_r, dx_r, z_r = th, dx, z
 
     def feasible(d: np.ndarray) -> bool:
         return bool(np.min(denominator_values(grid, d)) >= MIN_DENOMINATOR)
@@ -174,9 +186,9 @@ def estimate_denominator(
     def explicit(d: np.ndarray) -> float:
         if not feasible(d):
             return np.inf
-        a = th / denominator_values(z, d)[:, None]
-        coef = _ridge(a, dx, alpha * (float(np.mean(a**2)) or 1.0))
-        return float(np.sum((a @ coef - dx) ** 2))
+        a = th_r / denominator_values(z_r, d)[:, None]
+        coef = _ridge(a, dx_r, alpha * (float(np.mean(a**2)) or 1.0))
+        return float(np.sum((a @ coef - dx_r) ** 2))
 
     start = d0 if feasible(d0) else np.zeros(degree)
     if not refine:

@@ -132,6 +132,16 @@ def test_estimate_denominator_recovers_an_exact_rational_function() -> None:
     np.testing.assert_allclose(d, [-0.3, 0.2], atol=1e-6)
 
 
+def test_estimate_denominator_with_a_big_library_refines_on_a_row_subset() -> None:
+    rng = np.random.default_rng(1)
+    n, k = 12000, 80  # 12000 × 80² > REFINE_BUDGET: the refinement uses an evenly spaced subset
+    z = rng.uniform(-1, 1, n)
+    a = rng.normal(size=(n, k))
+    dx = (a[:, :3] @ np.array([1.0, -2.0, 0.5]))[:, None] / (1 + 0.4 * z - 0.3 * z**2)[:, None]
+    d = estimate_denominator(a, dx, z, 2, bounds=(-1, 1))
+    np.testing.assert_allclose(d, [0.4, -0.3], atol=1e-6)
+
+
 def test_z_range_widens_trig_expressions_to_their_full_range() -> None:
     th = sp.Symbol("theta", real=True)
     assert z_range(sp.cos(th), np.array([0.5, 0.9])) == (-1.0, 1.0)
