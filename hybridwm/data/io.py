@@ -359,7 +359,7 @@ def read_trajectories(
     Warns:
         UserWarning: for constant columns and for unlisted columns of a hybridwm file.
     """
-    ts, notes = _read(
+    return _read_and_warn(
         path,
         columns=columns,
         format=format,
@@ -367,8 +367,14 @@ def read_trajectories(
         dropna=dropna,
         allow_nan=allow_nan,
     )
+
+
+def _read_and_warn(path: str | os.PathLike[str], **options: Any) -> TrajectorySet:
+    """:func:`_read`, with its notes issued as warnings at the caller of the public reader
+    (:func:`read_trajectories` or :meth:`TrajectorySet.read`) that calls this."""
+    ts, notes = _read(path, **options)
     for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
+        warnings.warn(note, UserWarning, stacklevel=3)
     return ts
 
 

@@ -595,11 +595,9 @@ class TrajectorySet(Sequence[Trajectory]):
         allow_nan: bool = False,
     ) -> TrajectorySet:
         """Read a Parquet, CSV or NPZ file; see :func:`hybridwm.data.io.read_trajectories`."""
-        import warnings
+        from hybridwm.data.io import _read_and_warn
 
-        from hybridwm.data.io import _read
-
-        ts, notes = _read(
+        return _read_and_warn(
             path,
             columns=columns,
             format=format,
@@ -607,9 +605,6 @@ class TrajectorySet(Sequence[Trajectory]):
             dropna=dropna,
             allow_nan=allow_nan,
         )
-        for note in notes:
-            warnings.warn(note, UserWarning, stacklevel=2)
-        return ts
 
     def write(self, path: str | os.PathLike[str], *, format: str | None = None) -> Path:
         """Write atomically as Parquet, CSV or NPZ; see :func:`hybridwm.data.io.write_trajectories`."""

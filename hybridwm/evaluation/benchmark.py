@@ -541,11 +541,12 @@ def _scenario_entries(cfg: BenchmarkConfig) -> dict[str, dict[str, str]]:
 
 def _canonical(feature: str, names: Sequence[str]) -> str:
     """A feature's printed name after parsing, so that equal expressions compare equal."""
+    from hybridwm.errors import ParseError
     from hybridwm.physics.expressions import expr_name, parse_expression
 
     try:
         return expr_name(parse_expression(feature, names))
-    except Exception:  # not an expression over these names: compare the text as it is
+    except (ParseError, UnknownNameError):  # not an expression over these names: keep the text
         return feature
 
 

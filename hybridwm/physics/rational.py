@@ -37,6 +37,7 @@ from hybridwm.errors import DiscoveryError
 __all__ = [
     "MIN_DENOMINATOR",
     "denominator_expression",
+    "denominator_values",
     "estimate_denominator",
     "kinematic_rows",
     "z_range",
@@ -131,7 +132,6 @@ def estimate_denominator(
     *,
     bounds: tuple[float, float],
     alpha: float = 1e-6,
-    refine: bool = True,
 ) -> np.ndarray:
     """Coefficients ``d`` of the shared denominator ``D(z) = 1 + d_1 z + ... + d_m z^m``.
 
@@ -143,7 +143,6 @@ def estimate_denominator(
         bounds: ``(lo, hi)`` interval of ``z`` on which ``D`` must stay
             >= :data:`MIN_DENOMINATOR` (see :func:`z_range`).
         alpha: ridge weight, relative to the mean squared column norm of the regressors.
-        refine: run step 2 (Nelder-Mead on the explicit residual) after the implicit fit.
 
     Returns:
         (m,) coefficients ``d``.
@@ -191,10 +190,6 @@ def estimate_denominator(
         return float(np.sum((a @ coef - dx_r) ** 2))
 
     start = d0 if feasible(d0) else np.zeros(degree)
-    if not refine:
-        if not feasible(d0):
-            raise DiscoveryError(_infeasible_message(d0, bounds))
-        return d0
     best = minimize(
         explicit,
         start,
