@@ -92,6 +92,7 @@ def main() -> None:
         import torch
 
         from hybridwm.evaluation import benchmark, load_preset
+        from hybridwm.reports import render_report
 
         torch.set_num_threads(1)
         overrides: dict[str, object] = {}
@@ -106,7 +107,8 @@ def main() -> None:
             cfg = cfg.replace(discover={k: v for k, v in cfg.discover.items() if k in args.systems})
         if args.max_time is not None:
             cfg = cfg.replace(train={**cfg.train, "max_time": args.max_time})
-        benchmark(cfg, args.out, progress=True, report=True)
+        benchmark(cfg, args.out, progress=True)
+        render_report(args.out)
 
     table = summarize(args.out / "results.json", args.complete_below)
     pd.set_option("display.width", 200)

@@ -10,7 +10,7 @@ model against MuJoCo ground truth, in and out of distribution::
     model = hw.WorldModel.hybrid(physics=phys).fit(train, config=hw.TrainConfig(max_time=60))
 
 The names below are re-exported explicitly. The heavy ones (torch, MuJoCo, pysindy) load on
-first use, so ``import hybridwm`` and the CLI's ``--help`` stay fast.
+first use, so ``import hybridwm`` stays fast. The command line is :mod:`hybridwm.cli`.
 """
 
 from __future__ import annotations
@@ -65,11 +65,13 @@ _LAZY: dict[str, str] = {
     "fit_parameters": "hybridwm.physics",
     # models and training
     "MLP": "hybridwm.dynamics",
+    "ModelSpec": "hybridwm.models",
     "TrainConfig": "hybridwm.training",
     "Trainer": "hybridwm.training",
     "WorldModel": "hybridwm.models",
     # evaluation and reports
     "BenchmarkConfig": "hybridwm.evaluation",
+    "Evaluation": "hybridwm.evaluation",
     "benchmark": "hybridwm.evaluation",
     "evaluate": "hybridwm.evaluation",
     "load_preset": "hybridwm.evaluation",
@@ -93,8 +95,15 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from hybridwm.dynamics import MLP
-    from hybridwm.evaluation import BenchmarkConfig, benchmark, evaluate, load_preset, nrmse
-    from hybridwm.models import WorldModel
+    from hybridwm.evaluation import (
+        BenchmarkConfig,
+        Evaluation,
+        benchmark,
+        evaluate,
+        load_preset,
+        nrmse,
+    )
+    from hybridwm.models import ModelSpec, WorldModel
     from hybridwm.physics import DiscoverConfig, PhysicsModel, declare, discover, fit_parameters
     from hybridwm.reports import render_report
     from hybridwm.systems import (
@@ -117,9 +126,11 @@ __all__ = [
     "DataError",
     "DiscoverConfig",
     "DiscoveryError",
+    "Evaluation",
     "FormatError",
     "HybridWMError",
     "IncompatibleVersionError",
+    "ModelSpec",
     "NotFittedError",
     "ParseError",
     "PhysicsModel",

@@ -25,7 +25,7 @@ NaN handling:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,9 @@ __all__ = [
     "nrmse_per_state",
     "nrmse_trajectories",
     "nrmse_vs_horizon",
+    "nrmse_vs_horizon_ragged",
     "rmse",
+    "rmse_per_state",
     "valid_prediction_time",
 ]
 
@@ -168,6 +170,29 @@ def rmse(pred: Any, true: Any, axis: int | tuple[int, ...] | None = None) -> flo
     return float(out) if np.ndim(out) == 0 else out
 
 
+def _rmse_per_state(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(n_x,) RMSE of each state of checked (n_episodes, T, n_x) arrays."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.mean((p - t) ** 2, axis=(0, 1)))
+
+
+def rmse_per_state(pred: Any, true: Any) -> np.ndarray:
+    """Per-state RMSE in the data's own units, over all episodes and time steps.
+
+    Args:
+        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
+        true: ground truth of the same shape; must be finite.
+
+    Returns:
+        (n_x,) ``sqrt(mean_{episodes, steps} (pred_i - true_i)**2)`` of each state ``i``;
+        ``nan``/``inf`` where a rollout diverged.
+
+    Raises:
+        ShapeError: on mismatched shapes. DataError: on non-finite ``true``.
+    """
+    return _rmse_per_state(*_pair(pred, true))
+
+
 def nrmse_per_state(pred: Any, true: Any, scale: Any = None) -> np.ndarray:
     """Per-state normalised RMSE: ``RMSE_i / scale_i`` over all episodes and time steps.
 
@@ -177,7 +202,7 @@ def nrmse_per_state(pred: Any, true: Any, scale: Any = None) -> np.ndarray:
         scale: (n_x,) per-state normalisation, all > 0; ``None`` for :func:`default_scale`.
 
     Returns:
-        (n_x,) the normalised RMSE of each state.
+        (n_x,) the normalised RMSE of each state (:func:`rmse_per_state` / ``scale``).
 
     Raises:
         ShapeError: on mismatched shapes. DataError: on non-finite ``true`` or a constant state
@@ -185,9 +210,7 @@ def nrmse_per_state(pred: Any, true: Any, scale: Any = None) -> np.ndarray:
     """
     p, t = _pair(pred, true)
     s = _scale(scale, t)
-    with np.errstate(over="ignore", invalid="ignore"):
-        per_state = np.sqrt(np.mean((p - t) ** 2, axis=(0, 1)))
-    return per_state / s
+    return _rmse_per_state(p, t) / s
 
 
 def nrmse(pred: Any, true: Any, scale: Any = None) -> float:
@@ -229,6 +252,42 @@ def nrmse_vs_horizon(pred: Any, true: Any, scale: Any = None) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         per_step_state = np.sqrt(np.mean((p - t) ** 2, axis=0))  # (T, n_x)
     return np.mean(per_step_state / s, axis=1)
+
+
+def nrmse_vs_horizon_ragged(
+    times: Sequence[np.ndarray],
+    true: Sequence[np.ndarray],
+    pred: Sequence[np.ndarray],
+    scale: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nrmse_vs_horizon` for episodes of different lengths and time grids.
+
+    Step ``k`` pools the episodes that reach it: the RMSE of each state over them, divided by
+    its scale, averaged over states. A NaN/inf prediction counts as an infinite error.
+
+    Args:
+        times: per episode, (T_e,) sample times from its start.
+        true: per episode, (T_e, n_x) ground truth.
+        pred: per episode, (T_e, n_x) predictions.
+        scale: (n_x,) per-state normalisation, all > 0.
+
+    Returns:
+        ``(t, curve)``: (T,) the mean time of each step over the episodes that reach it, and
+        (T,) the nRMSE at each step; ``T`` is the longest episode's length.
+    """
+    n_steps = max(len(t) for t in times)
+    sq = np.zeros((n_steps, true[0].shape[1]))
+    tsum = np.zeros(n_steps)
+    count = np.zeros(n_steps)
+    for t, y, p in zip(times, true, pred, strict=True):
+        with np.errstate(all="ignore"):
+            err = np.where(np.isfinite(p), p - y, np.inf)
+            sq[: len(t)] += err**2
+        tsum[: len(t)] += t
+        count[: len(t)] += 1
+    with np.errstate(all="ignore"):
+        curve = np.mean(np.sqrt(sq / count[:, None]) / scale, axis=1)
+    return tsum / count, curve
 
 
 def valid_prediction_time(
@@ -389,6 +448,35 @@ def coefficient_error(
             finite, or an equation of ``true`` is not in ``discovered.index`` (the message
             lists both sets of names). ConfigError: if ``tol < 0``.
     """
+    disc = _discovered_terms(discovered, tol)
+    tr = _true_terms(true, [str(e) for e in discovered.index])
+    keys = [k for k in disc if abs(disc[k]) > tol or tr.get(k, 0.0) != 0.0]
+    keys += [k for k in tr if k not in disc and tr[k] != 0.0]
+    rows = [
+        _coefficient_row(eq, f, disc.get((eq, f), 0.0), tr.get((eq, f), 0.0), tol) for eq, f in keys
+    ]
+    df = pd.DataFrame(rows, columns=COEFFICIENT_COLUMNS)
+    df.attrs["n_spurious"] = int((df["status"] == "spurious").sum())
+    df.attrs["n_missed"] = int((df["status"] == "missed").sum())
+    df.attrs["n_true_terms"] = int(sum(v != 0.0 for v in tr.values()))
+    df.attrs["n_discovered_terms"] = int(sum(abs(v) > tol for v in disc.values()))
+    return df
+
+
+#: the columns of :func:`coefficient_error`'s table
+COEFFICIENT_COLUMNS = [
+    "equation",
+    "feature",
+    "discovered",
+    "true",
+    "abs_error",
+    "rel_error",
+    "status",
+]
+
+
+def _discovered_terms(discovered: Any, tol: float) -> dict[tuple[str, str], float]:
+    """``{(equation, feature): coefficient}`` of a checked DataFrame of coefficients."""
     if not isinstance(discovered, pd.DataFrame):
         raise DataError(
             f"`discovered` must be a pandas DataFrame (equations × features). Got "
@@ -403,53 +491,49 @@ def coefficient_error(
         raise DataError(f"`discovered` must hold numbers only: {exc}.") from None
     if not np.all(np.isfinite(values)):
         raise DataError("`discovered` holds NaN/inf coefficients; refit or drop those equations.")
-    disc_eqs = [str(e) for e in discovered.index]
-    missing = [e for e in true if str(e) not in disc_eqs]
-    if missing:
-        raise DataError(
-            f"True equation(s) {missing} are not in the discovered equations {disc_eqs}. Name "
-            f"the rows of `discovered` like the keys of `true`."
-        )
-    disc = {
+    return {
         (str(eq), str(f)): float(values[i, j])
         for i, eq in enumerate(discovered.index)
         for j, f in enumerate(discovered.columns)
     }
-    tr: dict[tuple[str, str], float] = {}
+
+
+def _true_terms(
+    true: Mapping[str, Mapping[str, float]], equations: list[str]
+) -> dict[tuple[str, str], float]:
+    """``{(equation, feature): coefficient}`` of the checked true coefficients, whose
+    equations must be among the discovered ``equations``."""
+    missing = [e for e in true if str(e) not in equations]
+    if missing:
+        raise DataError(
+            f"True equation(s) {missing} are not in the discovered equations {equations}. Name "
+            f"the rows of `discovered` like the keys of `true`."
+        )
+    out: dict[tuple[str, str], float] = {}
     for eq, terms in true.items():
         for f, v in terms.items():
-            v = float(v)
-            if not np.isfinite(v):
-                raise DataError(f"True coefficient of {f!r} in {eq!r} is {v!r}; it must be finite.")
-            tr[(str(eq), str(f))] = v
+            value = float(v)
+            if not np.isfinite(value):
+                raise DataError(
+                    f"True coefficient of {f!r} in {eq!r} is {value!r}; it must be finite."
+                )
+            out[(str(eq), str(f))] = value
+    return out
 
-    rows = []
-    keys = [k for k in disc if abs(disc[k]) > tol or tr.get(k, 0.0) != 0.0]
-    keys += [k for k in tr if k not in disc and tr[k] != 0.0]
-    for eq, f in keys:
-        d = disc.get((eq, f), 0.0)
-        t = tr.get((eq, f), 0.0)
-        d_on, t_on = abs(d) > tol, t != 0.0
-        status = "correct" if (d_on and t_on) else ("spurious" if d_on else "missed")
-        err = abs(d - t)
-        rows.append(
-            {
-                "equation": eq,
-                "feature": f,
-                "discovered": d,
-                "true": t,
-                "abs_error": err,
-                "rel_error": err / abs(t) if t_on else np.nan,
-                "status": status,
-            }
-        )
-    cols = ["equation", "feature", "discovered", "true", "abs_error", "rel_error", "status"]
-    df = pd.DataFrame(rows, columns=cols)
-    df.attrs["n_spurious"] = int((df["status"] == "spurious").sum())
-    df.attrs["n_missed"] = int((df["status"] == "missed").sum())
-    df.attrs["n_true_terms"] = int(sum(v != 0.0 for v in tr.values()))
-    df.attrs["n_discovered_terms"] = int(sum(abs(v) > tol for v in disc.values()))
-    return df
+
+def _coefficient_row(eq: str, f: str, d: float, t: float, tol: float) -> dict[str, Any]:
+    """One row of :func:`coefficient_error`: discovered ``d`` against true ``t``."""
+    d_on, t_on = abs(d) > tol, t != 0.0
+    err = abs(d - t)
+    return {
+        "equation": eq,
+        "feature": f,
+        "discovered": d,
+        "true": t,
+        "abs_error": err,
+        "rel_error": err / abs(t) if t_on else np.nan,
+        "status": "correct" if (d_on and t_on) else ("spurious" if d_on else "missed"),
+    }
 
 
 def nrmse_trajectories(pred: Any, true: Any, *, skip: int = 1) -> float:

@@ -45,6 +45,24 @@ class Registry(Mapping[str, T], Generic[T]):
                 f"Unknown {self.kind} {name!r} for {self.argument}. Valid names: {valid}."
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def get(self, name: str, default: T | None = None) -> T | None:  # type: ignore[override]
+        """The object registered as ``name``, or ``default`` (no error) if there is none."""
+        return self._items.get(name, default)
+
+    def check(self, name: str) -> str:
+        """``name`` itself if it is registered, for config fields that hold a name::
+
+            activation: Annotated[str, AfterValidator(ACTIVATIONS.check)] = "tanh"
+
+        Raises:
+            UnknownNameError: if it is not; the message lists every valid name.
+        """
+        self[name]
+        return name
+
     def get_item(self, name: str) -> T:
         """Alias of ``registry[name]`` that reads well at call sites."""
         return self[name]

@@ -10,16 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hybridwm.cli import main, parse_params
-from hybridwm.errors import ConfigError
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from hybridwm.cli import main, run
+from hybridwm.training import TrainConfig
 
 
 def test_systems_json_lists_the_four_systems(capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,23 +81,17 @@ def test_usage_errors_exit_2_with_the_usage_line(
     assert message in err and "Usage: hybridwm" in err
 
 
-@pytest.mark.parametrize(
-    ("items", "message"),
-    [(["mass"], "NAME=VALUE"), (["=1"], "NAME=VALUE"), (["mass=heavy"], "must be a number")],
-)
-def test_parse_params_errors(items: list[str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        parse_params(items)
-
-
-def test_parse_params() -> None:
-    assert parse_params(["mass=1.5", " damping = 0.2"]) == {"mass": 1.5, "damping": 0.2}
+def test_main_exits_with_the_status_of_run(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--dt", "-0.01", "--out", str(tmp_path / "x.parquet")])
+    assert info.value.code == 2
+    assert main(["systems", "--json"]) is None  # success: no exit
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--help"]) == 0
     out = capsys.readouterr().out
-    for cmd in ("systems", "simulate"):
+    for cmd in ("systems", "simulate", "discover", "fit", "rollout", "evaluate", "benchmark"):
         assert cmd in out
 
 
@@ -205,7 +191,102 @@ def test_fit_path_surfaces_data_errors(
 
 def test_help_texts_keep_their_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     """Square brackets are rich markup: defaults written as [default: x] would vanish."""
-    for command in ("simulate", "fit", "rollout", "evaluate", "report"):
+    for command in ("simulate", "discover", "fit", "rollout", "evaluate", "benchmark", "report"):
         assert run([command, "--help"]) == 0
         out = capsys.readouterr().out
         assert not re.search(r"\w \.(\s|$)", out), (command, out)
+
+
+@pytest.fixture(scope="module")
+def fitted(rig_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A learned model fitted on the foreign log through mapping flags (tiny budget), with the
+    settings that used to be reachable only through --config."""
+    out = tmp_path_factory.mktemp("fitted") / "learned"
+    args = ["fit", *mapping_flags(rig_csv), "--model", "learned", "--hidden", "8"]
+    args += ["--epochs", "1", "--horizon", "6", "--no-progress", "--patience", "3"]
+    args += ["--physics-lr", "0.01", "--residual-weight", "0.02", "--train-solver", "euler"]
+    args += ["--init-window", "7", "--out", str(out)]
+    assert run(args) == 0
+    return out
+
+
+def test_fit_flags_reach_the_configs(fitted: Path) -> None:
+    cfg = TrainConfig.from_file(fitted / "train_config.json")
+    assert (cfg.patience, cfg.physics_lr, cfg.residual_weight) == (3, 0.01, 0.02)
+    assert (cfg.solver, cfg.epochs, cfg.horizon) == ("euler", 1, 6)
+    params = json.loads((fitted / "config.json").read_text())["params"]
+    assert params["init_window"] == 7 and params["solver"] == "rk4"
+
+
+def test_rollout_and_evaluate_reuse_the_model_column_mapping(
+    fitted: Path, rig_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    pred = tmp_path / "pred.csv"
+    assert run(["rollout", "--model", str(fitted), "--data", str(rig_csv), "--out", str(pred)]) == 0
+    rolled = capsys.readouterr().out
+    assert "Rolled out 4 episodes" in rolled and "angle_rad" in rolled
+    assert run(["evaluate", "--model", str(fitted), "--data", str(rig_csv)]) == 0
+    table = capsys.readouterr().out
+    assert "nrmse[angle_rad]" in table and "rmse[angle_rad]" in table
+    # flags given override the remembered mapping
+    over = ["evaluate", "--model", str(fitted), "--data", str(rig_csv), "--time", "clock"]
+    assert run(over) == 2
+    assert "clock" in capsys.readouterr().err
+    # the predictions are a hybridwm file: read without any mapping
+    assert run(["evaluate", "--model", str(fitted), "--data", str(pred), "--solver", "euler"]) == 0
+    assert run(["evaluate", "--model", str(fitted), "--data", str(pred), "--init", "guess"]) == 2
+    assert "guess" in capsys.readouterr().err
+
+
+def test_rollout_and_evaluate_print_the_same_scores(
+    fitted: Path, rig_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = tmp_path / "metrics.json"
+    capsys.readouterr()
+    args = ["--model", str(fitted), "--data", str(rig_csv)]
+    assert run(["rollout", *args, "--out", str(tmp_path / "p.csv")]) == 0
+    rolled = " ".join(capsys.readouterr().out.split())
+    assert run(["evaluate", *args, "--out", str(metrics)]) == 0
+    values = json.loads(metrics.read_text())["metrics"]
+    assert values["diverged"] == 0 and "diverged" not in rolled
+    assert f"nRMSE {values['nrmse']:.4g} (angle_rad {values['nrmse[angle_rad]']:.4g})" in rolled
+    assert f"units {values['rmse']:.4g} (angle_rad {values['rmse[angle_rad]']:.4g})" in rolled
+
+
+def test_a_foreign_file_without_mapping_names_the_flags(
+    rig_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["fit", "--data", str(rig_csv), "--model", "learned", "--out", str(tmp_path / "m")]
+    assert run(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "rig.csv has no hybridwm schema" in err and "--time t --states a,b" in err
+    assert "--columns FILE" in err and "ColumnMapping(" not in err
+
+
+@pytest.fixture(scope="module")
+def one_episode(rig_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two single-episode logs cut from the rig log: one to train on, one to validate on."""
+    df = pd.read_csv(rig_csv)
+    d = tmp_path_factory.mktemp("one")
+    paths = d / "train.csv", d / "val.csv"
+    for path, run_name in zip(paths, ("r0", "r1"), strict=True):
+        df[df["run"] == run_name].drop(columns="run").to_csv(path, index=False)
+    return paths
+
+
+def test_single_episode_fit_says_what_it_measured(
+    one_episode: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, val = one_episode
+    flags = ["--time", "time_ms", "--time-scale", "0.001", "--states", "angle_rad"]
+    flags += ["--actions", "cmd", "--model", "learned", "--hidden", "8", "--epochs", "2"]
+    flags += ["--horizon", "6", "--no-progress"]
+    assert run(["fit", "--data", str(train), *flags, "--out", str(tmp_path / "a")]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "validation nRMSE" not in text
+    assert "training loss" in text and "no validation episodes" in text and "--validation" in text
+    args = ["--data", str(train), "--validation", str(val), *flags]
+    assert run(["fit", *args, "--out", str(tmp_path / "b")]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "validation nRMSE" in text and "training loss" not in text

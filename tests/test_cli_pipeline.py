@@ -9,15 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hybridwm.cli import main
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from hybridwm.cli import run
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +127,20 @@ def test_fit_rollout_evaluate(workdir: Path, capsys: pytest.CaptureFixture[str])
 def test_fit_errors_are_clear(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(workdir / "train.parquet")
     assert run(["fit", "--data", data, "--model", "gru", "--out", str(workdir / "x")]) == 2
-    assert "`--model` must be one of" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Invalid value for '--model'" in err and "'gru' is not one of 'learned'" in err
     assert run(["fit", "--data", data, "--model", "hybrid", "--out", str(workdir / "x")]) == 2
-    assert "needs `--physics PATH`" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert "hybrid WorldModel needs `physics`" in err and "Got None" in err
+    assert "`--physics PATH`" in err and "`--prior PATH`" in err
+    args = ["fit", "--data", data, "--model", "learned", "--physics", str(workdir / "p.json")]
+    assert run([*args, "--prior", str(workdir / "p.toml"), "--out", str(workdir / "x")]) == 2
+    assert "Give either `--physics`" in capsys.readouterr().err
+    assert run(["fit", "--data", data, "--hidden", "64,x", "--out", str(workdir / "x")]) == 2
+    assert "`--hidden` must be comma-separated integers" in capsys.readouterr().err
+    no_angles = ["fit", "--data", data, "--angles", "theta", "--no-angles", "--model", "learned"]
+    assert run([*no_angles, "--out", str(workdir / "x")]) == 2
+    assert "cannot go with `--angles`" in capsys.readouterr().err
     assert (
         run(
             [
@@ -172,6 +175,11 @@ def test_benchmark_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (out / "report.html").is_file() and (out / "report.md").is_file()
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html
+    # the benchmark command renders the report itself (the grid resumes: nothing is rerun)
+    (out / "report.html").unlink()
+    capsys.readouterr()
+    assert run(["benchmark", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert (out / "report.html").is_file() and "Report:" in capsys.readouterr().out
 
 
 def test_report_of_a_non_run_directory_is_a_clear_error(

@@ -28,6 +28,16 @@ def test_registry_lookup_and_error_lists_names() -> None:
     assert reg["rk4"] == 5
 
 
+def test_registry_membership_and_get_do_not_raise() -> None:
+    reg: Registry[int] = Registry("solver", "`solver`")
+    reg.register("rk4", 4)
+    assert "rk4" in reg and "rk5" not in reg and "" not in reg and 3 not in reg
+    assert reg.get("rk4") == 4 and reg.get("rk5") is None and reg.get("rk5", 1) == 1
+    assert reg.check("rk4") == "rk4"
+    with pytest.raises(UnknownNameError, match=r"Unknown solver 'rk5' for `solver`. Valid names"):
+        reg.check("rk5")
+
+
 def test_atomic_path_keeps_old_file_on_error(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")

@@ -6,7 +6,9 @@ maps the columns of a user's own log; ``make_windows`` cuts episodes into traini
 """
 
 from hybridwm.data.columns import ColumnMapping
-from hybridwm.data.io import FORMATS, SUFFIXES, read_schema, read_trajectories, write_trajectories
+from hybridwm.data.formats import FORMATS, SUFFIXES, read_schema
+from hybridwm.data.io import read_trajectories, write_trajectories
+from hybridwm.data.names import NamedSignals
 from hybridwm.data.trajectory import Trajectory, TrajectorySet
 from hybridwm.data.windows import WindowGroup, Windows, make_windows
 
@@ -14,6 +16,7 @@ __all__ = [
     "FORMATS",
     "SUFFIXES",
     "ColumnMapping",
+    "NamedSignals",
     "Trajectory",
     "TrajectorySet",
     "WindowGroup",

@@ -1,22 +1,24 @@
-"""Cleaning and regridding of TrajectorySets: dropna, interpolate, resample, time scaling.
+"""Cleaning and regridding of episodes: dropna, interpolate, resample, time scaling, noise.
 
-Each function returns a new set and leaves its input untouched; they are also available as
-methods (``ts.dropna()``, ``ts.interpolate()``, ``ts.resample(dt)``, ``ts.with_time_scale(s)``).
-A value is *missing* when it is NaN or ±inf; sets holding missing values come from
-``read_trajectories(..., allow_nan=True)`` or ``Trajectory(..., allow_nan=True)``.
+The functions take the episodes of a set (any sequence of :class:`Trajectory` sharing names,
+e.g. a ``TrajectorySet``) and return new episodes, leaving their input untouched; users call
+them as methods of ``TrajectorySet`` (``ts.dropna()``, ``ts.interpolate()``, ``ts.resample(dt)``,
+``ts.with_time_scale(s)``, ``ts.add_noise(level)``). A value is *missing* when it is NaN or
+±inf; episodes holding missing values come from ``read_trajectories(..., allow_nan=True)`` or
+``Trajectory(..., allow_nan=True)``.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from hybridwm.data.trajectory import Trajectory, TrajectorySet
-from hybridwm.errors import ConfigError, DataError, ShapeError
+from hybridwm.data.checks import check_number, first_missing, warn_caller
+from hybridwm.data.episode import MIN_SAMPLES, Trajectory, episode_name
+from hybridwm.errors import DataError
 from hybridwm.registry import Registry
 
 __all__ = [
@@ -25,50 +27,45 @@ __all__ = [
     "add_noise",
     "check_finite",
     "dropna",
-    "from_arrays",
     "interpolate",
     "resample",
     "with_time_scale",
 ]
 
-_MIN_SAMPLES = 2
-
 
 def _episode(i: int, tr: Trajectory) -> str:
-    label = tr.meta.get("episode", i)
-    return f"Episode {label!r}" if isinstance(label, str) else f"Episode {label}"
+    return episode_name(tr.meta.get("episode", i))
 
 
-def check_finite(ts: TrajectorySet) -> None:
-    """Raise ``DataError`` naming the first missing value (NaN/±inf) of ``ts``, if any.
+def check_finite(episodes: Sequence[Trajectory]) -> None:
+    """Raise ``DataError`` naming the first missing value (NaN/±inf) of ``episodes``, if any.
 
     Steps that need clean data (resample, fitting) call this first.
     """
-    for i, tr in enumerate(ts):
+    for i, tr in enumerate(episodes):
         data = np.hstack([tr.x, tr.u])
-        bad = ~np.isfinite(data)
-        if bad.any():
-            row, col = (int(v) for v in np.argwhere(bad)[0])
+        found = first_missing(data)
+        if found is not None:
             names = (*tr.state_names, *tr.action_names)  # type: ignore[misc]
-            kind = "NaN" if np.isnan(data[row, col]) else "inf"
             raise DataError(
-                f"{_episode(i, tr)} (trajectory {i}) has {kind} in column `{names[col]}` at row "
-                f"{row}; {int(bad.sum())} missing values in it. Clean the set first with "
-                f"`.dropna()` or `.interpolate()`."
+                f"{_episode(i, tr)} (trajectory {i}) has {found.kind} in column "
+                f"`{names[found.column]}` at row {found.row}; "
+                f"{int(np.count_nonzero(~np.isfinite(data)))} missing values in it. Clean the set "
+                f"first with `.dropna()` or `.interpolate()`."
             )
 
 
 # ---------------------------------------------------------------------------------- dropna
-def dropna(ts: TrajectorySet, *, drop_short: bool = False, stacklevel: int = 2) -> TrajectorySet:
+def dropna(episodes: Sequence[Trajectory], *, drop_short: bool = False) -> list[Trajectory]:
     """Drop the samples (rows) that have a missing value in any state or action column.
 
     Args:
-        ts: the set.
+        episodes: the episodes.
         drop_short: what to do with an episode left with fewer than 2 samples: ``False``
             (default) raises ``DataError``; ``True`` drops the episode with a ``UserWarning``.
 
     Returns:
-        A set without missing values (``allow_nan=False``), same episode order.
+        Episodes without missing values (``allow_nan=False``), in the same order.
 
     Raises:
         DataError: if an episode is left with < 2 samples (and not ``drop_short``), or every
@@ -76,15 +73,15 @@ def dropna(ts: TrajectorySet, *, drop_short: bool = False, stacklevel: int = 2) 
     """
     out: list[Trajectory] = []
     dropped: list[str] = []
-    for i, tr in enumerate(ts):
+    for i, tr in enumerate(episodes):
         keep = np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.u).all(axis=1)
         n = int(keep.sum())
-        if n < _MIN_SAMPLES:
+        if n < MIN_SAMPLES:
             if not drop_short:
                 raise DataError(
                     f"{_episode(i, tr)} (trajectory {i}) keeps {n} of {len(tr)} samples after "
                     f"dropping rows with missing values; an episode needs at least "
-                    f"{_MIN_SAMPLES}. Use `.interpolate()` instead, or `dropna(drop_short=True)` "
+                    f"{MIN_SAMPLES}. Use `.interpolate()` instead, or `dropna(drop_short=True)` "
                     f"to drop such episodes."
                 )
             dropped.append(f"{i}")
@@ -92,17 +89,15 @@ def dropna(ts: TrajectorySet, *, drop_short: bool = False, stacklevel: int = 2) 
         out.append(tr.replace(t=tr.t[keep], x=tr.x[keep], u=tr.u[keep], allow_nan=False))
     if not out:
         raise DataError(
-            f"dropna() left no episode with {_MIN_SAMPLES} or more complete samples out of "
-            f"{len(ts)}; use `.interpolate()` instead."
+            f"dropna() left no episode with {MIN_SAMPLES} or more complete samples out of "
+            f"{len(episodes)}; use `.interpolate()` instead."
         )
     if dropped:
-        warnings.warn(
-            f"dropna() dropped {len(dropped)} episode(s) left with fewer than {_MIN_SAMPLES} "
-            f"samples (trajectories {', '.join(dropped[:10])}).",
-            UserWarning,
-            stacklevel=stacklevel,
+        warn_caller(
+            f"dropna() dropped {len(dropped)} episode(s) left with fewer than {MIN_SAMPLES} "
+            f"samples (trajectories {', '.join(dropped[:10])})."
         )
-    return TrajectorySet(out)
+    return out
 
 
 # ---------------------------------------------------------------------------------- interpolate
@@ -129,51 +124,61 @@ INTERPOLATION_METHODS.register("linear", _fill_linear)
 INTERPOLATION_METHODS.register("previous", _fill_previous)
 
 
-def interpolate(ts: TrajectorySet, *, action_method: str = "linear") -> TrajectorySet:
+def interpolate(
+    episodes: Sequence[Trajectory], *, action_method: str = "linear"
+) -> list[Trajectory]:
     """Fill missing values (NaN/±inf) by interpolation in time, per episode and column.
 
     States are interpolated linearly in ``t`` between the neighbouring valid samples. Gaps at
     the start or end of an episode (no valid value on one side) take the nearest valid value.
 
     Args:
-        ts: the set.
+        episodes: the episodes.
         action_method: ``"linear"`` (default) like the states, or ``"previous"``: the last
             valid action stays in force (zero-order hold), matching how actions are applied.
 
     Returns:
-        A set without missing values (``allow_nan=False``).
+        Episodes without missing values (``allow_nan=False``).
 
     Raises:
         DataError: if a column has no valid value at all in some episode.
         UnknownNameError: for an unknown ``action_method``.
     """
     fill_u = INTERPOLATION_METHODS[action_method]
-    out = []
-    for i, tr in enumerate(ts):
-        if not tr.has_missing:
-            out.append(tr.replace(allow_nan=False))
+    return [
+        tr.replace(
+            x=_filled(i, tr, tr.x, tr.state_names, _fill_linear),
+            u=_filled(i, tr, tr.u, tr.action_names, fill_u),
+            allow_nan=False,
+        )
+        if tr.has_missing
+        else tr.replace(allow_nan=False)
+        for i, tr in enumerate(episodes)
+    ]
+
+
+def _filled(
+    i: int,
+    tr: Trajectory,
+    values: np.ndarray,
+    names: Sequence[str],
+    fill: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """(T, n) ``values`` (the states or actions of episode ``i``) with every gap filled."""
+    new = values.copy()
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        ok = np.isfinite(col)
+        if ok.all():
             continue
-        arrays = []
-        for arr, names, fill in (
-            (tr.x, tr.state_names, _fill_linear),
-            (tr.u, tr.action_names, fill_u),
-        ):
-            new = arr.copy()
-            for j in range(arr.shape[1]):
-                col = arr[:, j]
-                ok = np.isfinite(col)
-                if ok.all():
-                    continue
-                if not ok.any():
-                    raise DataError(
-                        f"{_episode(i, tr)} (trajectory {i}) has no valid value in column "
-                        f"`{names[j]}` (all {len(col)} are missing), so it cannot be "
-                        f"interpolated. Drop that episode or that column."
-                    )
-                new[:, j] = fill(tr.t, col)
-            arrays.append(new)
-        out.append(tr.replace(x=arrays[0], u=arrays[1], allow_nan=False))
-    return TrajectorySet(out)
+        if not ok.any():
+            raise DataError(
+                f"{_episode(i, tr)} (trajectory {i}) has no valid value in column "
+                f"`{names[j]}` (all {len(col)} are missing), so it cannot be "
+                f"interpolated. Drop that episode or that column."
+            )
+        new[:, j] = fill(tr.t, col)
+    return new
 
 
 # ---------------------------------------------------------------------------------- resample
@@ -198,7 +203,7 @@ RESAMPLE_METHODS: Registry[Callable[..., tuple[np.ndarray, np.ndarray]]] = Regis
 RESAMPLE_METHODS.register("linear", _resample_linear)
 
 
-def resample(ts: TrajectorySet, dt: float, method: str = "linear") -> TrajectorySet:
+def resample(episodes: Sequence[Trajectory], dt: float, method: str = "linear") -> list[Trajectory]:
     """Resample every episode onto a uniform grid ``t0, t0 + dt, ...`` up to its last time.
 
     Each episode keeps its own start ``t0``; the grid stops at the last multiple of ``dt``
@@ -207,12 +212,12 @@ def resample(ts: TrajectorySet, dt: float, method: str = "linear") -> Trajectory
     last action whose timestamp is ≤ ``s`` (within 1e-9·dt, to absorb rounding of the grid).
 
     Args:
-        ts: a set without missing values.
+        episodes: episodes without missing values.
         dt: the new sample interval, in seconds, > 0.
         method: state interpolation, ``"linear"``.
 
     Returns:
-        A set whose episodes have uniform spacing ``dt`` and ``meta`` unchanged.
+        Episodes of uniform spacing ``dt``, ``meta`` unchanged.
 
     Raises:
         ConfigError: if ``dt`` is not finite and > 0.
@@ -220,17 +225,13 @@ def resample(ts: TrajectorySet, dt: float, method: str = "linear") -> Trajectory
         DataError: if the set holds missing values, or an episode is shorter than ``dt``
             (it would keep fewer than 2 samples).
     """
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"`dt` of resample must be a number > 0. Got {dt!r}.")
-    dt = float(dt)
-    if not math.isfinite(dt) or dt <= 0:
-        raise ConfigError(f"`dt` of resample must be finite and > 0. Got {dt!r} instead.")
+    dt = check_number(dt, "`dt` of resample")
     fn = RESAMPLE_METHODS[method]
-    check_finite(ts)
+    check_finite(episodes)
     out = []
-    for i, tr in enumerate(ts):
+    for i, tr in enumerate(episodes):
         t_new = _grid(float(tr.t[0]), float(tr.t[-1]), dt)
-        if len(t_new) < _MIN_SAMPLES:
+        if len(t_new) < MIN_SAMPLES:
             raise DataError(
                 f"resample(dt={dt!r}) leaves {_episode(i, tr)} (trajectory {i}, duration "
                 f"{tr.duration!r} s) with {len(t_new)} sample; use a dt no larger than "
@@ -238,117 +239,45 @@ def resample(ts: TrajectorySet, dt: float, method: str = "linear") -> Trajectory
             )
         x, u = fn(tr, t_new, dt)
         out.append(tr.replace(t=t_new, x=x, u=u))
-    return TrajectorySet(out)
+    return out
 
 
-def with_time_scale(ts: TrajectorySet, scale: float) -> TrajectorySet:
+def with_time_scale(episodes: Sequence[Trajectory], scale: float) -> list[Trajectory]:
     """Multiply every time stamp by ``scale`` (e.g. ``0.001`` to turn ms into s).
+
+    An episode read through a column mapping remembers it in ``meta["columns"]``; its
+    ``time_scale`` is multiplied too, so that reading the file with it gives these times.
 
     Raises:
         ConfigError: if ``scale`` is not finite and > 0.
     """
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"`scale` of with_time_scale must be a number > 0. Got {scale!r}.")
-    s = float(scale)
-    if not math.isfinite(s) or s <= 0:
-        raise ConfigError(f"`scale` of with_time_scale must be finite and > 0. Got {scale!r}.")
-    return TrajectorySet(tr.replace(t=tr.t * s) for tr in ts)
+    s = check_number(scale, "`scale` of with_time_scale")
+    return [tr.replace(t=tr.t * s, meta=_scaled_mapping(tr.meta, s)) for tr in episodes]
 
 
-def add_noise(ts: TrajectorySet, level: float, *, seed: int | Sequence[int] = 0) -> TrajectorySet:
-    """Add Gaussian noise of ``level`` times each state's std (over the whole set) to the states.
+def _scaled_mapping(meta: dict[str, Any], scale: float) -> dict[str, Any]:
+    columns = meta.get("columns")
+    if not isinstance(columns, dict) or "time_scale" not in columns:
+        return meta
+    return {**meta, "columns": {**columns, "time_scale": columns["time_scale"] * scale}}
+
+
+def add_noise(
+    episodes: Sequence[Trajectory], level: float, *, seed: int | Sequence[int] = 0
+) -> list[Trajectory]:
+    """Add Gaussian noise of ``level`` times each state's std (over all episodes) to the states.
 
     Actions and times are unchanged: this models sensor noise on the measured states.
 
     Args:
-        ts: the trajectories.
+        episodes: the trajectories.
         level: noise std as a fraction of each state's std (``0.01`` is 1 % noise); >= 0.
         seed: seed (or seed sequence) of the noise; the same seed gives the same noise.
 
     Raises:
         ConfigError: if ``level`` is not finite and >= 0.
     """
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"`level` of add_noise must be a number >= 0. Got {level!r}.")
-    if not math.isfinite(float(level)) or level < 0:
-        raise ConfigError(f"`level` of add_noise must be finite and >= 0. Got {level!r}.")
+    noise = check_number(level, "`level` of add_noise", inclusive=True)
     rng = np.random.default_rng(seed)
-    std = np.concatenate([tr.x for tr in ts]).std(axis=0)
-    return TrajectorySet(
-        tr.replace(x=tr.x + float(level) * std * rng.standard_normal(tr.x.shape)) for tr in ts
-    )
-
-
-# ---------------------------------------------------------------------------------- arrays
-def from_arrays(
-    t: Any,
-    x: Any,
-    u: Any = None,
-    state_names: Sequence[str] | None = None,
-    action_names: Sequence[str] | None = None,
-    meta: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
-) -> TrajectorySet:
-    """Build a set from batched arrays on one time grid (the inverse of ``stack()``).
-
-    Args:
-        t: (T,) times shared by all episodes, or (n, T) one grid per episode.
-        x: (n, T, n_x) states.
-        u: (n, T, n_u) actions, or ``None`` for no actions.
-        state_names: ``n_x`` names (default ``x0, x1, ...``).
-        action_names: ``n_u`` names (default ``u0, u1, ...``).
-        meta: one dict for every episode, or a list of ``n`` dicts.
-
-    Raises:
-        ShapeError: if the shapes disagree.
-        DataError: if values are missing or times are not strictly increasing.
-    """
-    t_arr = np.asarray(t, dtype=np.float64)
-    x_arr = np.asarray(x, dtype=np.float64)
-    if x_arr.ndim != 3:
-        raise ShapeError(
-            f"`x` of from_arrays must be 3-D (n, T, n_x). Got shape {x_arr.shape}; for a single "
-            f"episode of shape (T, n_x) pass x[None]."
-        )
-    n, T, _ = x_arr.shape
-    if n == 0:
-        raise ShapeError("`x` of from_arrays holds no episode (n = 0).")
-    if u is None:
-        u_arr = np.zeros((n, T, 0))
-    else:
-        u_arr = np.asarray(u, dtype=np.float64)
-        if u_arr.ndim != 3 or u_arr.shape[:2] != (n, T):
-            raise ShapeError(
-                f"`u` of from_arrays must have shape (n, T, n_u) = ({n}, {T}, n_u) to match "
-                f"`x` {x_arr.shape}. Got {u_arr.shape}."
-            )
-    if t_arr.shape == (T,):
-        t_all = np.broadcast_to(t_arr, (n, T))
-    elif t_arr.shape == (n, T):
-        t_all = t_arr
-    else:
-        raise ShapeError(
-            f"`t` of from_arrays must have shape (T,) = ({T},) or (n, T) = ({n}, {T}). Got "
-            f"{t_arr.shape}."
-        )
-    if meta is None or isinstance(meta, dict):
-        metas = [dict(meta or {}) for _ in range(n)]
-    else:
-        metas = [dict(m) for m in meta]
-        if len(metas) != n:
-            raise ShapeError(f"`meta` must be one dict or a list of n={n} dicts. Got {len(metas)}.")
-    trajs = []
-    for i in range(n):
-        try:
-            trajs.append(
-                Trajectory(
-                    t=t_all[i].copy(),
-                    x=x_arr[i].copy(),
-                    u=u_arr[i].copy(),
-                    state_names=state_names,
-                    action_names=action_names,
-                    meta=metas[i],
-                )
-            )
-        except DataError as exc:
-            raise type(exc)(f"Episode {i} of from_arrays: {exc}") from None
-    return TrajectorySet(trajs)
+    std = np.concatenate([tr.x for tr in episodes]).std(axis=0)
+    return [tr.replace(x=tr.x + noise * std * rng.standard_normal(tr.x.shape)) for tr in episodes]

@@ -20,21 +20,20 @@ Then ``read_trajectories("log.csv", columns="mapping.toml")`` or
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationInfo, field_validator, model_validator
+
 from hybridwm.config import Config
+from hybridwm.data.checks import check_number
 from hybridwm.errors import ConfigError
 
 __all__ = ["ColumnMapping"]
 
 
-def _as_name_tuple(value: Any, field: str, *, allow_none: bool = False) -> tuple[str, ...] | None:
-    if value is None and allow_none:
-        return None
+def _as_name_tuple(value: Any, field: str) -> tuple[str, ...]:
     if isinstance(value, str):
         raise ConfigError(
             f"`{field}` of ColumnMapping must be a list of column names. Got the single string "
@@ -57,7 +56,6 @@ def _as_name_tuple(value: Any, field: str, *, allow_none: bool = False) -> tuple
     return names
 
 
-@dataclasses.dataclass
 class ColumnMapping(Config):
     """Which columns of a long-format table hold the time, states, actions and episode labels.
 
@@ -85,40 +83,58 @@ class ColumnMapping(Config):
     state_names: tuple[str, ...] | None = None
     action_names: tuple[str, ...] | None = None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.time, str) or not self.time:
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time_column(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value:
             raise ConfigError(
-                f"`time` of ColumnMapping must be the name of the time column. Got {self.time!r}."
+                f"`time` of ColumnMapping must be the name of the time column. Got {value!r}."
             )
-        if self.episode is not None and (not isinstance(self.episode, str) or not self.episode):
+        return value
+
+    @field_validator("episode", mode="before")
+    @classmethod
+    def _episode_column(cls, value: Any) -> str | None:
+        if value is not None and (not isinstance(value, str) or not value):
             raise ConfigError(
                 f"`episode` of ColumnMapping must be a column name or None (one episode). "
-                f"Got {self.episode!r}."
+                f"Got {value!r}."
             )
-        states = _as_name_tuple(self.states, "states") or ()
-        actions = _as_name_tuple(self.actions, "actions") or ()
-        if not states:
+        return value
+
+    @field_validator("states", "actions", mode="before")
+    @classmethod
+    def _column_names(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
+        names = _as_name_tuple(value, str(info.field_name))
+        if info.field_name == "states" and not names:
             raise ConfigError(
                 "`states` of ColumnMapping is empty; name at least one state column, e.g. "
                 "states=['theta', 'omega']."
             )
-        scale = self.time_scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-            raise ConfigError(
-                f"`time_scale` of ColumnMapping must be a number > 0 (seconds per file time "
-                f"unit). Got {scale!r}."
-            )
-        if not math.isfinite(scale) or scale <= 0:
-            raise ConfigError(
-                f"`time_scale` of ColumnMapping must be finite and > 0, e.g. 0.001 for a time "
-                f"column in milliseconds. Got {scale!r} instead."
-            )
+        return names
+
+    @field_validator("state_names", "action_names", mode="before")
+    @classmethod
+    def _new_names(cls, value: Any, info: ValidationInfo) -> tuple[str, ...] | None:
+        return None if value is None else _as_name_tuple(value, str(info.field_name))
+
+    @field_validator("time_scale", mode="before")
+    @classmethod
+    def _time_scale(cls, value: Any) -> float:
+        return check_number(
+            value,
+            "`time_scale` of ColumnMapping",
+            hint=" (seconds per file time unit, e.g. 0.001 for a time column in milliseconds)",
+        )
+
+    @model_validator(mode="after")
+    def _one_role_per_column(self) -> ColumnMapping:
         roles: dict[str, list[str]] = {}
         for role, cols in (
             ("time", [self.time]),
             ("episode", [self.episode] if self.episode else []),
-            ("states", list(states)),
-            ("actions", list(actions)),
+            ("states", list(self.states)),
+            ("actions", list(self.actions)),
         ):
             for c in cols:
                 roles.setdefault(c, []).append(role)
@@ -126,11 +142,13 @@ class ColumnMapping(Config):
         if clash:
             desc = "; ".join(f"{c!r} is in {' and '.join(r)}" for c, r in sorted(clash.items()))
             raise ConfigError(f"Each column may have one role in a ColumnMapping: {desc}.")
-        state_names = _as_name_tuple(self.state_names, "state_names", allow_none=True)
-        action_names = _as_name_tuple(self.action_names, "action_names", allow_none=True)
+        return self
+
+    @model_validator(mode="after")
+    def _one_new_name_per_column(self) -> ColumnMapping:
         for field, new, old in (
-            ("state_names", state_names, states),
-            ("action_names", action_names, actions),
+            ("state_names", self.state_names, self.states),
+            ("action_names", self.action_names, self.actions),
         ):
             if new is not None and len(new) != len(old):
                 raise ConfigError(
@@ -138,16 +156,13 @@ class ColumnMapping(Config):
                     f"`{field.split('_')[0]}s` ({len(old)}: {list(old)}). Got {len(new)}: "
                     f"{list(new)}."
                 )
-        if state_names and action_names and set(state_names) & set(action_names):
+        shared = set(self.state_names or ()) & set(self.action_names or ())
+        if shared:
             raise ConfigError(
-                f"`state_names` and `action_names` share {sorted(set(state_names) & set(action_names))}; "
-                f"a name may be a state or an action, not both."
+                f"`state_names` and `action_names` share {sorted(shared)}; a name may be a state "
+                f"or an action, not both."
             )
-        self.states = states
-        self.actions = actions
-        self.state_names = state_names
-        self.action_names = action_names
-        self.time_scale = float(scale)
+        return self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ColumnMapping:

@@ -1,15 +1,10 @@
-"""Trajectory and TrajectorySet: the value every step of hybridwm reads or writes.
+"""TrajectorySet: the value every step of hybridwm reads or writes.
 
-Conventions:
-    * ``t`` has shape (T,) and is strictly increasing.
-    * ``x`` has shape (T, n_x): states or observations sampled at ``t``.
-    * ``u`` has shape (T, n_u) with ``n_u`` possibly 0. ``u[k]`` is held constant on
-      ``[t[k], t[k+1])`` (zero-order hold); the last row acts after the last sample and is kept
-      so that files stay rectangular.
-    * ``x`` and ``u`` hold finite values unless the trajectory was built with
-      ``allow_nan=True`` (what ``read_trajectories(..., allow_nan=True)`` does); such a set is
-      cleaned with ``TrajectorySet.dropna()`` or ``TrajectorySet.interpolate()``. NaN and ±inf
-      both count as missing values. ``t`` is always finite.
+A set is an ordered collection of :class:`~hybridwm.data.episode.Trajectory` episodes sharing
+state and action names (re-exported here, so ``from hybridwm.data.trajectory import
+Trajectory`` keeps working). Its methods are the public face of the data layer: cleaning
+(:mod:`~hybridwm.data.cleaning`), long tables (:mod:`~hybridwm.data.frames`) and files
+(:mod:`~hybridwm.data.formats`) work on episodes, and the set wraps what they return.
 """
 
 from __future__ import annotations
@@ -17,206 +12,21 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
-from hybridwm.errors import DataError, ShapeError, UnknownNameError
-
-if TYPE_CHECKING:
-    from hybridwm.data.columns import ColumnMapping
+from hybridwm.data import cleaning
+from hybridwm.data.columns import ColumnMapping
+from hybridwm.data.episode import Trajectory
+from hybridwm.data.formats import read_episodes, write_episodes
+from hybridwm.data.frames import episodes_to_frame, frame_to_episodes
+from hybridwm.data.schema import spec_for_frame
+from hybridwm.errors import DataError, FormatError, ShapeError
 
 __all__ = ["Trajectory", "TrajectorySet"]
-
-
-def _as_float_array(value: Any, name: str, ndim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"`{name}` must be numeric (convertible to float64). Got an array of "
-            f"{type(value).__name__} that failed: {exc}. Convert non-numeric columns first."
-        ) from None
-    if ndim == 2 and arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != ndim:
-        raise ShapeError(f"`{name}` must be a {ndim}-D array. Got shape {arr.shape} instead.")
-    return arr
-
-
-def _check_names(names: Sequence[str] | None, n: int, kind: str, prefix: str) -> tuple[str, ...]:
-    if names is None:
-        return tuple(f"{prefix}{i}" for i in range(n))
-    names = tuple(str(n_) for n_ in names)
-    if len(names) != n:
-        raise ShapeError(
-            f"`{kind}` has {len(names)} names {list(names)} but the array has {n} columns; "
-            f"give one name per column."
-        )
-    if len(set(names)) != len(names):
-        dup = sorted({n_ for n_ in names if names.count(n_) > 1})
-        raise DataError(f"`{kind}` must be unique. Duplicated: {dup}.")
-    return names
-
-
-@dataclass(frozen=True, eq=False)
-class Trajectory:
-    """One episode of states and held actions, validated on construction.
-
-    Args:
-        t: (T,) sample times, strictly increasing, finite.
-        x: (T, n_x) states or observations at ``t``.
-        u: (T, n_u) actions; ``u[k]`` is held on ``[t[k], t[k+1])``. ``None`` means no actions.
-        state_names: ``n_x`` unique names (default ``x0, x1, ...``).
-        action_names: ``n_u`` unique names (default ``u0, u1, ...``).
-        meta: free-form JSON-serialisable metadata (system, parameters, scenario, seed, ...).
-        allow_nan: if True, ``x`` and ``u`` may hold missing values (NaN or ±inf), e.g. a log
-            read with ``allow_nan=True`` before ``interpolate()``; ``t`` must still be finite.
-
-    Raises:
-        ShapeError: if the arrays' shapes disagree.
-        DataError: if an array holds NaN/inf (unless ``allow_nan``) or ``t`` is not strictly
-            increasing.
-    """
-
-    t: np.ndarray
-    x: np.ndarray
-    u: np.ndarray | None = None
-    state_names: tuple[str, ...] | None = None
-    action_names: tuple[str, ...] | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    allow_nan: bool = False
-
-    def __post_init__(self) -> None:
-        t = _as_float_array(self.t, "t", 1)
-        x = _as_float_array(self.x, "x", 2)
-        u = np.zeros((len(t), 0)) if self.u is None else _as_float_array(self.u, "u", 2)
-        if len(t) < 1:
-            raise DataError("A trajectory needs at least one sample; `t` is empty.")
-        if x.shape[0] != len(t):
-            raise ShapeError(
-                f"`x` must have one row per time sample: expected {len(t)} rows (len(t)), "
-                f"got {x.shape[0]}."
-            )
-        if u.shape[0] != len(t):
-            raise ShapeError(
-                f"`u` must have one row per time sample: expected {len(t)} rows (len(t)), "
-                f"got {u.shape[0]}. Pad the last action if your log has one action fewer than states."
-            )
-        sn = _check_names(self.state_names, x.shape[1], "state_names", "x")
-        an = _check_names(self.action_names, u.shape[1], "action_names", "u")
-        _check_finite(t[:, None], ("t",), "t")
-        if not self.allow_nan:
-            _check_finite(x, sn, "x")
-            _check_finite(u, an, "u")
-        if len(t) > 1:
-            dt = np.diff(t)
-            bad = np.flatnonzero(dt <= 0)
-            if bad.size:
-                i = int(bad[0]) + 1
-                raise DataError(
-                    f"`t` must be strictly increasing; row {i} has t={float(t[i])!r} after "
-                    f"t={float(t[i - 1])!r}. Sort by time and drop duplicate timestamps."
-                )
-        for a in (t, x, u):
-            a.setflags(write=False)
-        object.__setattr__(self, "t", t)
-        object.__setattr__(self, "x", x)
-        object.__setattr__(self, "u", u)
-        object.__setattr__(self, "state_names", sn)
-        object.__setattr__(self, "action_names", an)
-        object.__setattr__(self, "meta", dict(self.meta))
-        object.__setattr__(self, "allow_nan", bool(self.allow_nan))
-
-    # ------------------------------------------------------------------ properties
-    def __len__(self) -> int:
-        return len(self.t)
-
-    @property
-    def n_x(self) -> int:
-        """Number of state columns."""
-        return self.x.shape[1]
-
-    @property
-    def n_u(self) -> int:
-        """Number of action columns (may be 0)."""
-        return self.u.shape[1]
-
-    @property
-    def duration(self) -> float:
-        """``t[-1] - t[0]``."""
-        return float(self.t[-1] - self.t[0])
-
-    @property
-    def dt(self) -> np.ndarray:
-        """(T-1,) sample intervals."""
-        return np.diff(self.t)
-
-    @property
-    def is_uniform(self) -> bool:
-        """True if the sample intervals are equal up to 1e-9 relative."""
-        if len(self.t) < 3:
-            return True
-        d = self.dt
-        return bool(np.allclose(d, d[0], rtol=1e-9, atol=0.0))
-
-    @property
-    def has_missing(self) -> bool:
-        """True if ``x`` or ``u`` holds a missing value (NaN or ±inf)."""
-        return not (np.isfinite(self.x).all() and np.isfinite(self.u).all())
-
-    def state(self, name: str) -> np.ndarray:
-        """(T,) the column of state ``name``."""
-        return self.x[:, _index_of(name, self.state_names, "state")]
-
-    def action(self, name: str) -> np.ndarray:
-        """(T,) the column of action ``name``."""
-        return self.u[:, _index_of(name, self.action_names, "action")]
-
-    def replace(self, **changes: Any) -> Trajectory:
-        """A copy with some fields replaced (validated again)."""
-        fields = dict(
-            t=self.t,
-            x=self.x,
-            u=self.u,
-            state_names=self.state_names,
-            action_names=self.action_names,
-            meta=self.meta,
-            allow_nan=self.allow_nan,
-        )
-        fields.update(changes)
-        return Trajectory(**fields)
-
-    def slice(self, start: int = 0, stop: int | None = None) -> Trajectory:
-        """Samples ``start:stop`` as a new trajectory."""
-        return self.replace(t=self.t[start:stop], x=self.x[start:stop], u=self.u[start:stop])
-
-    def __repr__(self) -> str:
-        return (
-            f"Trajectory(T={len(self)}, t=[{self.t[0]:.4g}, {self.t[-1]:.4g}], "
-            f"states={list(self.state_names)}, actions={list(self.action_names)})"
-        )
-
-
-def _index_of(name: str, names: Sequence[str], kind: str) -> int:
-    try:
-        return list(names).index(name)
-    except ValueError:
-        raise UnknownNameError(f"Unknown {kind} {name!r}. Available: {list(names)}.") from None
-
-
-def _check_finite(arr: np.ndarray, names: Sequence[str], what: str) -> None:
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row, col = (int(v) for v in np.argwhere(bad)[0])
-        kind = "NaN" if np.isnan(arr[row, col]) else "inf"
-        raise DataError(
-            f"`{what}` has {kind} in column `{names[col]}` at row {row}; drop or interpolate it "
-            f"before use, e.g. `TrajectorySet.dropna()` or `TrajectorySet.interpolate()`."
-        )
 
 
 class TrajectorySet(Sequence[Trajectory]):
@@ -445,9 +255,7 @@ class TrajectorySet(Sequence[Trajectory]):
 
         Steps that need clean data call this first.
         """
-        from hybridwm.data.cleaning import check_finite
-
-        check_finite(self)
+        cleaning.check_finite(self)
         return self
 
     def dropna(self, *, drop_short: bool = False) -> TrajectorySet:
@@ -457,9 +265,7 @@ class TrajectorySet(Sequence[Trajectory]):
             drop_short: an episode left with fewer than 2 samples raises ``DataError``
                 (default) or, if True, is dropped with a ``UserWarning``.
         """
-        from hybridwm.data.cleaning import dropna
-
-        return dropna(self, drop_short=drop_short, stacklevel=3)
+        return TrajectorySet(cleaning.dropna(self, drop_short=drop_short))
 
     def interpolate(self, *, action_method: str = "linear") -> TrajectorySet:
         """A copy with missing values filled linearly in time (edges: nearest valid value).
@@ -468,9 +274,7 @@ class TrajectorySet(Sequence[Trajectory]):
             action_method: ``"linear"`` like the states, or ``"previous"`` (zero-order hold:
                 the last valid action stays in force).
         """
-        from hybridwm.data.cleaning import interpolate
-
-        return interpolate(self, action_method=action_method)
+        return TrajectorySet(cleaning.interpolate(self, action_method=action_method))
 
     def resample(self, dt: float, method: str = "linear") -> TrajectorySet:
         """Every episode on a uniform grid ``t0, t0 + dt, ...`` up to its last sample.
@@ -479,22 +283,17 @@ class TrajectorySet(Sequence[Trajectory]):
         a new time is the last one whose timestamp is ≤ it). See
         :func:`hybridwm.data.cleaning.resample`.
         """
-        from hybridwm.data.cleaning import resample
-
-        return resample(self, dt, method)
+        return TrajectorySet(cleaning.resample(self, dt, method))
 
     def with_time_scale(self, scale: float) -> TrajectorySet:
-        """A copy with every time multiplied by ``scale`` (``0.001``: milliseconds → seconds)."""
-        from hybridwm.data.cleaning import with_time_scale
-
-        return with_time_scale(self, scale)
+        """A copy with every time multiplied by ``scale`` (``0.001``: milliseconds → seconds);
+        see :func:`hybridwm.data.cleaning.with_time_scale`."""
+        return TrajectorySet(cleaning.with_time_scale(self, scale))
 
     def add_noise(self, level: float, *, seed: int | Sequence[int] = 0) -> TrajectorySet:
         """A copy with Gaussian noise of ``level`` × each state's std added to the states;
         see :func:`hybridwm.data.cleaning.add_noise`."""
-        from hybridwm.data.cleaning import add_noise
-
-        return add_noise(self, level, seed=seed)
+        return TrajectorySet(cleaning.add_noise(self, level, seed=seed))
 
     # ------------------------------------------------------------------ construction and IO
     @classmethod
@@ -516,10 +315,44 @@ class TrajectorySet(Sequence[Trajectory]):
             state_names: ``n_x`` names (default ``x0, x1, ...``).
             action_names: ``n_u`` names (default ``u0, u1, ...``).
             meta: one dict for every episode or a list of ``n`` dicts.
-        """
-        from hybridwm.data.cleaning import from_arrays
 
-        return from_arrays(t, x, u, state_names, action_names, meta)
+        Raises:
+            ShapeError: if the shapes disagree.
+            DataError: if values are missing or times are not strictly increasing.
+        """
+        x_arr = np.asarray(x, dtype=np.float64)
+        if x_arr.ndim != 3:
+            raise ShapeError(
+                f"`x` of from_arrays must be 3-D (n, T, n_x). Got shape {x_arr.shape}; for a "
+                f"single episode of shape (T, n_x) pass x[None]."
+            )
+        n, T, _ = x_arr.shape
+        if n == 0:
+            raise ShapeError("`x` of from_arrays holds no episode (n = 0).")
+        u_arr = np.zeros((n, T, 0)) if u is None else np.asarray(u, dtype=np.float64)
+        if u_arr.ndim != 3 or u_arr.shape[:2] != (n, T):
+            raise ShapeError(
+                f"`u` of from_arrays must have shape (n, T, n_u) = ({n}, {T}, n_u) to match "
+                f"`x` {x_arr.shape}. Got {u_arr.shape}."
+            )
+        t_all = _per_episode_times(t, n, T)
+        metas = _per_episode_meta(meta, n)
+        trajs = []
+        for i in range(n):
+            try:
+                trajs.append(
+                    Trajectory(
+                        t=t_all[i].copy(),
+                        x=x_arr[i].copy(),
+                        u=u_arr[i].copy(),
+                        state_names=state_names,
+                        action_names=action_names,
+                        meta=metas[i],
+                    )
+                )
+            except DataError as exc:
+                raise type(exc)(f"Episode {i} of from_arrays: {exc}") from None
+        return cls(trajs)
 
     def to_dataframe(self) -> pd.DataFrame:
         """Long-format DataFrame: columns ``episode, t, <states>, <actions>``, one row per sample.
@@ -529,9 +362,7 @@ class TrajectorySet(Sequence[Trajectory]):
         schema (names, roles, metadata) is kept in ``df.attrs["hybridwm"]`` so that
         ``TrajectorySet.from_dataframe(ts.to_dataframe())`` gives ``ts`` back exactly.
         """
-        from hybridwm.data.frames import set_to_frame
-
-        return set_to_frame(self)
+        return episodes_to_frame(self)
 
     @classmethod
     def from_dataframe(
@@ -562,26 +393,16 @@ class TrajectorySet(Sequence[Trajectory]):
             allow_nan: keep missing state/action values (clean later with ``interpolate``).
 
         Raises:
-            FormatError, DataError, ConfigError: as :func:`read_trajectories`.
+            FormatError, DataError, ConfigError: as :meth:`read`.
         """
-        import warnings
-
-        from hybridwm.data.frames import frame_to_set, spec_for_frame
-        from hybridwm.errors import FormatError
-
         if not isinstance(df, pd.DataFrame):
             raise FormatError(
                 f"`df` of from_dataframe must be a pandas DataFrame. Got {type(df).__name__}."
             )
-        spec = spec_for_frame(
-            df, time=time, states=states, actions=actions, episode=episode, time_scale=time_scale
+        spec = spec_for_frame(df, time, states, actions, episode, time_scale)
+        return cls(
+            frame_to_episodes(df, spec, source="the DataFrame", dropna=dropna, allow_nan=allow_nan)
         )
-        ts, notes = frame_to_set(
-            df, spec, source="the DataFrame", dropna=dropna, allow_nan=allow_nan
-        )
-        for note in notes:
-            warnings.warn(note, UserWarning, stacklevel=2)
-        return ts
 
     @classmethod
     def read(
@@ -594,10 +415,40 @@ class TrajectorySet(Sequence[Trajectory]):
         dropna: bool = False,
         allow_nan: bool = False,
     ) -> TrajectorySet:
-        """Read a Parquet, CSV or NPZ file; see :func:`hybridwm.data.io.read_trajectories`."""
-        from hybridwm.data.io import _read_and_warn
+        """Read a set from a Parquet, CSV or NPZ file (also :func:`hybridwm.data.read_trajectories`).
 
-        return _read_and_warn(
+        Args:
+            path: the file. Its suffix (``.parquet``, ``.pq``, ``.csv``, ``.npz``) gives the
+                format unless ``format`` is given.
+            columns: how to read a file from elsewhere: a :class:`ColumnMapping`, a dict of its
+                fields, or the path of a TOML/JSON file holding them. ``None`` uses the hybridwm
+                schema stored in the file (files written by :meth:`write`).
+            format: ``"parquet"``, ``"csv"`` or ``"npz"``, overriding the suffix.
+            time_scale: factor from the file's time unit to seconds (e.g. ``0.001`` for ms).
+                Give it here or in the mapping, not both.
+            dropna: drop rows with a missing value (NaN/±inf) in the time, state or action
+                columns before building episodes.
+            allow_nan: keep missing state/action values; clean the result with
+                ``.interpolate()`` or ``.dropna()``. Missing times are never kept.
+
+        Returns:
+            The episodes in order of first appearance in the file. Read through a mapping,
+            each trajectory's ``meta`` is ``{"episode": <label in the file>}`` (without an
+            episode column, no label) and ``"columns"``: the mapping as a dict
+            (:meth:`ColumnMapping.to_dict`, with the time scale in force), which reads the same
+            file again: ``ColumnMapping.from_dict(ts[0].meta["columns"])``.
+
+        Raises:
+            UnknownNameError: an unknown ``format`` name.
+            FormatError: unknown suffix, missing/empty/corrupt file, no schema and no
+                ``columns``, missing or non-numeric columns, ragged columns.
+            DataError: missing values, unsorted or duplicate times, episodes under 2 samples.
+            ConfigError: an invalid ``columns`` mapping or ``time_scale``.
+
+        Warns:
+            UserWarning: for constant columns and for unlisted columns of a hybridwm file.
+        """
+        episodes = read_episodes(
             path,
             columns=columns,
             format=format,
@@ -605,9 +456,49 @@ class TrajectorySet(Sequence[Trajectory]):
             dropna=dropna,
             allow_nan=allow_nan,
         )
+        return cls(episodes)
 
     def write(self, path: str | os.PathLike[str], *, format: str | None = None) -> Path:
-        """Write atomically as Parquet, CSV or NPZ; see :func:`hybridwm.data.io.write_trajectories`."""
-        from hybridwm.data.io import write_trajectories
+        """Write the set to a Parquet, CSV or NPZ file, atomically.
 
-        return write_trajectories(self, path, format=format)
+        The file is written to a temporary file next to ``path`` and renamed onto it only when
+        complete, so an interrupted write leaves an existing ``path`` untouched.
+
+        Args:
+            path: destination; its suffix gives the format unless ``format`` is given. Parent
+                folders are created.
+            format: ``"parquet"``, ``"csv"`` or ``"npz"``, overriding the suffix.
+
+        Returns:
+            ``path`` as a Path.
+
+        Raises:
+            FormatError: unknown suffix.
+            UnknownNameError: an unknown ``format`` name.
+            DataError: an episode has fewer than 2 samples, a state and an action share a
+                name, or a ``meta`` is not JSON-serialisable.
+        """
+        return write_episodes(self, path, format=format)
+
+
+def _per_episode_times(t: Any, n: int, T: int) -> np.ndarray:
+    """(n, T) times from a shared (T,) grid or (n, T) grids."""
+    t_arr = np.asarray(t, dtype=np.float64)
+    if t_arr.shape == (T,):
+        return np.broadcast_to(t_arr, (n, T))
+    if t_arr.shape == (n, T):
+        return t_arr
+    raise ShapeError(
+        f"`t` of from_arrays must have shape (T,) = ({T},) or (n, T) = ({n}, {T}). Got "
+        f"{t_arr.shape}."
+    )
+
+
+def _per_episode_meta(meta: dict[str, Any] | Sequence[dict[str, Any]] | None, n: int) -> list[dict]:
+    """``n`` meta dicts from one dict for every episode or a list of ``n``."""
+    if meta is None or isinstance(meta, dict):
+        return [dict(meta or {}) for _ in range(n)]
+    metas = [dict(m) for m in meta]
+    if len(metas) != n:
+        raise ShapeError(f"`meta` must be one dict or a list of n={n} dicts. Got {len(metas)}.")
+    return metas

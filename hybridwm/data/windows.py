@@ -118,20 +118,49 @@ def make_windows(
     if int(stride) != stride or stride < 1:
         raise ConfigError(f"`stride` must be an integer >= 1. Got {stride!r}.")
     horizon, stride = int(horizon), int(stride)
+    _check_long_enough(data, horizon)
+    buckets, grids = _bucket_windows(data, horizon, stride, grid_decimals, ragged=ragged)
+    groups = [_stack_group(data, horizon, items, grids.get(key)) for key, items in buckets.items()]
+    return Windows(
+        tuple(groups),
+        horizon,
+        tuple(data.state_names),
+        tuple(data.action_names),
+        tuple(int(n) for n in data.lengths),
+    )
+
+
+def _check_long_enough(data: TrajectorySet, horizon: int) -> None:
+    """``DataError`` naming the shortest episode if it has fewer than ``horizon + 1`` samples."""
     lengths = data.lengths
     shortest = int(lengths.min())
-    if horizon + 1 > shortest:
-        short = np.flatnonzero(lengths < horizon + 1)
-        i = int(np.argmin(lengths))
-        label = data[i].meta.get("episode") if data[i].meta else None
-        named = f"episode {label!r} (index {i})" if label is not None else f"episode {i}"
-        more = f" ({len(short)} episodes are too short)" if len(short) > 1 else ""
-        raise DataError(
-            f"The training horizon={horizon} needs {horizon + 1} samples per window (H+1), but "
-            f"{named} has only {shortest} samples{more}. Use a horizon <= {shortest - 1} "
-            f"(`--horizon {shortest - 1}` / TrainConfig(horizon={shortest - 1})), or drop the "
-            f"short episodes, e.g. data.filter(lambda tr: len(tr) > {horizon})."
-        )
+    if horizon + 1 <= shortest:
+        return
+    short = np.flatnonzero(lengths < horizon + 1)
+    i = int(np.argmin(lengths))
+    label = data[i].meta.get("episode") if data[i].meta else None
+    named = f"episode {label!r} (index {i})" if label is not None else f"episode {i}"
+    more = f" ({len(short)} episodes are too short)" if len(short) > 1 else ""
+    raise DataError(
+        f"The training horizon={horizon} needs {horizon + 1} samples per window (H+1), but "
+        f"{named} has only {shortest} samples{more}. Use a horizon <= {shortest - 1} "
+        f"(`--horizon {shortest - 1}` / TrainConfig(horizon={shortest - 1})), or drop the "
+        f"short episodes, e.g. data.filter(lambda tr: len(tr) > {horizon})."
+    )
+
+
+_PER_WINDOW = b"per-window"
+
+
+def _bucket_windows(
+    data: TrajectorySet, horizon: int, stride: int, grid_decimals: int, *, ragged: bool
+) -> tuple[dict[bytes, list[tuple[int, int]]], dict[bytes, np.ndarray]]:
+    """The (episode, start) of every window, bucketed by a key of its relative time grid.
+
+    Returns:
+        ``buckets``: key → windows in order; ``grids``: key → the (H+1,) relative grid the
+        windows of that bucket share (absent for the per-window bucket of ragged grids).
+    """
     buckets: dict[bytes, list[tuple[int, int]]] = {}
     grids: dict[bytes, np.ndarray] = {}
     for e, tr in enumerate(data):
@@ -145,8 +174,7 @@ def make_windows(
             buckets.setdefault(key, []).extend((e, s) for s in starts)
             continue
         if ragged:
-            key = b"per-window"
-            buckets.setdefault(key, []).extend((e, s) for s in starts)
+            buckets.setdefault(_PER_WINDOW, []).extend((e, s) for s in starts)
             continue
         for s in starts:
             rel = tr.t[s : s + horizon + 1] - tr.t[s]
@@ -157,23 +185,17 @@ def make_windows(
             )
             grids.setdefault(key, rel)
             buckets.setdefault(key, []).append((e, s))
-    groups = []
-    for key, items in buckets.items():
-        ep = np.array([i for i, _ in items], dtype=np.int64)
-        st = np.array([s for _, s in items], dtype=np.int64)
-        x = np.stack([data[int(i)].x[s : s + horizon + 1] for i, s in items])
-        u = np.stack([data[int(i)].u[s : s + horizon + 1] for i, s in items])
-        if key == b"per-window":
-            t = np.stack(
-                [data[int(i)].t[s : s + horizon + 1] - data[int(i)].t[s] for i, s in items]
-            )
-        else:
-            t = grids[key]
-        groups.append(WindowGroup(t, x, u, ep, st))
-    return Windows(
-        tuple(groups),
-        horizon,
-        tuple(data.state_names),
-        tuple(data.action_names),
-        tuple(int(n) for n in data.lengths),
-    )
+    return buckets, grids
+
+
+def _stack_group(
+    data: TrajectorySet, horizon: int, items: list[tuple[int, int]], grid: np.ndarray | None
+) -> WindowGroup:
+    """The windows ``items`` (episode, start) as one group on ``grid`` (None: per-window grids)."""
+    ep = np.array([i for i, _ in items], dtype=np.int64)
+    st = np.array([s for _, s in items], dtype=np.int64)
+    x = np.stack([data[int(i)].x[s : s + horizon + 1] for i, s in items])
+    u = np.stack([data[int(i)].u[s : s + horizon + 1] for i, s in items])
+    if grid is None:
+        grid = np.stack([data[int(i)].t[s : s + horizon + 1] - data[int(i)].t[s] for i, s in items])
+    return WindowGroup(grid, x, u, ep, st)

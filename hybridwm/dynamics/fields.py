@@ -14,15 +14,16 @@ which :class:`Normalizer` scales back with ``dx_scale``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
 from collections.abc import Iterator, Sequence
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+from pydantic import AfterValidator, Field, field_validator
 from torch import nn
 
 from hybridwm.config import Config
+from hybridwm.data.names import NamedSignals
 from hybridwm.dynamics.actions import HeldActions
 from hybridwm.errors import ConfigError, ShapeError
 from hybridwm.registry import Registry
@@ -49,28 +50,29 @@ for _name, _cls in {
     ACTIVATIONS.register(_name, _cls)
 
 
-@dataclasses.dataclass
 class MLP(Config):
     """Architecture of a multilayer perceptron, stored until the data fix its sizes.
 
     Args:
-        hidden: widths of the hidden layers, e.g. ``(64, 64)``.
+        hidden: widths of the hidden layers, e.g. ``(64, 64)``; each an integer > 0.
         activation: name in :data:`ACTIVATIONS` (``"tanh"``, ``"silu"``, ``"softplus"``, ...).
-        init_scale: factor on the default initialization of the output layer; a small value
-            makes a residual start near zero, so a hybrid starts at its physics.
+        init_scale: factor (>= 0) on the default initialization of the output layer; a small
+            value makes a residual start near zero, so a hybrid starts at its physics.
     """
 
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    init_scale: float = 1e-2
+    hidden: tuple[Annotated[int, Field(gt=0)], ...] = (64, 64)
+    activation: Annotated[str, AfterValidator(ACTIVATIONS.check)] = "tanh"
+    init_scale: float = Field(default=1e-2, ge=0, allow_inf_nan=False)
 
-    def __post_init__(self) -> None:
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if any(h <= 0 for h in self.hidden):
-            raise ConfigError(f"MLP `hidden` widths must be positive. Got {self.hidden}.")
-        ACTIVATIONS[self.activation]  # raises UnknownNameError listing valid names
-        if not math.isfinite(self.init_scale) or self.init_scale < 0:
-            raise ConfigError(f"MLP `init_scale` must be >= 0. Got {self.init_scale}.")
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _widths_are_a_sequence(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)):
+            raise ConfigError(
+                f"MLP.hidden must be a sequence of layer widths, e.g. ({value},) for one hidden "
+                f"layer or (64, 64) for two. Got {value!r}."
+            )
+        return value
 
     def build(self, n_in: int, n_out: int) -> MLPField:
         """An :class:`MLPField` with ``n_in`` inputs and ``n_out`` outputs."""
@@ -211,7 +213,7 @@ class AngleEmbedding(nn.Module):
         return torch.cat((z.index_select(-1, self.linear_index), torch.sin(a), torch.cos(a)), -1)
 
 
-class Dynamics(nn.Module):
+class Dynamics(nn.Module, NamedSignals):
     """Base class: a controlled vector field ``dx/dt = f(x, u(t))`` in torchdiffeq's form.
 
     Subclasses implement :meth:`vector_field`. ``forward(t, x)`` looks the held action up in
@@ -228,16 +230,6 @@ class Dynamics(nn.Module):
         self.state_names = tuple(state_names)
         self.action_names = tuple(action_names)
         self.actions: HeldActions | None = None
-
-    @property
-    def n_x(self) -> int:
-        """Number of state coordinates."""
-        return len(self.state_names)
-
-    @property
-    def n_u(self) -> int:
-        """Number of action inputs."""
-        return len(self.action_names)
 
     def vector_field(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """dx/dt at states ``x`` (..., n_x) under actions ``u`` (..., n_u); returns (..., n_x)."""
@@ -333,20 +325,19 @@ class HybridDynamics(Dynamics):
                     f"{list(self.action_names)}; missing states {missing_x}, actions "
                     f"{missing_u}. Rename the data columns or the physics variables so they match."
                 )
-            if px != self.state_names:
-                self.register_buffer(
-                    "phys_x_index",
-                    torch.tensor([self.state_names.index(n) for n in px], dtype=torch.long),
-                    persistent=False,
-                )
-                self._phys_x = self.phys_x_index
-            if pu != self.action_names:
-                self.register_buffer(
-                    "phys_u_index",
-                    torch.tensor([self.action_names.index(n) for n in pu], dtype=torch.long),
-                    persistent=False,
-                )
-                self._phys_u = self.phys_u_index
+            self._phys_x = self._subset_index("phys_x_index", px, self.state_names)
+            self._phys_u = self._subset_index("phys_u_index", pu, self.action_names)
+
+    def _subset_index(
+        self, buffer: str, subset: tuple[str, ...], names: tuple[str, ...]
+    ) -> torch.Tensor | None:
+        """Register the positions of ``subset`` in ``names`` as the (len(subset),) buffer
+        ``buffer`` and return it; ``None`` (no buffer) when the two name lists are equal."""
+        if subset == names:
+            return None
+        index = torch.tensor([names.index(n) for n in subset], dtype=torch.long)
+        self.register_buffer(buffer, index, persistent=False)
+        return getattr(self, buffer)
 
     @property
     def observation_names(self) -> tuple[str, ...]:

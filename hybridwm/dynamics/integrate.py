@@ -78,17 +78,11 @@ class _Bound(torch.nn.Module):
         return self._vf(x, self.held(t))
 
 
-class _Warped(torch.nn.Module):
+class _Warped(_Bound):
     """Per-sample time grids: ``dx/ds = Δt_k · f(x, u_k)`` on the index grid ``s = k``.
 
     The held signal carries the actions and, in its last column, each sample's step ``Δt_k``.
     """
-
-    def __init__(self, field: Dynamics, held: HeldActions) -> None:
-        super().__init__()
-        self.field = field
-        self.held = held
-        self._vf = field.vector_field
 
     def forward(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         v = self.held(s)
@@ -145,13 +139,58 @@ def integrate(
         SimulationError: an adaptive solver's step size underflowed or it ran out of steps.
     """
     spec = SOLVERS[solver]
+    us = _check_shapes(field, x0, us, t)
+    if int(substeps) < 1:
+        raise ConfigError(f"`substeps` must be an integer >= 1. Got {substeps}.")
+    t = t.to(device=x0.device, dtype=x0.dtype)
+    us = us.to(device=x0.device, dtype=x0.dtype)
+    per_sample = t.ndim == 2
+    if per_sample:
+        steps = (t[:, 1:] - t[:, :-1])[:, :, None]
+        t = torch.arange(t.shape[-1], dtype=x0.dtype, device=x0.device)
+        held = HeldActions(torch.cat((us, steps), -1), t)
+    else:
+        held = HeldActions(us, t)
+    opts = _solver_options(spec, held, t, int(substeps), int(max_num_steps))
+    if options:
+        opts.update(options)
+    func = _Warped(field, held) if per_sample else _Bound(field, held)
+    kw = {"rtol": rtol, "atol": atol, "method": spec.method, "options": opts}
+    try:
+        if adjoint:
+            params = tuple(p for p in field.parameters() if p.requires_grad)
+            xs = odeint_adjoint(func, x0, t, adjoint_params=params, **kw)
+        else:
+            xs = odeint(func, x0, t, **kw)
+    except AssertionError as exc:
+        msg = str(exc)
+        if "underflow" in msg or "max_num_steps" in msg:
+            raise SimulationError(
+                f"The {solver!r} solver failed: {msg}. The vector field is probably stiff or "
+                f"blowing up (NaN/inf states). Try a fixed-step solver (solver='rk4', "
+                f"substeps=4), looser tolerances, or a smaller learning rate."
+            ) from None
+        raise
+    return xs.transpose(0, 1)
+
+
+def _check_shapes(
+    field: Dynamics, x0: torch.Tensor, us: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """Check the shapes of :func:`integrate`'s arguments (see there).
+
+    Returns:
+        (batch, T, n_u) actions: ``us`` without its unused last row when it has T+1 rows.
+
+    Raises:
+        ShapeError: shapes of ``x0``, ``us`` and ``t`` disagree with each other or the field.
+    """
     if x0.ndim != 2 or x0.shape[1] != field.n_x:
         raise ShapeError(
             f"`x0` must be (batch, n_x) = (batch, {field.n_x}) for states "
             f"{list(field.state_names)}; got shape {tuple(x0.shape)}."
         )
-    per_sample = t.ndim == 2
-    if per_sample and t.shape[0] != x0.shape[0]:
+    if t.ndim == 2 and t.shape[0] != x0.shape[0]:
         raise ShapeError(
             f"Per-sample times `t` must be (batch, T+1) with batch = {x0.shape[0]}; got shape "
             f"{tuple(t.shape)}."
@@ -167,60 +206,30 @@ def integrate(
             f"{list(field.action_names)}; got shape {tuple(us.shape)}."
         )
     if us.shape[1] == n_steps + 1:
-        us = us[:, :n_steps]
-    elif us.shape[1] != n_steps:
+        return us[:, :n_steps]
+    if us.shape[1] != n_steps:
         raise ShapeError(
             f"`us` has {us.shape[1]} time rows but `t` has {n_steps + 1} samples; give T = "
             f"{n_steps} actions (one per interval) for T+1 = {n_steps + 1} times."
         )
-    if int(substeps) < 1:
-        raise ConfigError(f"`substeps` must be an integer >= 1. Got {substeps}.")
-    t = t.to(device=x0.device, dtype=x0.dtype)
-    us = us.to(device=x0.device, dtype=x0.dtype)
-    if per_sample:
-        steps = (t[:, 1:] - t[:, :-1])[:, :, None]
-        t = torch.arange(n_steps + 1, dtype=x0.dtype, device=x0.device)
-        held = HeldActions(torch.cat((us, steps), -1), t)
-    else:
-        held = HeldActions(us, t)
+    return us
 
+
+def _solver_options(
+    spec: SolverSpec, held: HeldActions, t: torch.Tensor, substeps: int, max_num_steps: int
+) -> dict:
+    """torchdiffeq's ``options`` for ``spec``: the action switch times as ``jump_t`` for an
+    adaptive solver; ``perturb`` and the sub-step grid (over the (T+1,) times ``t``) for a
+    fixed-step one."""
     opts: dict = {}
     if spec.adaptive:
         jumps = held.switch_times()
         if jumps.numel():
             opts["jump_t"] = jumps
-        opts["max_num_steps"] = int(max_num_steps)
+        opts["max_num_steps"] = max_num_steps
     else:
         opts["perturb"] = True
-        if int(substeps) > 1:
-            fine = _substep_grid(t, int(substeps))
+        if substeps > 1:
+            fine = _substep_grid(t, substeps)
             opts["grid_constructor"] = lambda func, y0, tt: fine
-    if options:
-        opts.update(options)
-
-    func = _Warped(field, held) if per_sample else _Bound(field, held)
-    try:
-        if adjoint:
-            params = tuple(p for p in field.parameters() if p.requires_grad)
-            xs = odeint_adjoint(
-                func,
-                x0,
-                t,
-                rtol=rtol,
-                atol=atol,
-                method=spec.method,
-                options=opts,
-                adjoint_params=params,
-            )
-        else:
-            xs = odeint(func, x0, t, rtol=rtol, atol=atol, method=spec.method, options=opts)
-    except AssertionError as exc:
-        msg = str(exc)
-        if "underflow" in msg or "max_num_steps" in msg:
-            raise SimulationError(
-                f"The {solver!r} solver failed: {msg}. The vector field is probably stiff or "
-                f"blowing up (NaN/inf states). Try a fixed-step solver (solver='rk4', "
-                f"substeps=4), looser tolerances, or a smaller learning rate."
-            ) from None
-        raise
-    return xs.transpose(0, 1)
+    return opts

@@ -21,6 +21,9 @@ from hybridwm.errors import ShapeError
 
 __all__ = ["ODEModel"]
 
+#: the solver settings an ODEModel stores and passes to :func:`integrate`
+_SOLVER_SETTINGS = ("solver", "substeps", "rtol", "atol", "adjoint")
+
 
 class ODEModel(nn.Module):
     """A controlled neural/hybrid ODE with an observation model.
@@ -176,13 +179,7 @@ class ODEModel(nn.Module):
 
         Keyword arguments override the model's solver settings (see :func:`integrate`).
         """
-        kw = dict(
-            solver=self.solver,
-            substeps=self.substeps,
-            rtol=self.rtol,
-            atol=self.atol,
-            adjoint=self.adjoint,
-        )
+        kw = {name: getattr(self, name) for name in _SOLVER_SETTINGS}
         kw.update({k: v for k, v in solver_kw.items() if v is not None})
         return integrate(self.dynamics, x0, us, t, **kw)
 

@@ -19,7 +19,8 @@ __all__ = ["LinearPhysics", "PendulumPhysics", "reference_dataset"]
 
 
 def _param(value, trainable: bool, dtype: torch.dtype) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype)
+    # a copy: training a trainable field must never write into the caller's array
+    t = torch.tensor(np.asarray(value, dtype=np.float64), dtype=dtype)
     return nn.Parameter(t) if trainable else t
 
 

@@ -1,12 +1,14 @@
-"""Evaluation: error metrics (pure numpy functions), model evaluation and the benchmark grid."""
+"""Evaluation: model evaluation, error metrics (pure numpy functions) and the benchmark grid.
 
-from hybridwm.evaluation.benchmark import (
-    MODEL_KINDS,
-    PRESETS,
-    BenchmarkConfig,
-    benchmark,
-    load_preset,
-)
+The benchmark is in parts: :mod:`~hybridwm.evaluation.config` (``BenchmarkConfig``, presets),
+:mod:`~hybridwm.evaluation.executors` (how jobs run), :mod:`~hybridwm.evaluation.jobs`
+(prepare a system and seed; fit and evaluate a model), :mod:`~hybridwm.evaluation.collection`
+(the result files) and :func:`benchmark`, the entry point.
+"""
+
+from hybridwm.evaluation.benchmark import benchmark
+from hybridwm.evaluation.config import MODEL_KINDS, PRESETS, BenchmarkConfig, load_preset
+from hybridwm.evaluation.energy import ground_truth_energy
 from hybridwm.evaluation.evaluate import Evaluation, evaluate, predict_arrays
 from hybridwm.metrics import (
     coefficient_error,
@@ -33,6 +35,7 @@ __all__ = [
     "diverged_mask",
     "energy_drift",
     "evaluate",
+    "ground_truth_energy",
     "load_preset",
     "nrmse",
     "nrmse_per_state",

@@ -7,8 +7,18 @@ Typical use::
     model = discover(train_set, config=DiscoverConfig(library="trig-poly", threshold=0.1))
     print("\\n".join(model.equations()))
     field = model.vector_field(trainable=True)   # forward(x, u) -> dx/dt
+
+Modules, bottom to top (each imports only those above it in this list): ``expressions``
+(parse text, generate numpy/torch code), ``features`` (FeatureLibrary), ``derivatives``
+(differentiation, action-aligned regressors), ``sparse_regression`` (pysindy optimizers),
+``rational`` (shared denominators), ``parameter``, ``notation`` (equation left sides),
+``equations`` (the data of dx/dt = Theta @ C.T), ``printing``, ``comparison``, ``document``
+(JSON), ``torch_field``, ``parameter_fit``, ``model`` (PhysicsModel), ``priors`` (declare,
+load_prior), ``angles``, ``config`` (DiscoverConfig), ``discovery`` (discover).
 """
 
+from hybridwm.physics.angles import infer_angles
+from hybridwm.physics.config import DiscoverConfig
 from hybridwm.physics.derivatives import (
     ALIGN_MODES,
     DIFFERENTIATION,
@@ -18,17 +28,14 @@ from hybridwm.physics.derivatives import (
     make_differentiation,
     regression_data,
 )
-from hybridwm.physics.discovery import (
-    OPTIMIZERS,
-    DiscoverConfig,
-    discover,
-    infer_angles,
-    make_optimizer,
-)
+from hybridwm.physics.discovery import discover
+from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import SUPPORTED_FUNCTIONS, parse_expression
 from hybridwm.physics.features import LIBRARIES, FeatureLibrary, guess_angles, make_library
 from hybridwm.physics.model import FORMAT, FORMAT_VERSION, Parameter, PhysicsModel
-from hybridwm.physics.priors import PRIOR_KEYS, declare, fit_parameters, load_prior, parse_lhs
+from hybridwm.physics.parameter_fit import fit_parameters
+from hybridwm.physics.priors import PRIOR_KEYS, declare, load_prior, parse_lhs
+from hybridwm.physics.sparse_regression import OPTIMIZERS, make_optimizer
 from hybridwm.physics.torch_field import PhysicsVectorField
 
 __all__ = [
@@ -41,6 +48,7 @@ __all__ = [
     "PRIOR_KEYS",
     "SUPPORTED_FUNCTIONS",
     "DiscoverConfig",
+    "Equations",
     "FeatureLibrary",
     "Parameter",
     "PhysicsModel",

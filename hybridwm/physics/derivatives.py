@@ -47,6 +47,7 @@ __all__ = [
     "make_differentiation",
     "min_samples",
     "regression_data",
+    "resolve_align",
 ]
 
 ALIGN_MODES = ("actions", "all", "none")
@@ -167,7 +168,9 @@ class RegressionData:
     row: np.ndarray
 
 
-def _resolve_align(align: Any) -> str:
+def resolve_align(align: Any) -> str:
+    """The alignment mode named by ``align``: one of :data:`ALIGN_MODES`; ``True`` means
+    ``"actions"``, ``False`` or ``None`` ``"none"``."""
     if align is True:
         return "actions"
     if align is False or align is None:
@@ -206,6 +209,40 @@ def regression_data(
     Raises:
         DataError: a trajectory is too short for the differentiation method.
     """
+    _check_lengths(data, method)
+    lengths = data.lengths
+    xs = np.concatenate([tr.x for tr in data], axis=0)
+    us = np.concatenate([tr.u for tr in data], axis=0)
+    theta = np.asarray(fn(xs, us), dtype=np.float64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    if check is not None:
+        _check_by_trajectory(check, theta, offsets)
+    sc = np.arange(data.n_x) if state_columns is None else np.asarray(state_columns)
+    J = np.flatnonzero(np.asarray(align_columns, dtype=bool))
+    right = _held_right_values(data, fn, J, offsets, check) if J.size else None
+    # columns to differentiate: the states, then the running integrals of aligned regressors
+    blocks: list[np.ndarray] = []
+    for i, tr in enumerate(data):
+        a, b = offsets[i], offsets[i + 1]
+        cols = [tr.x[:, sc]]
+        if right is not None:
+            ra, rb = a - i, b - i - 1
+            cols.append(held_integral(tr.t, theta[a : b - 1, J], right[ra:rb]))
+        blocks.append(np.hstack(cols) if len(cols) > 1 else cols[0])
+    D = np.concatenate(_differentiate_blocks(data, blocks, method), axis=0)
+    dx = D[:, : len(sc)]
+    if J.size:
+        theta[:, J] = D[:, len(sc) :]
+    traj = np.repeat(np.arange(len(data)), lengths)
+    row = np.concatenate([np.arange(n) for n in lengths])
+    keep = np.isfinite(dx).all(axis=1) & np.isfinite(theta).all(axis=1)
+    if not keep.all():
+        theta, dx, traj, row = theta[keep], dx[keep], traj[keep], row[keep]
+    return RegressionData(theta=theta, dx=dx, trajectory=traj, row=row)
+
+
+def _check_lengths(data: TrajectorySet, method: Any) -> None:
+    """Raise :class:`DataError` naming the first trajectory too short for ``method``."""
     need = min_samples(method)
     lengths = data.lengths
     short = np.flatnonzero(lengths < need)
@@ -216,32 +253,31 @@ def regression_data(
             f"{type(method).__name__} (needs at least {need}). Drop short trajectories, e.g. "
             f"`data.filter(lambda tr: len(tr) >= {need})`, or use a smaller smoothing window."
         )
-    align_columns = np.asarray(align_columns, dtype=bool)
-    xs = np.concatenate([tr.x for tr in data], axis=0)
-    us = np.concatenate([tr.u for tr in data], axis=0)
-    theta = np.asarray(fn(xs, us), dtype=np.float64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
+
+
+def _held_right_values(
+    data: TrajectorySet,
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    columns: np.ndarray,
+    offsets: np.ndarray,
+    check: Callable[[np.ndarray, str], None] | None,
+) -> np.ndarray:
+    """(N - n_traj, len(columns)) regressors at the end of each interval with its held action,
+    ``fn(x_{i+1}, u_i)``, stacked over the trajectories (``offsets``: (n_traj + 1,) row offsets
+    of the trajectories in the stacked samples)."""
+    xr = np.concatenate([tr.x[1:] for tr in data], axis=0)
+    ur = np.concatenate([tr.u[:-1] for tr in data], axis=0)
+    right = np.asarray(fn(xr, ur), dtype=np.float64)[:, columns]
     if check is not None:
-        _check_by_trajectory(check, theta, offsets)
-    sc = np.arange(data.n_x) if state_columns is None else np.asarray(state_columns)
-    n_s = len(sc)
-    J = np.flatnonzero(align_columns)
-    right = None
-    if J.size:
-        xr = np.concatenate([tr.x[1:] for tr in data], axis=0)
-        ur = np.concatenate([tr.u[:-1] for tr in data], axis=0)
-        right = np.asarray(fn(xr, ur), dtype=np.float64)[:, J]
-        if check is not None:
-            _check_by_trajectory(check, right, offsets - np.arange(len(offsets)), shifted=True)
-    # columns to differentiate: the states, then the running integrals of aligned regressors
-    blocks: list[np.ndarray] = []
-    for i, tr in enumerate(data):
-        a, b = offsets[i], offsets[i + 1]
-        cols = [tr.x[:, sc]]
-        if right is not None:
-            ra, rb = a - i, b - i - 1
-            cols.append(held_integral(tr.t, theta[a : b - 1, J], right[ra:rb]))
-        blocks.append(np.hstack(cols) if len(cols) > 1 else cols[0])
+        _check_by_trajectory(check, right, offsets - np.arange(len(offsets)), shifted=True)
+    return right
+
+
+def _differentiate_blocks(
+    data: TrajectorySet, blocks: list[np.ndarray], method: Any
+) -> list[np.ndarray]:
+    """Time derivative of each trajectory's (T_i, c) block of columns; trajectories with the same
+    length and uniform step are differentiated together in one call."""
     derivs: list[np.ndarray | None] = [None] * len(data)
     groups: dict[tuple[int, float], list[int]] = {}
     for i, tr in enumerate(data):
@@ -254,16 +290,7 @@ def regression_data(
         d = differentiate(data[members[0]].t, stacked, method)
         for j, i in enumerate(members):
             derivs[i] = d[:, j]
-    D = np.concatenate(derivs, axis=0)  # type: ignore[arg-type]
-    dx = D[:, :n_s]
-    if J.size:
-        theta[:, J] = D[:, n_s:]
-    traj = np.repeat(np.arange(len(data)), lengths)
-    row = np.concatenate([np.arange(n) for n in lengths])
-    keep = np.isfinite(dx).all(axis=1) & np.isfinite(theta).all(axis=1)
-    if not keep.all():
-        theta, dx, traj, row = theta[keep], dx[keep], traj[keep], row[keep]
-    return RegressionData(theta=theta, dx=dx, trajectory=traj, row=row)
+    return derivs  # type: ignore[return-value]
 
 
 def _check_by_trajectory(

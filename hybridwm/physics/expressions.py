@@ -20,6 +20,7 @@ import ast
 import contextlib
 import contextvars
 import keyword
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -67,19 +68,14 @@ SUPPORTED_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
 }
 _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
 
-# sympy function class -> attribute name in numpy / torch
+# sympy function class -> attribute name in numpy / torch (most have the same name in both)
 _FUNC_CODE: dict[type, tuple[str, str]] = {
-    sp.sin: ("np.sin", "torch.sin"),
-    sp.cos: ("np.cos", "torch.cos"),
-    sp.tan: ("np.tan", "torch.tan"),
-    sp.exp: ("np.exp", "torch.exp"),
-    sp.log: ("np.log", "torch.log"),
-    sp.tanh: ("np.tanh", "torch.tanh"),
-    sp.sinh: ("np.sinh", "torch.sinh"),
-    sp.cosh: ("np.cosh", "torch.cosh"),
+    **{
+        f: (f"np.{f.__name__}", f"torch.{f.__name__}")
+        for f in (sp.sin, sp.cos, sp.tan, sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.sign)
+    },
     sp.atan: ("np.arctan", "torch.atan"),
     sp.Abs: ("np.abs", "torch.abs"),
-    sp.sign: ("np.sign", "torch.sign"),
     sp.Min: ("_minimum", "_minimum"),
     sp.Max: ("_maximum", "_maximum"),
 }
@@ -140,7 +136,7 @@ def parse_expression(
         raise ParseError(
             f"Cannot parse {what} {src!r}: {exc.msg} at position {col}:\n{_caret(src, col)}"
         ) from None
-    return _convert(tree.body, src, symbols, what, names, kinds)
+    return _ToSympy(src, symbols, what, names, kinds)(tree.body)
 
 
 def _orig_col(src: str, col: int) -> int:
@@ -164,79 +160,97 @@ def _list_names(names: Sequence[str], kinds: Mapping[str, str] | None) -> str:
     return "; ".join(f"{k}s {v}" for k, v in groups.items())
 
 
-def _convert(
-    node: ast.AST,
-    src: str,
-    symbols: dict[str, sp.Symbol],
-    what: str,
-    names: Sequence[str],
-    kinds: Mapping[str, str] | None,
-) -> sp.Expr:
-    def fail(msg: str, n: ast.AST) -> ParseError:
-        col = _orig_col(src, getattr(n, "col_offset", 0))
+_BINARY: dict[type, Callable[[sp.Expr, sp.Expr], sp.Expr]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.BitXor: operator.pow,  # ``^`` means power
+}
+_UNARY: dict[type, Callable[[sp.Expr], sp.Expr]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+class _ToSympy:
+    """Converts a parsed expression (an :mod:`ast` tree) node by node into sympy, allowing only
+    numbers, the given names and constants, ``+ - * / **`` and the supported functions."""
+
+    def __init__(
+        self,
+        src: str,
+        symbols: dict[str, sp.Symbol],
+        what: str,
+        names: Sequence[str],
+        kinds: Mapping[str, str] | None,
+    ) -> None:
+        self.src, self.symbols, self.what, self.names, self.kinds = src, symbols, what, names, kinds
+
+    def fail(self, msg: str, n: ast.AST) -> ParseError:
+        col = _orig_col(self.src, getattr(n, "col_offset", 0))
         return ParseError(
-            f"Cannot parse {what} {src!r}: {msg} at position {col}:\n{_caret(src, col)}"
+            f"Cannot parse {self.what} {self.src!r}: {msg} at position {col}:\n"
+            f"{_caret(self.src, col)}"
         )
 
-    def conv(n: ast.AST) -> sp.Expr:
+    def __call__(self, n: ast.AST) -> sp.Expr:
         if isinstance(n, ast.Constant):
-            if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
-                raise fail(f"only numbers are allowed as constants, got {n.value!r}", n)
-            return sp.Integer(n.value) if isinstance(n.value, int) else sp.Float(n.value)
+            return self.constant(n)
         if isinstance(n, ast.Name):
-            if n.id in symbols:
-                return symbols[n.id]
-            if n.id in _CONSTANTS:
-                return _CONSTANTS[n.id]
-            if n.id in SUPPORTED_FUNCTIONS:
-                raise fail(f"function {n.id!r} must be called, e.g. {n.id}(x)", n)
-            col = _orig_col(src, n.col_offset)
-            raise UnknownNameError(
-                f"{what} {src!r} uses unknown name {n.id!r} at position {col}:\n{_caret(src, col)}\n"
-                f"Available names: {_list_names(names, kinds)}."
-            )
+            return self.name(n)
         if isinstance(n, ast.UnaryOp):
-            if isinstance(n.op, ast.USub):
-                return -conv(n.operand)
-            if isinstance(n.op, ast.UAdd):
-                return conv(n.operand)
-            raise fail(f"unsupported operator {type(n.op).__name__}", n)
+            op = _UNARY.get(type(n.op))
+            if op is None:
+                raise self.fail(f"unsupported operator {type(n.op).__name__}", n)
+            return op(self(n.operand))
         if isinstance(n, ast.BinOp):
-            a, b = conv(n.left), conv(n.right)
-            op = n.op
-            if isinstance(op, ast.Add):
-                return a + b
-            if isinstance(op, ast.Sub):
-                return a - b
-            if isinstance(op, ast.Mult):
-                return a * b
-            if isinstance(op, ast.Div):
-                return a / b
-            if isinstance(op, (ast.Pow, ast.BitXor)):
-                return a**b
-            raise fail(f"unsupported operator {type(op).__name__}; use + - * / ** or ^", n)
+            a, b = self(n.left), self(n.right)
+            binary = _BINARY.get(type(n.op))
+            if binary is None:
+                raise self.fail(
+                    f"unsupported operator {type(n.op).__name__}; use + - * / ** or ^", n
+                )
+            return binary(a, b)
         if isinstance(n, ast.Call):
-            if not isinstance(n.func, ast.Name):
-                raise fail("only plain function calls such as sin(x) are allowed", n)
-            fname = n.func.id
-            if fname not in SUPPORTED_FUNCTIONS:
-                supported = sorted(set(SUPPORTED_FUNCTIONS))
-                raise fail(f"unknown function {fname!r}; supported functions: {supported}", n)
-            if n.keywords:
-                raise fail("keyword arguments are not allowed", n)
-            args = [conv(a) for a in n.args]
-            if fname in ("min", "Min", "max", "Max"):
-                if len(args) < 2:
-                    raise fail(f"{fname} needs at least two arguments", n)
-            elif fname == "clip":
-                if len(args) != 3:
-                    raise fail(f"clip takes three arguments (x, low, high), got {len(args)}", n)
-            elif len(args) != 1:
-                raise fail(f"{fname} takes exactly one argument, got {len(args)}", n)
-            return SUPPORTED_FUNCTIONS[fname](*args)
-        raise fail(f"unsupported syntax {type(n).__name__}", n)
+            return self.call(n)
+        raise self.fail(f"unsupported syntax {type(n).__name__}", n)
 
-    return conv(node)
+    def constant(self, n: ast.Constant) -> sp.Expr:
+        if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
+            raise self.fail(f"only numbers are allowed as constants, got {n.value!r}", n)
+        return sp.Integer(n.value) if isinstance(n.value, int) else sp.Float(n.value)
+
+    def name(self, n: ast.Name) -> sp.Expr:
+        if n.id in self.symbols:
+            return self.symbols[n.id]
+        if n.id in _CONSTANTS:
+            return _CONSTANTS[n.id]
+        if n.id in SUPPORTED_FUNCTIONS:
+            raise self.fail(f"function {n.id!r} must be called, e.g. {n.id}(x)", n)
+        col = _orig_col(self.src, n.col_offset)
+        raise UnknownNameError(
+            f"{self.what} {self.src!r} uses unknown name {n.id!r} at position {col}:\n"
+            f"{_caret(self.src, col)}\nAvailable names: {_list_names(self.names, self.kinds)}."
+        )
+
+    def call(self, n: ast.Call) -> sp.Expr:
+        if not isinstance(n.func, ast.Name):
+            raise self.fail("only plain function calls such as sin(x) are allowed", n)
+        fname = n.func.id
+        if fname not in SUPPORTED_FUNCTIONS:
+            supported = sorted(set(SUPPORTED_FUNCTIONS))
+            raise self.fail(f"unknown function {fname!r}; supported functions: {supported}", n)
+        if n.keywords:
+            raise self.fail("keyword arguments are not allowed", n)
+        args = [self(a) for a in n.args]
+        if fname in ("min", "Min", "max", "Max"):
+            if len(args) < 2:
+                raise self.fail(f"{fname} needs at least two arguments", n)
+        elif fname == "clip":
+            if len(args) != 3:
+                raise self.fail(f"clip takes three arguments (x, low, high), got {len(args)}", n)
+        elif len(args) != 1:
+            raise self.fail(f"{fname} takes exactly one argument, got {len(args)}", n)
+        return SUPPORTED_FUNCTIONS[fname](*args)
 
 
 def expr_name(expr: sp.Expr) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from hybridwm.data.checks import first_missing
 from hybridwm.errors import ConfigError, DiscoveryError, UnknownNameError
 from hybridwm.physics.expressions import (
     compile_expressions,
@@ -217,12 +218,11 @@ class FeatureLibrary:
             theta: (N, n_features) evaluated features.
             where: description of the rows, e.g. ``"trajectory 3"``.
         """
-        bad = ~np.isfinite(theta)
-        if bad.any():
-            row, col = (int(v) for v in np.argwhere(bad)[0])
-            kind = "NaN" if np.isnan(theta[row, col]) else "inf"
+        found = first_missing(theta)
+        if found is not None:
             raise DiscoveryError(
-                f"Feature {self.names[col]!r} is {kind} at row {row}{' of ' + where if where else ''}. "
+                f"Feature {self.names[found.column]!r} is {found.kind} at row {found.row}"
+                f"{' of ' + where if where else ''}. "
                 f"Its expression is not defined on the data (e.g. sqrt or log of a negative "
                 f"value); drop the feature, guard it (sqrt(abs(h))) or clean the data."
             )

@@ -1,332 +1,88 @@
-"""PhysicsModel: discovered or declared equations dx/dt = Theta(x, u; p) @ C(p).T.
+"""PhysicsModel: discovered or declared equations dx/dt = Theta(x, u; p) @ C(p).T, ready to use.
 
-A model is a :class:`~hybridwm.physics.features.FeatureLibrary` (the terms), a coefficient
-matrix ``C`` of shape (n_x, n_features) and, for declared priors, named parameters ``p`` that the
-coefficients (and possibly features) depend on. Discovered models have plain numbers as
-coefficients; declared ones have expressions such as ``-w0**2``.
-
-JSON format (``format_version`` 1)::
-
-    {
-      "format": "hybridwm.physics", "format_version": 1,
-      "state_names": ["theta", "omega"], "action_names": ["torque"],
-      "parameters": [{"name": "w0", "value": 3.1, "bounds": [0, 10], "fixed": false}],
-      "features": ["sin(theta)", "omega", "torque"],          # parseable expressions
-      "coefficients": [[0, 1, 0], ["-w0**2", 0, 0]],          # numbers or expressions
-      "ensemble": null | {"n_models": 20, "coef_mean": [[...]], "coef_std": [[...]],
-                          "inclusion_probability": [[...]]},
-      "info": {...}                                           # how it was made (free form)
-    }
-
-Expressions are parsed with a whitelist parser (never ``eval``), so loading a file runs no code.
+The equations themselves (terms, coefficients, parameters, observations) are an
+:class:`~hybridwm.physics.equations.Equations`; a :class:`PhysicsModel` adds what a user does
+with them: evaluate (``predict``), integrate with held actions (``simulate``), score against
+data, print (``equations``, ``to_latex``), compare with known coefficients, turn into a torch
+module (``vector_field``), fit the parameters of a declared prior, and save/load the JSON
+document of :mod:`hybridwm.physics.document`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import sympy as sp
+import torch
 
-from hybridwm._io import atomic_write_text, to_jsonable
+from hybridwm._io import atomic_write_text
 from hybridwm.data import TrajectorySet
-from hybridwm.errors import (
-    ConfigError,
-    DataError,
-    FormatError,
-    HybridWMError,
-    IncompatibleVersionError,
-    ShapeError,
-    UnknownNameError,
-)
-from hybridwm.physics.expressions import (
-    compile_expressions,
-    expr_latex,
-    expr_name,
-    parse_expression,
-)
-from hybridwm.physics.features import FeatureLibrary
-
-if TYPE_CHECKING:
-    import torch
-
-    from hybridwm.physics.torch_field import PhysicsVectorField
+from hybridwm.errors import ConfigError, FormatError, HybridWMError, ShapeError, UnknownNameError
+from hybridwm.physics.comparison import compare_coefficients
+from hybridwm.physics.derivatives import make_differentiation, regression_data, resolve_align
+from hybridwm.physics.document import FORMAT, FORMAT_VERSION, read_document, to_document
+from hybridwm.physics.equations import Equations
+from hybridwm.physics.parameter import Parameter
+from hybridwm.physics.parameter_fit import fit_parameters
+from hybridwm.physics.printing import equation_lines, latex_lines
+from hybridwm.physics.torch_field import PhysicsVectorField
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Parameter", "PhysicsModel"]
 
-FORMAT = "hybridwm.physics"
-FORMAT_VERSION = 1
+#: differentiation options recorded in ``info`` that :meth:`PhysicsModel.score` reuses
+_DIFFERENTIATION_OPTIONS = ("order", "window", "polyorder")
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """A named parameter of a declared prior.
+def _rk4_held(
+    f: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    x0: np.ndarray,
+    u: np.ndarray,
+    t: np.ndarray,
+    substeps: int,
+) -> np.ndarray:
+    """Fixed-step RK4 of ``dx/dt = f(x, u)`` with ``u[:, k]`` held on ``[t[k], t[k+1])``.
 
-    Attributes:
-        name: the name used in the equations.
-        value: current value.
-        bounds: ``(lower, upper)``; ``None`` for either side means unbounded.
-        fixed: if True the parameter is never fitted or trained.
+    Args:
+        f: maps ``x`` (n, n_x) and ``u`` (n, n_u) to dx/dt (n, n_x).
+        x0: (n, n_x) initial states at ``t[0]``.
+        u: (n, >= T-1, n_u) held actions.
+        t: (T,) strictly increasing times.
+        substeps: RK4 steps per sample interval.
+
+    Returns:
+        (n, T, n_x) states at ``t`` (NaN/inf where the solution diverged).
     """
-
-    name: str
-    value: float
-    bounds: tuple[float | None, float | None] | None = None
-    fixed: bool = False
-
-    def bounds_tuple(self) -> tuple[float, float]:
-        """``(lo, hi)`` with ``-inf``/``inf`` for missing bounds."""
-        lo, hi = self.bounds if self.bounds is not None else (None, None)
-        return (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible form."""
-        return {
-            "name": self.name,
-            "value": float(self.value),
-            "bounds": None if self.bounds is None else list(self.bounds),
-            "fixed": bool(self.fixed),
-        }
+    out = np.empty((x0.shape[0], len(t), x0.shape[1]))
+    out[:, 0] = x0
+    x = x0.copy()
+    with np.errstate(all="ignore"):
+        for k in range(len(t) - 1):
+            uk = u[:, k]
+            h = (t[k + 1] - t[k]) / substeps
+            for _ in range(substeps):
+                k1 = f(x, uk)
+                k2 = f(x + 0.5 * h * k1, uk)
+                k3 = f(x + 0.5 * h * k2, uk)
+                k4 = f(x + h * k3, uk)
+                x = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+            out[:, k + 1] = x
+    return out
 
 
-def _fmt(c: float, precision: int) -> str:
-    return f"{c:.{precision}g}"
-
-
-class PhysicsModel:
+class PhysicsModel(Equations):
     """Equations ``dx/dt = Theta(x, u; p) @ C(p).T`` with names, printing, simulation and IO.
 
     Build one with :func:`~hybridwm.physics.discover` or :func:`~hybridwm.physics.declare`;
-    the constructor is for those and for loading.
-
-    Args:
-        state_names: names of the n_x states (one equation each).
-        action_names: names of the n_u actions (may be empty).
-        features: the n_f feature expressions (text or sympy).
-        coefficients: (n_x, n_f) numbers, or nested lists of numbers/expressions over parameters.
-        parameters: the parameters coefficients and features may use.
-        ensemble: optional ensemble statistics: ``n_models`` and (n_x, n_f) arrays
-            ``coef_mean``, ``coef_std``, ``inclusion_probability``.
-        info: free-form JSON-compatible metadata (how the model was made). A declared prior's
-            ``info["sharpness"]`` sets the smooth form of ``min``/``max``/``clip`` in training
-            (see :func:`~hybridwm.physics.expressions.smooth_saturation`).
-        observations: optional observation equations ``{name: expression}``, ``y = h(x, p)``
-            over the states and parameters (e.g. ``{"theta_meas": "theta + offset"}``): what a
-            sensor measures when it is not a state itself. A world model fitted to data with a
-            column ``name`` compares its prediction ``h(x, p)`` with that column.
+    the constructor (arguments as :class:`~hybridwm.physics.equations.Equations`: state and
+    action names, features, coefficients, and optionally parameters, ensemble statistics,
+    ``info`` and observation equations) is for those and for loading.
     """
-
-    def __init__(
-        self,
-        state_names: Sequence[str],
-        action_names: Sequence[str],
-        features: Sequence[str | sp.Expr],
-        coefficients: Any,
-        *,
-        parameters: Sequence[Parameter] | Mapping[str, Parameter] | None = None,
-        ensemble: Mapping[str, Any] | None = None,
-        info: Mapping[str, Any] | None = None,
-        observations: Mapping[str, str | sp.Expr] | None = None,
-    ) -> None:
-        if isinstance(parameters, Mapping):
-            parameters = list(parameters.values())
-        params = list(parameters or ())
-        self.parameters: dict[str, Parameter] = {p.name: p for p in params}
-        self.library = FeatureLibrary(features, state_names, action_names, tuple(self.parameters))
-        self.state_names: tuple[str, ...] = self.library.state_names
-        self.action_names: tuple[str, ...] = self.library.action_names
-        n_x, n_f = len(self.state_names), self.library.n_features
-        rows = list(coefficients) if not isinstance(coefficients, np.ndarray) else coefficients
-        if len(rows) != n_x or any(len(r) != n_f for r in rows):
-            raise ShapeError(
-                f"coefficients must have shape ({n_x}, {n_f}) (states x features). Got "
-                f"{np.shape(np.asarray(coefficients, dtype=object))}."
-            )
-        numeric = isinstance(coefficients, np.ndarray) or all(
-            isinstance(c, (int, float, np.number)) for r in rows for c in r
-        )
-        if numeric and not self.parameters:
-            self._coef_exprs: list[list[sp.Expr]] | None = None
-            self._coef = np.array(coefficients, dtype=np.float64).reshape(n_x, n_f)
-        else:
-            names = tuple(self.parameters)
-            self._coef_exprs = [
-                [parse_expression(c, names, what=f"coefficient of d({s})/dt") for c in r]
-                for s, r in zip(self.state_names, rows, strict=False)
-            ]
-            self._coef = self._evaluate_coefs()
-        self._mask = (
-            self._coef != 0
-            if self._coef_exprs is None
-            else np.array(
-                [[e.is_zero is not True for e in r] for r in self._coef_exprs], dtype=bool
-            )
-        )
-        self.ensemble = None if ensemble is None else dict(ensemble)
-        self.info: dict[str, Any] = dict(info or {})
-        self.observations: dict[str, sp.Expr] = {}
-        obs_names = self.state_names + tuple(self.parameters)
-        for name, text in (observations or {}).items():
-            name = str(name)
-            from hybridwm.physics.expressions import valid_identifier
-
-            if not valid_identifier(name):
-                raise ConfigError(f"Observation name {name!r} is not a valid identifier.")
-            if name in self.state_names or name in self.action_names or name in self.parameters:
-                raise ConfigError(
-                    f"Observation {name!r} has the name of a state, action or parameter; give "
-                    f"the measured quantity its own name (e.g. {name + '_meas'!r})."
-                )
-            self.observations[name] = parse_expression(
-                text, obs_names, what=f"observation equation for {name!r}"
-            )
-
-    @property
-    def observation_names(self) -> tuple[str, ...]:
-        """Names of the observation equations (empty if there are none)."""
-        return tuple(self.observations)
-
-    # ------------------------------------------------------------------ derived attributes
-    def _evaluate_coefs(self) -> np.ndarray:
-        exprs = self._coef_exprs or []
-        n_x = len(self.state_names)
-        if not self.parameters:
-            return np.array([[float(e) for e in r] for r in exprs]).reshape(n_x, -1)
-        flat = [e for r in exprs for e in r]
-        fn = compile_expressions(flat, (tuple(self.parameters),), backend="numpy")
-        p = np.array([q.value for q in self.parameters.values()], dtype=np.float64)
-        return np.asarray(fn(p), dtype=np.float64).reshape(n_x, -1)
-
-    @property
-    def n_x(self) -> int:
-        """Number of states."""
-        return len(self.state_names)
-
-    @property
-    def n_u(self) -> int:
-        """Number of actions."""
-        return len(self.action_names)
-
-    @property
-    def feature_names(self) -> list[str]:
-        """Readable feature names (columns of :attr:`coefficients`)."""
-        return self.library.names
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        """Names of the declared parameters (empty for discovered models)."""
-        return tuple(self.parameters)
-
-    @property
-    def parameter_values(self) -> dict[str, float]:
-        """Current parameter values."""
-        return {k: float(p.value) for k, p in self.parameters.items()}
-
-    @property
-    def coef_array(self) -> np.ndarray:
-        """(n_x, n_features) numeric coefficients (a copy)."""
-        return self._coef.copy()
-
-    @property
-    def coef_expressions(self) -> list[list[sp.Expr]]:
-        """Coefficients as sympy expressions (numbers for discovered models)."""
-        if self._coef_exprs is not None:
-            return [list(r) for r in self._coef_exprs]
-        return [[sp.Float(float(c)) if c != 0 else sp.Integer(0) for c in r] for r in self._coef]
-
-    @property
-    def mask(self) -> np.ndarray:
-        """(n_x, n_features) bool: which terms are present (the sparsity pattern)."""
-        return self._mask.copy()
-
-    def _frame(self, values: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(
-            values,
-            index=pd.Index(list(self.state_names), name="state"),
-            columns=pd.Index(self.feature_names, name="feature"),
-        )
-
-    @property
-    def coefficients(self) -> pd.DataFrame:
-        """Coefficients: one row per equation (indexed by state name, i.e. d(state)/dt) and one
-        column per feature name."""
-        return self._frame(self._coef.copy())
-
-    def _ens(self, key: str) -> pd.DataFrame | None:
-        if not self.ensemble:
-            return None
-        return self._frame(np.asarray(self.ensemble[key], dtype=np.float64))
-
-    @property
-    def coef_mean(self) -> pd.DataFrame | None:
-        """Mean of each coefficient over the ensemble (None if not ensembled)."""
-        return self._ens("coef_mean")
-
-    @property
-    def coef_std(self) -> pd.DataFrame | None:
-        """Standard deviation of each coefficient over the ensemble (None if not ensembled)."""
-        return self._ens("coef_std")
-
-    @property
-    def inclusion_probability(self) -> pd.DataFrame | None:
-        """Fraction of ensemble models in which each term is nonzero (None if not ensembled)."""
-        return self._ens("inclusion_probability")
-
-    @property
-    def n_terms(self) -> int:
-        """Number of nonzero terms over all equations."""
-        return int(self._mask.sum())
-
-    # ------------------------------------------------------------------ copies
-    def with_coefficients(self, coefficients: np.ndarray) -> PhysicsModel:
-        """A copy with new numeric coefficients (discovered models), same features."""
-        if self.parameters:
-            raise ConfigError(
-                "This model's coefficients are functions of its parameters "
-                f"{list(self.parameters)}; change them with with_parameters(...)."
-            )
-        c = np.asarray(coefficients, dtype=np.float64)
-        if c.shape != self._coef.shape:
-            raise ShapeError(f"coefficients must have shape {self._coef.shape}. Got {c.shape}.")
-        return PhysicsModel(
-            self.state_names,
-            self.action_names,
-            self.library.exprs,
-            c,
-            ensemble=self.ensemble,
-            info=self.info,
-            observations=self.observations,
-        )
-
-    def with_parameters(self, **values: float) -> PhysicsModel:
-        """A copy with some parameter values changed (declared priors)."""
-        unknown = sorted(set(values) - set(self.parameters))
-        if unknown:
-            raise UnknownNameError(
-                f"Unknown parameter(s) {unknown}. This model's parameters: {list(self.parameters)}."
-            )
-        params = []
-        for name, p in self.parameters.items():
-            v = float(values.get(name, p.value))
-            params.append(Parameter(name, v, p.bounds, p.fixed))
-        return PhysicsModel(
-            self.state_names,
-            self.action_names,
-            self.library.exprs,
-            self.coef_expressions,
-            parameters=params,
-            ensemble=self.ensemble,
-            info=self.info,
-            observations=self.observations,
-        )
 
     # ------------------------------------------------------------------ printing
     def equations(self, precision: int = 4, *, symbolic: bool = False) -> list[str]:
@@ -336,48 +92,7 @@ class PhysicsModel:
             precision: significant digits of the coefficients.
             symbolic: for declared priors, print coefficients as expressions of the parameters.
         """
-        out = []
-        exprs = self.coef_expressions if symbolic else None
-        for i, s in enumerate(self.state_names):
-            shared = None if exprs is not None else self._shared_denominator(i)
-            names = self.feature_names if shared is None else shared[1]
-            parts: list[str] = []
-            for j, name in enumerate(names):
-                if not self._mask[i, j]:
-                    continue
-                if exprs is not None and not exprs[i][j].is_Number:
-                    coef_txt = f"({expr_name(exprs[i][j])})"
-                    term = coef_txt if name == "1" else f"{coef_txt} {name}"
-                    parts.append(("+ " if parts else "") + term)
-                    continue
-                c = float(self._coef[i, j])
-                mag = _fmt(abs(c), precision)
-                term = mag if name == "1" else f"{mag} {name}"
-                if not parts:
-                    parts.append(f"-{term}" if c < 0 else term)
-                else:
-                    parts.append(f"- {term}" if c < 0 else f"+ {term}")
-            rhs = " ".join(parts) if parts else "0"
-            if shared is not None:
-                rhs = f"({rhs}) / ({expr_name(shared[0])})"
-            out.append(f"d({s})/dt = " + rhs)
-        return out
-
-    def _shared_denominator(self, i: int) -> tuple[sp.Expr, list[str]] | None:
-        """``(D, numerator names)`` when every active term of row ``i`` is ``numerator / D``
-        with one and the same ``D`` (rational discovery), else None. The numerator names are
-        given for every feature (inactive ones too), in library order."""
-        cols = np.flatnonzero(self._mask[i])
-        if not cols.size:
-            return None
-        fractions = [sp.fraction(e) for e in self.library.exprs]
-        dens = {fractions[j][1] for j in cols}
-        if len(dens) != 1:
-            return None
-        den = dens.pop()
-        if den == 1 or not den.free_symbols:
-            return None
-        return den, [expr_name(num) for num, _ in fractions]
+        return equation_lines(self, precision, symbolic=symbolic)
 
     def to_latex(self, precision: int = 4) -> str:
         """The equations as a LaTeX ``aligned`` block (numeric coefficients)."""
@@ -387,28 +102,7 @@ class PhysicsModel:
     def latex_equations(self, precision: int = 4) -> list[str]:
         """One LaTeX equation per state, e.g. ``\\dot{\\omega} = - 9.81\\,\\sin(\\theta)``
         (numeric coefficients), each usable on its own (``$$ ... $$``)."""
-        lines = []
-        for i, s in enumerate(self.state_names):
-            shared = self._shared_denominator(i)
-            if shared is None:
-                lat = self.library.latex_names
-            else:
-                lat = [expr_latex(sp.fraction(e)[0]) for e in self.library.exprs]
-            parts: list[str] = []
-            for j in range(self.library.n_features):
-                if not self._mask[i, j]:
-                    continue
-                c = float(self._coef[i, j])
-                mag = _fmt(abs(c), precision)
-                term = mag if lat[j] == "1" else f"{mag}\\,{lat[j]}"
-                sign = "-" if c < 0 else ("+" if parts else "")
-                parts.append(f"{sign} {term}".strip())
-            lhs = f"\\dot{{{sp.latex(sp.Symbol(s))}}}"
-            rhs = " ".join(parts) if parts else "0"
-            if shared is not None:
-                rhs = f"\\frac{{{rhs}}}{{{expr_latex(shared[0])}}}"
-            lines.append(f"{lhs} = " + rhs)
-        return lines
+        return latex_lines(self, precision)
 
     def __repr__(self) -> str:
         kind = "declared" if self.parameters else "discovered"
@@ -437,9 +131,6 @@ class PhysicsModel:
             )
         return x, u
 
-    def _p(self) -> np.ndarray:
-        return np.array([p.value for p in self.parameters.values()], dtype=np.float64)
-
     def predict(self, x: np.ndarray, u: np.ndarray | None = None) -> np.ndarray:
         """dx/dt at given states and actions.
 
@@ -451,7 +142,46 @@ class PhysicsModel:
             (..., n_x) time derivatives.
         """
         x, u = self._check_xu(x, u, "predict")
-        return self.library.evaluate(x, u, self._p()) @ self._coef.T
+        return self.library.evaluate(x, u, self.parameter_array()) @ self._coef.T
+
+    def _simulate_inputs(
+        self, x0: Any, u: Any, t: Any, substeps: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """Checked ``(x0 (n, n_x), u (n, T or T-1, n_u), t (T,), single)`` of :meth:`simulate`;
+        ``single`` is True when ``x0`` was 1-D."""
+        x0 = np.asarray(x0, dtype=np.float64)
+        single = x0.ndim == 1
+        x0b = x0[None] if single else x0
+        if x0b.ndim != 2 or x0b.shape[1] != self.n_x:
+            raise ShapeError(
+                f"`x0` must have shape (n, {self.n_x}) or ({self.n_x},). Got {x0.shape}."
+            )
+        t = np.asarray(t, dtype=np.float64)
+        if t.ndim != 1 or len(t) < 1 or (len(t) > 1 and (np.diff(t) <= 0).any()):
+            raise ShapeError(f"`t` must be a strictly increasing 1-D array. Got shape {t.shape}.")
+        T, n = len(t), x0b.shape[0]
+        if substeps < 1:
+            raise ConfigError(f"`substeps` must be >= 1. Got {substeps}.")
+        if u is None:
+            if self.n_u:
+                raise ShapeError(
+                    f"`u` of simulate is required: this model has actions {list(self.action_names)}."
+                )
+            return x0b, np.zeros((n, max(T - 1, 0), 0)), t, single
+        ub = np.asarray(u, dtype=np.float64)
+        if single:
+            ub = ub[None]
+        if (
+            ub.ndim != 3
+            or ub.shape[0] != n
+            or ub.shape[2] != self.n_u
+            or ub.shape[1] not in (T, T - 1)
+        ):
+            raise ShapeError(
+                f"`u` of simulate must have shape ({n}, {T}, {self.n_u}) (or {T - 1} steps) "
+                f"for actions {list(self.action_names)} and {T} times. Got {np.shape(u)}."
+            )
+        return x0b, ub, t, single
 
     def simulate(
         self,
@@ -477,60 +207,15 @@ class PhysicsModel:
             (n, T, n_x) states at ``t`` (``(T, n_x)`` when ``x0`` is 1-D); ``x[:, 0] = x0``.
             If the solution diverges, later samples are NaN and a warning is issued.
         """
-        x0 = np.asarray(x0, dtype=np.float64)
-        single = x0.ndim == 1
-        x0b = x0[None] if single else x0
-        if x0b.ndim != 2 or x0b.shape[1] != self.n_x:
-            raise ShapeError(
-                f"`x0` must have shape (n, {self.n_x}) or ({self.n_x},). Got {x0.shape}."
-            )
-        t = np.asarray(t, dtype=np.float64)
-        if t.ndim != 1 or len(t) < 1 or (len(t) > 1 and (np.diff(t) <= 0).any()):
-            raise ShapeError(f"`t` must be a strictly increasing 1-D array. Got shape {t.shape}.")
-        T, n = len(t), x0b.shape[0]
-        if substeps < 1:
-            raise ConfigError(f"`substeps` must be >= 1. Got {substeps}.")
-        if u is None:
-            if self.n_u:
-                raise ShapeError(
-                    f"`u` of simulate is required: this model has actions {list(self.action_names)}."
-                )
-            ub = np.zeros((n, max(T - 1, 0), 0))
-        else:
-            ub = np.asarray(u, dtype=np.float64)
-            if single:
-                ub = ub[None]
-            if (
-                ub.ndim != 3
-                or ub.shape[0] != n
-                or ub.shape[2] != self.n_u
-                or ub.shape[1] not in (T, T - 1)
-            ):
-                raise ShapeError(
-                    f"`u` of simulate must have shape ({n}, {T}, {self.n_u}) (or {T - 1} steps) "
-                    f"for actions {list(self.action_names)} and {T} times. Got {np.shape(u)}."
-                )
-        p = self._p()
+        x0b, ub, t, single = self._simulate_inputs(x0, u, t, substeps)
+        p = self.parameter_array()
         C = self._coef.T
         ev = self.library.evaluate
 
         def f(x: np.ndarray, uk: np.ndarray) -> np.ndarray:
             return ev(x, uk, p) @ C
 
-        out = np.empty((n, T, self.n_x))
-        out[:, 0] = x0b
-        x = x0b.copy()
-        with np.errstate(all="ignore"):
-            for k in range(T - 1):
-                uk = ub[:, k]
-                h = (t[k + 1] - t[k]) / substeps
-                for _ in range(substeps):
-                    k1 = f(x, uk)
-                    k2 = f(x + 0.5 * h * k1, uk)
-                    k3 = f(x + 0.5 * h * k2, uk)
-                    k4 = f(x + h * k3, uk)
-                    x = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-                out[:, k + 1] = x
+        out = _rk4_held(f, x0b, ub, t, substeps)
         if not np.isfinite(out).all():
             warnings.warn(
                 "PhysicsModel.simulate diverged (NaN/inf) for some trajectories; the equations "
@@ -565,28 +250,18 @@ class PhysicsModel:
         Returns:
             Mean R² over states (1 is perfect), or a dict per state.
         """
-        from hybridwm.physics.derivatives import (
-            _resolve_align,
-            make_differentiation,
-            regression_data,
-        )
-
         info = self.info.get("differentiation", {}) if differentiation is None else {}
         method = make_differentiation(
             differentiation
             if differentiation is not None
             else info.get("name", "finite_difference"),
-            **{
-                k: v
-                for k, v in info.get("options", {}).items()
-                if k in ("order", "window", "polyorder")
-            },
+            **{k: v for k, v in info.get("options", {}).items() if k in _DIFFERENTIATION_OPTIONS},
         )
-        mode = _resolve_align(self.info.get("align", "actions") if align is None else align)
+        mode = resolve_align(self.info.get("align", "actions") if align is None else align)
         xcols, ucols = self._columns_in(data)
         lib = self.library
         cols = lib.uses_actions if mode == "actions" else np.full(lib.n_features, mode == "all")
-        p = self._p()
+        p = self.parameter_array()
 
         def fn(x: np.ndarray, u: np.ndarray) -> np.ndarray:
             return lib.evaluate(x[:, xcols], u[:, ucols], p)
@@ -627,10 +302,6 @@ class PhysicsModel:
             dtype: dtype of the module (default ``torch.float64``).
             device: device of the module.
         """
-        import torch
-
-        from hybridwm.physics.torch_field import PhysicsVectorField
-
         return PhysicsVectorField(
             self, trainable=trainable, dtype=dtype or torch.float64, device=device
         )
@@ -648,83 +319,29 @@ class PhysicsModel:
     # ------------------------------------------------------------------ declared priors
     def fit_parameters(self, data: TrajectorySet, **kwargs: Any) -> PhysicsModel:
         """Fit the free parameters to ``data`` (see :func:`hybridwm.physics.fit_parameters`)."""
-        from hybridwm.physics.priors import fit_parameters
-
         return fit_parameters(self, data, **kwargs)
 
     # ------------------------------------------------------------------ comparison
     def compare(self, true_equations: Any) -> pd.DataFrame:
-        """Compare coefficients with known ones.
+        """Compare coefficients with known ones (see
+        :func:`~hybridwm.physics.comparison.compare_coefficients`).
 
         Args:
-            true_equations: ``{equation: {feature: coefficient}}``; equations keyed by state name
-                or ``"d(state)/dt"``; features as expressions (matched to this model's features
-                symbolically, so ``"cos(theta)*torque"`` matches ``"torque*cos(theta)"``). An
-                object with a ``coefficients`` mapping of that form (e.g.
-                ``get_system("pendulum").true_equations()``) is accepted too.
+            true_equations: ``{equation: {feature: coefficient}}`` (equations keyed by state
+                name or ``"d(state)/dt"``, features matched symbolically), or an object with
+                such a ``coefficients`` mapping (e.g.
+                ``get_system("pendulum").true_equations()``).
 
         Returns:
             One row per (state, feature) that is nonzero in either: ``true``, ``found``,
             ``abs_error``, ``rel_error`` (NaN where the true value is 0: a spurious term).
         """
-        if not isinstance(true_equations, Mapping):
-            coefficients = getattr(true_equations, "coefficients", None)
-            if not isinstance(coefficients, Mapping):
-                raise DataError(
-                    f"`true_equations` of compare must be a mapping {{equation: {{feature: "
-                    f"value}}}} or have such a `coefficients` attribute. Got "
-                    f"{type(true_equations).__name__}."
-                )
-            true_equations = coefficients
-        names = self.state_names + self.action_names + self.parameter_names
-        index = {e: j for j, e in enumerate(self.library.exprs)}
-        rows = []
-        seen: set[tuple[int, int]] = set()
-        for key, terms in true_equations.items():
-            s = _state_of(key, self.state_names)
-            i = self.state_names.index(s)
-            for ftxt, val in terms.items():
-                e = parse_expression(ftxt, names, what="true feature")
-                j = index.get(e)
-                if j is None:
-                    j = next((jj for ee, jj in index.items() if sp.simplify(ee - e) == 0), None)
-                found = 0.0 if j is None else float(self._coef[i, j])
-                if j is not None:
-                    seen.add((i, j))
-                rows.append((s, expr_name(e), float(val), found))
-        for i, j in zip(*np.nonzero(self._mask), strict=False):
-            if (int(i), int(j)) not in seen:
-                rows.append(
-                    (self.state_names[i], self.feature_names[j], 0.0, float(self._coef[i, j]))
-                )
-        df = pd.DataFrame(rows, columns=["state", "feature", "true", "found"])
-        df["abs_error"] = (df["found"] - df["true"]).abs()
-        df["rel_error"] = np.where(
-            df["true"] != 0, df["abs_error"] / df["true"].abs().where(df["true"] != 0, 1.0), np.nan
-        )
-        return df
+        return compare_coefficients(self, true_equations)
 
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document (see the module docstring)."""
-        if self._coef_exprs is None:
-            coefs: list[list[Any]] = self._coef.tolist()
-        else:
-            coefs = [[float(e) if e.is_Number else str(e) for e in r] for r in self._coef_exprs]
-        out = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "state_names": list(self.state_names),
-            "action_names": list(self.action_names),
-            "parameters": [p.to_dict() for p in self.parameters.values()],
-            "features": [str(e) for e in self.library.exprs],
-            "coefficients": coefs,
-            "ensemble": to_jsonable(self.ensemble) if self.ensemble else None,
-            "info": to_jsonable(self.info),
-        }
-        if self.observations:
-            out["observations"] = {k: str(v) for k, v in self.observations.items()}
-        return out
+        """The JSON document (see :mod:`hybridwm.physics.document`)."""
+        return to_document(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         """The model as a JSON string."""
@@ -738,54 +355,9 @@ class PhysicsModel:
             FormatError: not a hybridwm physics document, or a required field is missing/invalid.
             IncompatibleVersionError: written by an incompatible format version.
         """
-        if not isinstance(data, dict):
-            raise FormatError(f"{source} must hold a JSON object; got {type(data).__name__}.")
-        if data.get("format") != FORMAT:
-            raise FormatError(
-                f"{source} is not a hybridwm physics model: its 'format' is "
-                f"{data.get('format')!r}, expected {FORMAT!r}."
-            )
-        if "format_version" not in data:
-            raise FormatError(f"{source} has no 'format_version' field; it cannot be read safely.")
-        version = data["format_version"]
-        if version != FORMAT_VERSION:
-            raise IncompatibleVersionError(
-                f"{source} has format_version {version!r}, but this hybridwm reads version "
-                f"{FORMAT_VERSION}. Re-create it with this version (hybridwm discover) or install "
-                f"the hybridwm version that wrote it."
-            )
-        required = ["state_names", "action_names", "features", "coefficients"]
-        missing = [k for k in required if k not in data]
-        if missing:
-            raise FormatError(
-                f"{source} is missing required field(s) {missing}; a physics model needs "
-                f"{required}. The file may be truncated or hand-edited."
-            )
+        fields = read_document(data, source)
         try:
-            params = [
-                Parameter(
-                    str(p["name"]),
-                    float(p["value"]),
-                    None if p.get("bounds") is None else tuple(p["bounds"]),  # type: ignore[arg-type]
-                    bool(p.get("fixed", False)),
-                )
-                for p in data.get("parameters") or []
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(
-                f"{source} has an invalid 'parameters' entry ({exc!r}); each needs 'name' and 'value'."
-            ) from None
-        try:
-            return cls(
-                data["state_names"],
-                data["action_names"],
-                data["features"],
-                data["coefficients"],
-                parameters=params,
-                ensemble=data.get("ensemble"),
-                info=data.get("info") or {},
-                observations=data.get("observations") or None,
-            )
+            return cls(**fields)
         except (HybridWMError, TypeError, ValueError) as exc:
             raise FormatError(f"{source} is invalid: {exc}") from None
 
@@ -813,15 +385,3 @@ class PhysicsModel:
         except json.JSONDecodeError as exc:
             raise FormatError(f"{str(p)!r} is not valid JSON: {exc}.") from None
         return cls.from_dict(data, source=repr(str(p)))
-
-
-def _state_of(key: str, states: Sequence[str]) -> str:
-    from hybridwm.physics.priors import parse_lhs
-
-    k = key.strip()
-    if k in states:
-        return k
-    s = parse_lhs(k)
-    if s is None or s not in states:
-        raise UnknownNameError(f"Equation key {key!r} names no state of the model {list(states)}.")
-    return s

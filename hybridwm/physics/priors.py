@@ -25,52 +25,59 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from hybridwm.data import TrajectorySet
-from hybridwm.errors import ConfigError, DataError, ParseError, UnknownNameError
-from hybridwm.physics.derivatives import _resolve_align, make_differentiation, regression_data
+from hybridwm.config import load_mapping
+from hybridwm.errors import ConfigError, UnknownNameError
 from hybridwm.physics.expressions import parse_expression, valid_identifier
-from hybridwm.physics.model import Parameter, PhysicsModel
+from hybridwm.physics.model import PhysicsModel
+from hybridwm.physics.notation import parse_lhs, split_equation
+from hybridwm.physics.parameter import Parameter
+from hybridwm.physics.parameter_fit import fit_parameters
 
 __all__ = ["PRIOR_KEYS", "declare", "fit_parameters", "load_prior", "parse_lhs"]
 
 PRIOR_KEYS = ("states", "actions", "equations", "parameters", "observations", "sharpness")
 
-_LHS = [
-    re.compile(r"^d\(\s*([A-Za-z_]\w*)\s*\)\s*(?:/\s*dt)?$"),  # d(theta), d(theta)/dt
-    re.compile(r"^d([A-Za-z_]\w*)\s*/\s*dt$"),  # dtheta/dt
-    re.compile(r"^([A-Za-z_]\w*)\s*'$"),  # theta'
-    re.compile(r"^([A-Za-z_]\w*)_dot$"),  # theta_dot
-]
+
+def _parameter(name: str, spec: Any) -> Parameter:
+    """A :class:`Parameter` from a value, a ``{"value", "bounds", "fixed"}`` mapping or itself."""
+    if isinstance(spec, Parameter):
+        return spec
+    if isinstance(spec, Mapping):
+        return Parameter.from_dict(spec, name=name)
+    return Parameter(name, float(spec))
 
 
-def parse_lhs(text: str) -> str | None:
-    """State name of an equation's left side (``d(theta)``, ``d(theta)/dt``, ``dtheta/dt``,
-    ``theta'``, ``theta_dot``), or None if it has none of these forms."""
-    t = text.strip()
-    for pat in _LHS:
-        m = pat.match(t)
-        if m:
-            return m.group(1)
-    return None
+def _apply_fixed(
+    out: dict[str, Parameter], fixed: Sequence[str] | Mapping[str, float] | None
+) -> None:
+    """Add the constants ``{name: value}`` of ``fixed``, or mark the named parameters fixed."""
+    if isinstance(fixed, Mapping):
+        for name, v in fixed.items():
+            if name in out:
+                raise ConfigError(f"Parameter {name!r} is given both in `parameters` and `fixed`.")
+            out[name] = Parameter(name, float(v), fixed=True)
+        return
+    for name in fixed or ():
+        if name not in out:
+            raise UnknownNameError(
+                f"`fixed` names {name!r}, which is not in `parameters` {list(out)}; give its value."
+            )
+        p = out[name]
+        out[name] = Parameter(name, p.value, p.bounds, True)
 
 
-def _split_equation(eq: str, i: int) -> tuple[str, str]:
-    if not isinstance(eq, str):
-        raise ParseError(f"Equation {i} must be a string like 'd(theta) = omega'. Got {eq!r}.")
-    if eq.count("=") != 1:
-        col = eq.find("=", eq.find("=") + 1) if eq.count("=") > 1 else len(eq)
-        raise ParseError(
-            f"Equation {i} must have exactly one '=' (as in 'd(theta) = omega'):\n"
-            f"    {eq}\n    {' ' * max(col, 0)}^"
+def _check_parameter(p: Parameter) -> None:
+    """Raise :class:`ConfigError` unless ``p`` has a valid name and a value inside its bounds."""
+    if not valid_identifier(p.name):
+        raise ConfigError(f"Parameter name {p.name!r} is not a valid identifier.")
+    lo, hi = p.bounds_tuple()
+    if not lo < hi:
+        raise ConfigError(f"Bounds of {p.name!r} must satisfy lower < upper. Got {p.bounds}.")
+    if not lo <= p.value <= hi:
+        raise ConfigError(
+            f"Initial value of {p.name!r} ({p.value}) lies outside its bounds {p.bounds}; "
+            f"start inside them."
         )
-    lhs, rhs = eq.split("=")
-    state = parse_lhs(lhs)
-    if state is None:
-        raise ParseError(
-            f"Cannot read the left side {lhs.strip()!r} of equation {i} at position 0:\n"
-            f"    {eq}\n    ^\nWrite 'd(state)', 'd(state)/dt' or 'dstate/dt'."
-        )
-    return state, rhs
 
 
 def _normalize_params(
@@ -78,32 +85,9 @@ def _normalize_params(
     bounds: Mapping[str, tuple[float | None, float | None]] | None,
     fixed: Sequence[str] | Mapping[str, float] | None,
 ) -> list[Parameter]:
-    out: dict[str, Parameter] = {}
-    for name, spec in (parameters or {}).items():
-        if isinstance(spec, Parameter):
-            out[name] = spec
-        elif isinstance(spec, Mapping):
-            out[name] = Parameter(
-                name,
-                float(spec["value"]),
-                None if spec.get("bounds") is None else tuple(spec["bounds"]),  # type: ignore[arg-type]
-                bool(spec.get("fixed", False)),
-            )
-        else:
-            out[name] = Parameter(name, float(spec))
-    if isinstance(fixed, Mapping):
-        for name, v in fixed.items():
-            if name in out:
-                raise ConfigError(f"Parameter {name!r} is given both in `parameters` and `fixed`.")
-            out[name] = Parameter(name, float(v), fixed=True)
-    elif fixed is not None:
-        for name in fixed:
-            if name not in out:
-                raise UnknownNameError(
-                    f"`fixed` names {name!r}, which is not in `parameters` {list(out)}; give its value."
-                )
-            p = out[name]
-            out[name] = Parameter(name, p.value, p.bounds, True)
+    """The parameters of :func:`declare` from its ``parameters``, ``bounds`` and ``fixed``."""
+    out = {name: _parameter(name, spec) for name, spec in (parameters or {}).items()}
+    _apply_fixed(out, fixed)
     for name, b in (bounds or {}).items():
         if name not in out:
             raise UnknownNameError(
@@ -112,17 +96,85 @@ def _normalize_params(
         p = out[name]
         out[name] = Parameter(name, p.value, (b[0], b[1]), p.fixed)
     for p in out.values():
-        if not valid_identifier(p.name):
-            raise ConfigError(f"Parameter name {p.name!r} is not a valid identifier.")
-        lo, hi = p.bounds_tuple()
-        if not lo < hi:
-            raise ConfigError(f"Bounds of {p.name!r} must satisfy lower < upper. Got {p.bounds}.")
-        if not lo <= p.value <= hi:
-            raise ConfigError(
-                f"Initial value of {p.name!r} ({p.value}) lies outside its bounds {p.bounds}; "
-                f"start inside them."
-            )
+        _check_parameter(p)
     return list(out.values())
+
+
+def _equation_pairs(equations: Sequence[str] | Mapping[str, str] | str) -> list[tuple[str, str]]:
+    """``(state, right side)`` of each equation, in the order given."""
+    if isinstance(equations, Mapping):
+        pairs = [(str(k), str(v)) for k, v in equations.items()]
+        return [(parse_lhs(k) or k, v) for k, v in pairs]
+    if isinstance(equations, str):
+        equations = [e for e in re.split(r"[\n;]", equations) if e.strip()]
+    return [split_equation(eq, i) for i, eq in enumerate(equations)]
+
+
+def _state_order(lhs_states: list[str], state_names: Sequence[str] | None) -> tuple[str, ...]:
+    """The states (``state_names``, default the order of the equations), after checking that
+    each has exactly one equation."""
+    dup = sorted({s for s in lhs_states if lhs_states.count(s) > 1})
+    if dup:
+        raise ConfigError(f"State(s) {dup} have more than one equation; give one per state.")
+    states = tuple(state_names) if state_names is not None else tuple(lhs_states)
+    extra = [s for s in lhs_states if s not in states]
+    if extra:
+        raise UnknownNameError(
+            f"Equations for {extra}, which are not in state_names {list(states)}."
+        )
+    missing = [s for s in states if s not in lhs_states]
+    if missing:
+        raise ConfigError(
+            f"State(s) {missing} have no equation; every declared state needs one "
+            f"(e.g. 'd({missing[0]}) = 0')."
+        )
+    return states
+
+
+def _terms(
+    rhs_by_state: Mapping[str, str],
+    states: tuple[str, ...],
+    actions: tuple[str, ...],
+    pnames: tuple[str, ...],
+) -> tuple[list[sp.Expr], list[list[sp.Expr]]]:
+    """Features and (n_x, n_features) coefficient expressions of the right-hand sides: each is
+    expanded and split into terms ``coefficient(p) * feature(x, u[, p])``."""
+    names = states + actions + pnames
+    kinds = (
+        {n: "state" for n in states}
+        | {n: "action" for n in actions}
+        | {n: "parameter" for n in pnames}
+    )
+    xu_syms = [sp.Symbol(n, real=True) for n in states + actions]
+    features: list[sp.Expr] = []
+    coefs: dict[tuple[int, int], sp.Expr] = {}
+    for i, s in enumerate(states):
+        try:
+            rhs = parse_expression(
+                rhs_by_state[s], names, what=f"equation for d({s})/dt", kinds=kinds
+            )
+        except UnknownNameError as exc:
+            hint = (
+                " If it is an action, pass action_names=[...]; if a parameter, give its value in "
+                "parameters={...}."
+            )
+            raise UnknownNameError(str(exc) + hint) from None
+        for term in sp.Add.make_args(sp.expand(rhs)):
+            if term == 0:
+                continue
+            c, f = term.as_independent(*xu_syms, as_Add=False)
+            if f == 1 and c.free_symbols & set(xu_syms):
+                c, f = sp.Integer(1), term
+            if f not in features:
+                features.append(f)
+            j = features.index(f)
+            coefs[(i, j)] = coefs.get((i, j), sp.Integer(0)) + c
+    if not features:
+        features = [sp.Integer(1)]
+    matrix = [
+        [coefs.get((i, j), sp.Integer(0)) for j in range(len(features))] for i in range(len(states))
+    ]
+    return features, matrix
 
 
 def declare(
@@ -161,67 +213,12 @@ def declare(
         UnknownNameError: an equation uses a name that is not a state, action or parameter.
         ConfigError: a state has no or two equations, or bounds are inconsistent.
     """
-    if isinstance(equations, Mapping):
-        pairs = [(str(k), str(v)) for k, v in equations.items()]
-        pairs = [(parse_lhs(k) or k, v) for k, v in pairs]
-    else:
-        if isinstance(equations, str):
-            equations = [e for e in re.split(r"[\n;]", equations) if e.strip()]
-        pairs = [_split_equation(eq, i) for i, eq in enumerate(equations)]
-    lhs_states = [s for s, _ in pairs]
-    dup = sorted({s for s in lhs_states if lhs_states.count(s) > 1})
-    if dup:
-        raise ConfigError(f"State(s) {dup} have more than one equation; give one per state.")
-    states = tuple(state_names) if state_names is not None else tuple(lhs_states)
-    extra = [s for s in lhs_states if s not in states]
-    if extra:
-        raise UnknownNameError(
-            f"Equations for {extra}, which are not in state_names {list(states)}."
-        )
-    missing = [s for s in states if s not in lhs_states]
-    if missing:
-        raise ConfigError(
-            f"State(s) {missing} have no equation; every declared state needs one "
-            f"(e.g. 'd({missing[0]}) = 0')."
-        )
+    pairs = _equation_pairs(equations)
+    states = _state_order([s for s, _ in pairs], state_names)
     params = _normalize_params(parameters, bounds, fixed)
-    pnames = tuple(p.name for p in params)
     actions = tuple(action_names)
-    names = states + actions + pnames
-    kinds = (
-        {n: "state" for n in states}
-        | {n: "action" for n in actions}
-        | {n: "parameter" for n in pnames}
-    )
-    xu_syms = [sp.Symbol(n, real=True) for n in states + actions]
     rhs_by_state = dict(pairs)
-    features: list[sp.Expr] = []
-    coefs: dict[tuple[int, int], sp.Expr] = {}
-    for i, s in enumerate(states):
-        text = rhs_by_state[s]
-        try:
-            rhs = parse_expression(text, names, what=f"equation for d({s})/dt", kinds=kinds)
-        except UnknownNameError as exc:
-            hint = (
-                " If it is an action, pass action_names=[...]; if a parameter, give its value in "
-                "parameters={...}."
-            )
-            raise UnknownNameError(str(exc) + hint) from None
-        for term in sp.Add.make_args(sp.expand(rhs)):
-            if term == 0:
-                continue
-            c, f = term.as_independent(*xu_syms, as_Add=False)
-            if f == 1 and c.free_symbols & set(xu_syms):
-                c, f = sp.Integer(1), term
-            if f not in features:
-                features.append(f)
-            j = features.index(f)
-            coefs[(i, j)] = coefs.get((i, j), sp.Integer(0)) + c
-    if not features:
-        features = [sp.Integer(1)]
-    matrix = [
-        [coefs.get((i, j), sp.Integer(0)) for j in range(len(features))] for i in range(len(states))
-    ]
+    features, matrix = _terms(rhs_by_state, states, actions, tuple(p.name for p in params))
     return PhysicsModel(
         states,
         actions,
@@ -237,7 +234,51 @@ def declare(
     )
 
 
+def _prior_bounds(name: str, bounds: Any, source: str) -> tuple[float | None, float | None]:
+    """``(lo, hi)`` of parameter ``name`` from a file's ``[low, high]`` (``None`` for +-inf)."""
+    if isinstance(bounds, (str, bytes)) or not isinstance(bounds, Sequence) or len(bounds) != 2:
+        raise ConfigError(
+            f"`bounds` of parameter {name!r} in {source} must be [low, high] (use "
+            f'"-inf"/"inf" for an open side). Got {bounds!r}.'
+        )
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"`bounds` of parameter {name!r} in {source} must be two numbers. Got {bounds!r}."
+        ) from None
+    return (None if lo == -np.inf else lo, None if hi == np.inf else hi)
+
+
+def _prior_parameter(name: str, spec: Any, source: str) -> dict[str, Any]:
+    """``{"value", "bounds", "fixed"}`` of parameter ``name`` from a file's number or table."""
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return {"value": float(spec)}
+    if not isinstance(spec, Mapping) or "value" not in spec:
+        raise ConfigError(
+            f"Parameter {name!r} of {source} needs a value: write `{name} = 1.0` or "
+            f"`{name} = {{ value = 1.0, bounds = [0.0, 10.0] }}`. Got {spec!r}."
+        )
+    unknown = sorted(set(spec) - {"value", "bounds", "fixed"})
+    if unknown:
+        raise ConfigError(
+            f"Parameter {name!r} of {source} has unknown key(s) {unknown}; allowed: "
+            f"value, bounds, fixed."
+        )
+    bounds = spec.get("bounds")
+    if bounds is not None:
+        bounds = _prior_bounds(name, bounds, source)
+    try:
+        value = float(spec["value"])
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"`value` of parameter {name!r} in {source} must be a number. Got {spec['value']!r}."
+        ) from None
+    return {"value": value, "bounds": bounds, "fixed": bool(spec.get("fixed", False))}
+
+
 def _prior_parameters(raw: Any, source: str) -> dict[str, dict[str, Any]]:
+    """The ``parameters`` table of a prior file, as :func:`declare` takes it."""
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -245,50 +286,44 @@ def _prior_parameters(raw: Any, source: str) -> dict[str, dict[str, Any]]:
             f"`parameters` of {source} must be a table {{name = {{ value = ..., bounds = [lo, "
             f"hi] }}}}. Got {type(raw).__name__}."
         )
-    out: dict[str, dict[str, Any]] = {}
-    for name, spec in raw.items():
-        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-            out[name] = {"value": float(spec)}
-            continue
-        if not isinstance(spec, Mapping) or "value" not in spec:
+    return {name: _prior_parameter(name, spec, source) for name, spec in raw.items()}
+
+
+def _declare_arguments(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The arguments of :func:`declare` held by the table of a prior file, checked."""
+    unknown = sorted(set(data) - set(PRIOR_KEYS))
+    if unknown:
+        raise ConfigError(f"{source} has unknown key(s) {unknown}; valid keys: {list(PRIOR_KEYS)}.")
+    for key in ("states", "equations"):
+        if key not in data:
             raise ConfigError(
-                f"Parameter {name!r} of {source} needs a value: write `{name} = 1.0` or "
-                f"`{name} = {{ value = 1.0, bounds = [0.0, 10.0] }}`. Got {spec!r}."
+                f'{source} needs `{key}`. Example: states = ["theta", "omega"], equations = '
+                f'["d(theta) = omega", "d(omega) = -w0**2*sin(theta)"].'
             )
-        unknown = sorted(set(spec) - {"value", "bounds", "fixed"})
-        if unknown:
-            raise ConfigError(
-                f"Parameter {name!r} of {source} has unknown key(s) {unknown}; allowed: "
-                f"value, bounds, fixed."
-            )
-        bounds = spec.get("bounds")
-        if bounds is not None:
-            if (
-                isinstance(bounds, (str, bytes))
-                or not isinstance(bounds, Sequence)
-                or len(bounds) != 2
-            ):
-                raise ConfigError(
-                    f"`bounds` of parameter {name!r} in {source} must be [low, high] (use "
-                    f'"-inf"/"inf" for an open side). Got {bounds!r}.'
-                )
-            try:
-                lo, hi = (float(b) for b in bounds)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"`bounds` of parameter {name!r} in {source} must be two numbers. Got "
-                    f"{bounds!r}."
-                ) from None
-            bounds = (None if lo == -np.inf else lo, None if hi == np.inf else hi)
-        try:
-            value = float(spec["value"])
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"`value` of parameter {name!r} in {source} must be a number. Got "
-                f"{spec['value']!r}."
-            ) from None
-        out[name] = {"value": value, "bounds": bounds, "fixed": bool(spec.get("fixed", False))}
-    return out
+    states = data["states"]
+    actions = data.get("actions", [])
+    for key, value in (("states", states), ("actions", actions)):
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ConfigError(f"`{key}` of {source} must be a list of names. Got {value!r}.")
+    observations = data.get("observations") or {}
+    if not isinstance(observations, Mapping):
+        raise ConfigError(
+            f'`observations` of {source} must be a table {{name = "expression"}}. Got '
+            f"{observations!r}."
+        )
+    sharpness = data.get("sharpness")
+    if sharpness is not None and (
+        isinstance(sharpness, bool) or not isinstance(sharpness, (int, float)) or not sharpness > 0
+    ):
+        raise ConfigError(f"`sharpness` of {source} must be a number > 0. Got {sharpness!r}.")
+    return {
+        "equations": data["equations"],
+        "parameters": _prior_parameters(data.get("parameters"), source),
+        "state_names": list(states),
+        "action_names": list(actions),
+        "observations": {str(k): str(v) for k, v in observations.items()},
+        "sharpness": sharpness,
+    }
 
 
 def load_prior(path: Any) -> PhysicsModel:
@@ -332,166 +367,7 @@ def load_prior(path: Any) -> PhysicsModel:
         UnknownNameError: an equation uses a name that is not declared.
         ParseError: an equation cannot be parsed (the message shows where).
     """
-    from hybridwm.config import load_mapping
-
     source = f"prior {str(path)!r}"
-    data = load_mapping(path)
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{source} must hold a table of keys {list(PRIOR_KEYS)}.")
-    unknown = sorted(set(data) - set(PRIOR_KEYS))
-    if unknown:
-        raise ConfigError(f"{source} has unknown key(s) {unknown}; valid keys: {list(PRIOR_KEYS)}.")
-    for key in ("states", "equations"):
-        if key not in data:
-            raise ConfigError(
-                f'{source} needs `{key}`. Example: states = ["theta", "omega"], equations = '
-                f'["d(theta) = omega", "d(omega) = -w0**2*sin(theta)"].'
-            )
-    states = data["states"]
-    actions = data.get("actions", [])
-    for key, value in (("states", states), ("actions", actions)):
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise ConfigError(f"`{key}` of {source} must be a list of names. Got {value!r}.")
-    observations = data.get("observations") or {}
-    if not isinstance(observations, Mapping):
-        raise ConfigError(
-            f'`observations` of {source} must be a table {{name = "expression"}}. Got '
-            f"{observations!r}."
-        )
-    sharpness = data.get("sharpness")
-    if sharpness is not None and (
-        isinstance(sharpness, bool) or not isinstance(sharpness, (int, float)) or not sharpness > 0
-    ):
-        raise ConfigError(f"`sharpness` of {source} must be a number > 0. Got {sharpness!r}.")
-    model = declare(
-        data["equations"],
-        _prior_parameters(data.get("parameters"), source),
-        state_names=list(states),
-        action_names=list(actions),
-        observations={str(k): str(v) for k, v in observations.items()},
-        sharpness=sharpness,
-    )
+    model = declare(**_declare_arguments(load_mapping(path), source))
     model.info["source"] = str(path)
     return model
-
-
-def fit_parameters(
-    model: PhysicsModel,
-    data: TrajectorySet,
-    *,
-    differentiation: Any = "finite_difference",
-    align: str | bool = "actions",
-    window: int = 11,
-    loss: str = "linear",
-) -> PhysicsModel:
-    """Fit a declared model's free parameters to data by least squares on derivatives.
-
-    Residuals are ``aligned RHS(x, u; p) - D[x]`` for every state of the model that the data
-    has (latent states are skipped; their equations cannot be checked). Bounds are passed to
-    ``scipy.optimize.least_squares``.
-
-    Args:
-        model: a declared PhysicsModel (with parameters).
-        data: trajectories holding the model's actions and the states to fit.
-        differentiation: derivative estimator (name or pysindy object).
-        align: regressor alignment with held actions (see ``derivatives``).
-        window: Savitzky-Golay window for smoothed differentiation.
-        loss: ``least_squares`` loss (``"linear"``, ``"soft_l1"``, ``"huber"``, ...).
-
-    Returns:
-        A copy of ``model`` with fitted parameter values; ``info["fit"]`` records the cost.
-
-    Raises:
-        ConfigError: the model has no free parameters.
-        DataError: an observed state's equation depends on a state the data lacks.
-    """
-    from scipy.optimize import least_squares
-
-    free = [p for p in model.parameters.values() if not p.fixed]
-    if not free:
-        raise ConfigError(
-            "This model has no free parameters to fit; declare some with parameters={...}."
-        )
-    missing_actions = [a for a in model.action_names if a not in data.action_names]
-    if missing_actions:
-        raise UnknownNameError(
-            f"The data lacks actions {missing_actions}. Data actions: {list(data.action_names)}."
-        )
-    observed = [s for s in model.state_names if s in data.state_names]
-    if not observed:
-        raise UnknownNameError(
-            f"None of the model's states {list(model.state_names)} is in the data "
-            f"({list(data.state_names)})."
-        )
-    obs_idx = [model.state_names.index(s) for s in observed]
-    latent = [s for s in model.state_names if s not in data.state_names]
-    needed: set[str] = set()
-    mask = model.mask
-    for i in obs_idx:
-        for j in np.flatnonzero(mask[i]):
-            needed |= {str(s) for s in model.library.exprs[j].free_symbols}
-    used_latent = sorted(needed & set(latent))
-    if used_latent:
-        raise DataError(
-            f"The equations of observed states use latent state(s) {used_latent} that the data "
-            f"lacks; their derivatives cannot be fitted from data alone."
-        )
-    method = make_differentiation(differentiation, window=window)
-    mode = _resolve_align(align)
-    lib = model.library
-    xcols = [data.state_names.index(s) if s in data.state_names else -1 for s in model.state_names]
-    ucols = [data.action_names.index(a) for a in model.action_names]
-    names = list(model.parameters)
-    free_idx = [names.index(p.name) for p in free]
-    p0 = np.array([p.value for p in model.parameters.values()], dtype=np.float64)
-    exprs = model.coef_expressions
-    from hybridwm.physics.expressions import compile_expressions
-
-    coef_fn = compile_expressions([e for r in exprs for e in r], (tuple(names),), backend="numpy")
-    n_f = lib.n_features
-    uses_u = lib.uses_actions
-    cols = uses_u if mode == "actions" else np.full(n_f, mode == "all")
-
-    def full_x(x: np.ndarray) -> np.ndarray:
-        out = np.zeros((*x.shape[:-1], model.n_x))
-        for i, c in enumerate(xcols):
-            if c >= 0:
-                out[..., i] = x[..., c]
-        return out
-
-    def rhs_fn(p: np.ndarray) -> Any:
-        C = np.asarray(coef_fn(p)).reshape(model.n_x, n_f)[obs_idx]
-
-        def fn(x: np.ndarray, u: np.ndarray) -> np.ndarray:
-            th = lib.evaluate(full_x(x), u[:, ucols], p)
-            # columns: the part of each RHS evaluated at the samples, then the part to align
-            return np.hstack([th[:, ~cols] @ C[:, ~cols].T, th[:, cols] @ C[:, cols].T])
-
-        return fn
-
-    state_cols = [xcols[i] for i in obs_idx]
-    n_obs = len(obs_idx)
-    align_rhs = np.r_[np.zeros(n_obs, bool), np.ones(n_obs, bool)]
-
-    def residuals(q: np.ndarray) -> np.ndarray:
-        p = p0.copy()
-        p[free_idx] = q
-        reg = regression_data(data, rhs_fn(p), method, align_rhs, state_columns=state_cols)
-        pred = reg.theta[:, :n_obs] + reg.theta[:, n_obs:]
-        scale = reg.dx.std(axis=0)
-        return ((pred - reg.dx) / np.where(scale > 0, scale, 1.0)).ravel()
-
-    lo = np.array([p.bounds_tuple()[0] for p in free])
-    hi = np.array([p.bounds_tuple()[1] for p in free])
-    q0 = np.clip(p0[free_idx], np.nextafter(lo, np.inf), np.nextafter(hi, -np.inf))
-    res = least_squares(residuals, q0, bounds=(lo, hi), loss=loss)
-    fitted = model.with_parameters(**{p.name: float(v) for p, v in zip(free, res.x, strict=False)})
-    fitted.info = dict(model.info)
-    fitted.info["fit"] = {
-        "cost": float(res.cost),
-        "success": bool(res.success),
-        "n_evaluations": int(res.nfev),
-        "states_fitted": observed,
-        "align": mode,
-    }
-    return fitted

@@ -26,19 +26,26 @@ widened to ``[-1, 1]`` when ``z`` is a sine or cosine. Candidates with ``min D``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import sympy as sp
 from scipy.optimize import minimize
 
-from hybridwm.errors import DiscoveryError
+from hybridwm.data import TrajectorySet
+from hybridwm.errors import ConfigError, DiscoveryError, UnknownNameError
+from hybridwm.physics.derivatives import RegressionData, regression_data
+from hybridwm.physics.expressions import parse_expression
+from hybridwm.physics.features import FeatureLibrary
 
 __all__ = [
     "MIN_DENOMINATOR",
     "denominator_expression",
     "denominator_values",
     "estimate_denominator",
+    "fit_rational",
     "kinematic_rows",
     "z_range",
 ]
@@ -209,3 +216,149 @@ def _infeasible_message(d: np.ndarray, bounds: tuple[float, float]) -> str:
         f"{np.array2string(d, precision=4)}). Check that the rows named in `rational` are the "
         f"rational ones, use another `denominator` expression or a lower `denominator_degree`."
     )
+
+
+# ---------------------------------------------------------------------------- sparse regression
+#: a sparse fit of one group of rows: (coefficients (r, k), ensemble statistics or None)
+Regress = Callable[[RegressionData], tuple[np.ndarray, dict[str, Any] | None]]
+
+
+def _variable(
+    data: TrajectorySet, reg: RegressionData, denominator: str
+) -> tuple[sp.Expr, np.ndarray, np.ndarray]:
+    """``(z expression, x at the regression rows (N, n_x), z at those rows (N,))``."""
+    states = tuple(data.state_names)
+    z_expr = parse_expression(
+        denominator, states, what="denominator (an expression over the states)"
+    )
+    if not z_expr.free_symbols:
+        raise ConfigError(
+            f"`denominator` {denominator!r} is a constant; it must depend on a state, e.g. "
+            f"'cos(theta2)'."
+        )
+    offsets = np.concatenate([[0], np.cumsum(data.lengths)[:-1]]).astype(np.int64)
+    x_all = np.concatenate([tr.x for tr in data], axis=0)
+    x_rows = x_all[offsets[reg.trajectory] + reg.row]
+    z_lib = FeatureLibrary([z_expr], states, data.action_names)
+    z = z_lib.evaluate(x_rows, np.zeros((len(x_rows), len(data.action_names))))[:, 0]
+    return z_expr, x_rows, z
+
+
+def _rational_rows(
+    states: tuple[str, ...], dx: np.ndarray, x_rows: np.ndarray, rational: Sequence[str] | None
+) -> np.ndarray:
+    """(n_x,) bool: the rows that get the denominator (named, or the non-kinematic ones)."""
+    if rational is None:
+        is_rational = ~kinematic_rows(dx, x_rows)
+    else:
+        unknown = [n for n in rational if n not in states]
+        if unknown:
+            raise UnknownNameError(
+                f"`rational` names {unknown}, which are not states of the data. States: "
+                f"{list(states)}."
+            )
+        is_rational = np.array([n in rational for n in states])
+    if not is_rational.any():
+        raise DiscoveryError(
+            f"No state was found whose derivative is rational: each of {list(states)} has a "
+            f"derivative equal to another state. Name them with `rational=[...]`."
+        )
+    return is_rational
+
+
+def _fit_groups(
+    groups: Sequence[tuple[np.ndarray, RegressionData]], n_x: int, k: int, regress: Regress
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """Fit each ``(rows, regression)`` group on its own block of ``k`` feature columns.
+
+    Returns:
+        The (n_x, k * len(groups)) coefficients, the ensemble statistics of the same shape and
+        the ensemble's ``n_models``/``bagging`` (empty without an ensemble).
+    """
+    coef = np.zeros((n_x, k * len(groups)))
+    stats = {
+        "coef_mean": coef.copy(),
+        "coef_std": coef.copy(),
+        "inclusion_probability": coef.copy(),
+    }
+    ens_meta: dict[str, Any] = {}
+    for g, (rows, r) in enumerate(groups):
+        if not rows.size:
+            continue
+        sl = slice(g * k, (g + 1) * k)
+        c, st = regress(dataclasses.replace(r, dx=r.dx[:, rows]))
+        coef[rows, sl] = c
+        if st is not None:
+            for key in stats:
+                stats[key][rows, sl] = st[key]
+            ens_meta = {key: st[key] for key in ("n_models", "bagging")}
+    return coef, stats, ens_meta
+
+
+def fit_rational(
+    data: TrajectorySet,
+    lib: FeatureLibrary,
+    reg: RegressionData,
+    method: Any,
+    mode: str,
+    *,
+    denominator: str,
+    degree: int,
+    rational: Sequence[str] | None,
+    regress: Regress,
+) -> tuple[list[sp.Expr], np.ndarray, dict[str, Any] | None, dict[str, Any]]:
+    """Sparse regression with a shared denominator on the rational rows: the other rows regress
+    on the library, the rational ones on ``feature / D(z)``.
+
+    Args:
+        data: the trajectories.
+        lib: the feature library (the numerators' candidates).
+        reg: the regression data of ``lib`` on ``data``.
+        method: the pysindy differentiation object ``reg`` was made with.
+        mode: the alignment mode ``reg`` was made with (``"actions"``, ``"all"``, ``"none"``).
+        denominator: the expression ``z`` over the states.
+        degree: ``m``, the degree of ``D`` in ``z``.
+        rational: the states whose derivatives get the denominator (None: the non-kinematic
+            ones, see :func:`kinematic_rows`).
+        regress: the sparse fit of one group of rows (with or without an ensemble).
+
+    Returns:
+        The features used (library features and their quotients by ``D``), the (n_x, n_used)
+        coefficients, the ensemble statistics (or None) and what to record in
+        ``info["rational"]``.
+    """
+    states = tuple(data.state_names)
+    z_expr, x_rows, z = _variable(data, reg, denominator)
+    is_rational = _rational_rows(states, reg.dx, x_rows, rational)
+    rows_r = np.flatnonzero(is_rational)
+    bounds = z_range(z_expr, z)
+    d = estimate_denominator(reg.theta, reg.dx[:, rows_r], z, degree, bounds=bounds)
+    den = denominator_expression(z_expr, d)
+    rlib = FeatureLibrary([e / den for e in lib.exprs], states, data.action_names)
+    align_r = rlib.uses_actions if mode == "actions" else np.full(rlib.n_features, mode == "all")
+
+    def rfeatures(x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return rlib.evaluate(x, u)
+
+    reg_r = regression_data(
+        data, rfeatures, method, align_r, check=lambda v, w: rlib.check_finite(v, where=w)
+    )
+    groups = ((np.flatnonzero(~is_rational), reg), (rows_r, reg_r))
+    coef, stats, ens_meta = _fit_groups(groups, len(states), lib.n_features, regress)
+    # keep the features some row uses (or some bagged model included)
+    used = np.any(coef != 0, axis=0) | np.any(stats["inclusion_probability"] > 0, axis=0)
+    if not used.any():
+        used[:] = True
+    keep = np.flatnonzero(used)
+    exprs = [*lib.exprs, *rlib.exprs]
+    ens_stats = {**ens_meta, **{key: v[:, keep] for key, v in stats.items()}} if ens_meta else None
+    info = {
+        "z": str(z_expr),
+        "degree": degree,
+        "coefficients": [float(v) for v in d],
+        "denominator": str(den),
+        "rational_states": [states[i] for i in rows_r],
+        "z_range": [float(bounds[0]), float(bounds[1])],
+    }
+    return [exprs[i] for i in keep], coef[:, keep], ens_stats, info

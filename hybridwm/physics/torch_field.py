@@ -26,16 +26,15 @@ Contract (relied on by ``hybridwm.dynamics``):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from hybridwm.data.names import NamedSignals
 from hybridwm.errors import ShapeError
+from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import compile_expressions, smooth_saturation
-
-if TYPE_CHECKING:
-    from hybridwm.physics.model import PhysicsModel
 
 __all__ = ["PhysicsVectorField"]
 
@@ -44,11 +43,12 @@ def _softplus_inv(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
-class PhysicsVectorField(nn.Module):
+class PhysicsVectorField(nn.Module, NamedSignals):
     """dx/dt = Theta(x, u; p) @ (C(p) * mask).T as an ``nn.Module``.
 
     Args:
-        model: the PhysicsModel whose equations the module computes.
+        model: the PhysicsModel (or other :class:`~hybridwm.physics.equations.Equations`) whose
+            equations the module computes.
         trainable: make the coefficients (discovered) or parameters (declared) trainable.
         dtype: floating dtype of the coefficients (inputs must have the same dtype).
         device: device of the buffers and parameters.
@@ -56,7 +56,7 @@ class PhysicsVectorField(nn.Module):
 
     def __init__(
         self,
-        model: PhysicsModel,
+        model: Equations,
         *,
         trainable: bool = False,
         dtype: torch.dtype = torch.float64,
@@ -67,8 +67,6 @@ class PhysicsVectorField(nn.Module):
         self.state_names: tuple[str, ...] = model.state_names
         self.action_names: tuple[str, ...] = model.action_names
         self.feature_names: tuple[str, ...] = tuple(model.feature_names)
-        self.n_x = len(self.state_names)
-        self.n_u = len(self.action_names)
         self.trainable = bool(trainable)
         self._features = model.library.torch_function()
         sharp = model.info.get("sharpness") if isinstance(model.info, dict) else None
@@ -105,7 +103,7 @@ class PhysicsVectorField(nn.Module):
                 requires_grad=self.trainable,
             )
 
-    def _compile_observations(self, model: PhysicsModel) -> Any:
+    def _compile_observations(self, model: Equations) -> Any:
         if not model.observations:
             return None
         return compile_expressions(
@@ -196,8 +194,9 @@ class PhysicsVectorField(nn.Module):
             theta = self._features(x, u, p)
             return theta @ self.coefficient_matrix().transpose(0, 1)
 
-    def to_physics_model(self) -> PhysicsModel:
-        """A PhysicsModel with this module's current coefficients / parameter values."""
+    def to_physics_model(self) -> Equations:
+        """A copy of the module's model (a PhysicsModel for one made by
+        ``PhysicsModel.vector_field``) with the module's current coefficients / parameter values."""
         if self._coef_fn is None:
             c = self.coefficient_matrix().detach().cpu().double().numpy()
             return self._template.with_coefficients(c)

@@ -55,6 +55,21 @@ def _style(ax: Any) -> None:
     ax.tick_params(labelsize=8)
 
 
+def _right_legend(fig: Figure, ax: Any) -> None:
+    """The legend of ``ax``'s artists, outside the axes at the figure's upper right."""
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False)
+
+
+def _titled(fig: Figure, title: str, target: Any = None) -> Figure:
+    """``fig`` with a bold ``title`` (on ``target``'s axes, else over the whole figure)."""
+    if title:
+        if target is None:
+            fig.suptitle(title, fontsize=11, fontweight="bold")
+        else:
+            target.set_title(title, fontsize=11, fontweight="bold")
+    return fig
+
+
 def to_png(fig: Figure, *, dpi: int = 110) -> bytes:
     """Render a figure to PNG bytes."""
     buf = io.BytesIO()
@@ -126,9 +141,7 @@ def plot_rollouts(
         frameon=False,
         fontsize=9,
     )
-    if title:
-        fig.suptitle(title, fontsize=11, fontweight="bold")
-    return fig
+    return _titled(fig, title)
 
 
 def plot_error_vs_horizon(
@@ -165,10 +178,8 @@ def plot_error_vs_horizon(
         if use_log:
             ax.set_yscale("log")
     axes[0].set_ylabel("nRMSE", fontsize=9)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=11, fontweight="bold")
-    return fig
+    _right_legend(fig, axes[0])
+    return _titled(fig, title)
 
 
 def _grouped_bars(
@@ -219,10 +230,8 @@ def plot_vpt(
     _style(ax)
     _grouped_bars(ax, scenarios, models, vals)
     ax.set_ylabel("valid prediction time [s]", fontsize=9)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False)
-    if title:
-        ax.set_title(title, fontsize=11, fontweight="bold")
-    return fig
+    _right_legend(fig, ax)
+    return _titled(fig, title, ax)
 
 
 def plot_ood_ratio(
@@ -256,7 +265,7 @@ def plot_ood_ratio(
         if use_log:
             ax.set_yscale("log")
     axes[0].set_ylabel("nRMSE(OOD) / nRMSE(ID)", fontsize=9)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
+    _right_legend(fig, axes[0])
     return fig
 
 
@@ -298,7 +307,5 @@ def plot_coefficients(
     ax.set_yticks(y, [f"{eq.split('=')[0].strip()}: {f}" for eq, f in terms], fontsize=8)
     ax.axvline(0, color="#555555", lw=0.6)
     ax.set_xlabel("coefficient", fontsize=9)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False)
-    if title:
-        ax.set_title(title, fontsize=11, fontweight="bold")
-    return fig
+    _right_legend(fig, ax)
+    return _titled(fig, title, ax)

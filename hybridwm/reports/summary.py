@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybridwm.reports.rundir import FORMAT_VERSION, RunData
+from hybridwm.reports.rundir import RunData
+from hybridwm.schemas import ADAPTED_SUFFIX, FORMAT_VERSION, Summary
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -31,10 +32,6 @@ __all__ = [
 HIGHER_IS_BETTER = frozenset({"vpt"})
 HYBRID = "hybrid"
 ID_SCENARIO = "id"
-#: Scenario names with this suffix are evaluations after recalibration on data of the changed
-#: system (run-directory format, see :mod:`hybridwm.reports.rundir`); they are not
-#: out-of-distribution degradation and are left out of the OOD/ID ratios.
-ADAPTED_SUFFIX = "-adapted"
 
 
 def fmt(value: float | None) -> str:
@@ -152,6 +149,7 @@ def ood_id_ratios(agg: pd.DataFrame, *, metric: str = "nrmse") -> list[dict[str,
         if idm.empty:
             continue
         id_mean = float(idm.iloc[0]["mean"])
+        # evaluations after recalibration are not out-of-distribution degradation
         ood = grp[(grp["scenario"] != ID_SCENARIO) & ~grp["scenario"].str.endswith(ADAPTED_SUFFIX)]
         for r in ood.itertuples():
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,7 +251,8 @@ def summarize(run: RunData) -> dict[str, Any]:
     """The aggregated view of a run, as written to ``summary.json``.
 
     Returns:
-        A dict with keys ``format_version``, ``run``, ``systems``, ``models``, ``scenarios``,
+        The :class:`~hybridwm.schemas.Summary` document as a dict (non-finite floats kept) with
+        keys ``format_version``, ``run``, ``systems``, ``models``, ``scenarios``,
         ``table`` (rows ``system, model, scenario, metric, mean, std, n_seeds`` for every
         metric), ``best`` (rows ``system, scenario, metric, model, mean`` for ``nrmse`` and
         ``vpt``), ``ood_id_ratio`` (see :func:`ood_id_ratios`), ``hybrid_losses`` (see
@@ -274,15 +273,16 @@ def summarize(run: RunData) -> dict[str, Any]:
             )
     losses = hybrid_losses(agg)
     ratios = ood_id_ratios(agg)
-    return {
-        "format_version": FORMAT_VERSION,
-        "run": run.name,
-        "systems": list(run.systems),
-        "models": run.models,
-        "scenarios": run.scenarios,
-        "table": agg.to_dict(orient="records"),
-        "best": best_rows,
-        "ood_id_ratio": ratios,
-        "hybrid_losses": losses,
-        "findings": _findings(run, agg, losses, ratios),
-    }
+    summary = Summary(
+        format_version=FORMAT_VERSION,
+        run=run.name,
+        systems=list(run.systems),
+        models=run.models,
+        scenarios=run.scenarios,
+        table=agg.to_dict(orient="records"),
+        best=best_rows,
+        ood_id_ratio=ratios,
+        hybrid_losses=losses,
+        findings=_findings(run, agg, losses, ratios),
+    )
+    return summary.model_dump()

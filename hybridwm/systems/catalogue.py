@@ -30,6 +30,9 @@ __all__ = ["SYSTEMS", "get_system", "list_systems"]
 
 _AXIAL = 1e-3  # axial inertia of a rod, as a fraction of m*l² (keeps the inertia valid)
 
+#: the gravity parameter of the systems in a vertical plane (applied by ``_set_gravity``)
+_GRAVITY = Parameter("gravity", 9.81, "gravitational acceleration, m/s²", inclusive=True)
+
 
 def _set_rod(
     spec: mujoco.MjSpec, body: str, mass: float, length: float, axis: int, sign: float
@@ -81,7 +84,7 @@ PENDULUM = System(
         Parameter("length", 1.0, "rod length, m"),
         Parameter("damping", 0.05, "hinge viscous damping, N m s/rad", inclusive=True),
         Parameter("gear", 1.0, "motor gear, N m per unit torque"),
-        Parameter("gravity", 9.81, "gravitational acceleration, m/s²", inclusive=True),
+        _GRAVITY,
     ),
     apply=_apply_pendulum,
     energy=eq.pendulum_energy,
@@ -114,7 +117,7 @@ CARTPOLE = System(
         Parameter("cart_damping", 0.1, "rail viscous damping, N s/m", inclusive=True),
         Parameter("pole_damping", 0.01, "hinge viscous damping, N m s/rad", inclusive=True),
         Parameter("gear", 1.0, "motor gear, N per unit force"),
-        Parameter("gravity", 9.81, "gravitational acceleration, m/s²", inclusive=True),
+        _GRAVITY,
     ),
     apply=_apply_cartpole,
     energy=eq.cartpole_energy,
@@ -161,7 +164,7 @@ ACROBOT = System(
     parameters=(
         *_link_parameters(1.0, 1.0, 0.02),
         Parameter("gear", 1.0, "elbow motor gear, N m per unit torque"),
-        Parameter("gravity", 9.81, "gravitational acceleration, m/s²", inclusive=True),
+        _GRAVITY,
     ),
     apply=_apply_acrobot,
     energy=eq.two_link_energy,

@@ -1,7 +1,7 @@
 """Open-loop action policies: seeded generators of action sequences within action bounds.
 
-Every policy is a :class:`~hybridwm.config.Config` dataclass (so its settings load from TOML and
-unknown settings raise :class:`~hybridwm.errors.ConfigError`) with one method::
+Every policy is a :class:`~hybridwm.config.Config` model (so its settings load from TOML, and
+unknown or invalid settings raise :class:`~hybridwm.errors.ConfigError`) with one method::
 
     policy.sample(n, n_steps, dt, bounds, rng) -> actions   # (n, n_steps, n_u)
 
@@ -14,13 +14,13 @@ above 1 push the signal into the bounds, where it is clipped. Every output is cl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field, model_validator
 from scipy.signal import lfilter
 
-from hybridwm.config import Config
+from hybridwm.config import Config, Integer, PositiveFloat
 from hybridwm.errors import ConfigError, ShapeError
 from hybridwm.registry import Registry
 
@@ -60,14 +60,6 @@ def check_bounds(bounds: Any, n_u: int | None = None) -> np.ndarray:
     return b
 
 
-def _check_positive(owner: str, **values: float) -> None:
-    for name, v in values.items():
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise ConfigError(
-                f"`{name}` of {owner} must be a finite number > 0. Got {v!r} instead."
-            )
-
-
 def _check_sample_args(n: int, n_steps: int, dt: float) -> None:
     for name, v in (("n", n), ("n_steps", n_steps)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
@@ -78,19 +70,31 @@ def _check_sample_args(n: int, n_steps: int, dt: float) -> None:
         raise ConfigError(f"`dt` of Policy.sample must be > 0. Got {dt!r} instead.")
 
 
-@dataclass
 class Policy(Config):
     """Base class of the action policies (see the module docstring for the contract).
 
     Args:
-        amplitude: Fraction of the bounds' half-range the signal spans around the midpoint.
+        amplitude: Fraction (> 0) of the bounds' half-range the signal spans around the
+            midpoint.
+
+    Settings are numbers (a bool or a string is refused); every duration and frequency is a
+    finite number > 0.
     """
 
     name: ClassVar[str] = "policy"
-    amplitude: float = 0.5
+    #: pairs ``(low, high)`` of settings where ``high`` must be >= ``low``
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = ()
+    amplitude: PositiveFloat = 0.5
 
-    def __post_init__(self) -> None:
-        _check_positive(f"policy {self.name!r}", amplitude=self.amplitude)
+    @model_validator(mode="after")
+    def _settings_in_order(self) -> Policy:
+        for low, high in self.ordered:
+            lo, hi = getattr(self, low), getattr(self, high)
+            if hi < lo:
+                raise ConfigError(
+                    f"`{high}` of policy {self.name!r} must be >= `{low}` ({lo}). Got {hi} instead."
+                )
+        return self
 
     def sample(
         self, n: int, n_steps: int, dt: float, bounds: Any, rng: np.random.Generator
@@ -123,7 +127,6 @@ class Policy(Config):
         raise NotImplementedError
 
 
-@dataclass
 class ZeroPolicy(Policy):
     """Actions at the midpoint of the bounds (zero for symmetric bounds)."""
 
@@ -135,28 +138,19 @@ class ZeroPolicy(Policy):
         return np.zeros((n, n_steps, n_u))
 
 
-@dataclass
 class RandomStepPolicy(Policy):
     """Piecewise-constant actions: uniform levels held for uniform random times.
 
     Args:
         amplitude: Fraction of the half-range the levels are drawn from.
         hold_min: Shortest hold time in seconds (at least one control period).
-        hold_max: Longest hold time in seconds.
+        hold_max: Longest hold time in seconds (>= ``hold_min``).
     """
 
     name: ClassVar[str] = "random"
-    hold_min: float = 0.05
-    hold_max: float = 0.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("policy 'random'", hold_min=self.hold_min, hold_max=self.hold_max)
-        if self.hold_max < self.hold_min:
-            raise ConfigError(
-                f"`hold_max` of policy 'random' must be >= `hold_min` ({self.hold_min}). "
-                f"Got {self.hold_max} instead."
-            )
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("hold_min", "hold_max"),)
+    hold_min: PositiveFloat = 0.05
+    hold_max: PositiveFloat = 0.5
 
     def _unit(
         self, n: int, n_steps: int, dt: float, n_u: int, rng: np.random.Generator
@@ -175,33 +169,21 @@ class RandomStepPolicy(Policy):
         return np.take_along_axis(levels, segment[:, :, None], axis=1)
 
 
-@dataclass
 class SinesPolicy(Policy):
     """A sum of sinusoids with random frequencies, phases and weights, sampled every ``dt``.
 
     Args:
         amplitude: Fraction of the half-range the sum peaks at (at most).
-        n_components: Number of sinusoids per action.
+        n_components: Number of sinusoids per action (an integer >= 1).
         f_min: Lowest frequency in Hz.
-        f_max: Highest frequency in Hz (frequencies are log-uniform in between).
+        f_max: Highest frequency in Hz, >= ``f_min`` (frequencies are log-uniform in between).
     """
 
     name: ClassVar[str] = "sines"
-    n_components: int = 3
-    f_min: float = 0.1
-    f_max: float = 1.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("policy 'sines'", f_min=self.f_min, f_max=self.f_max)
-        if not isinstance(self.n_components, int) or self.n_components < 1:
-            raise ConfigError(
-                f"`n_components` of policy 'sines' must be an integer >= 1. Got {self.n_components!r}."
-            )
-        if self.f_max < self.f_min:
-            raise ConfigError(
-                f"`f_max` of policy 'sines' must be >= `f_min` ({self.f_min}). Got {self.f_max}."
-            )
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("f_min", "f_max"),)
+    n_components: Integer = Field(default=3, ge=1)
+    f_min: PositiveFloat = 0.1
+    f_max: PositiveFloat = 1.0
 
     def _unit(
         self, n: int, n_steps: int, dt: float, n_u: int, rng: np.random.Generator
@@ -219,7 +201,6 @@ class SinesPolicy(Policy):
         )
 
 
-@dataclass
 class ChirpPolicy(Policy):
     """A linear frequency sweep from ``f_start`` to ``f_end`` Hz over the horizon, random phase.
 
@@ -230,12 +211,8 @@ class ChirpPolicy(Policy):
     """
 
     name: ClassVar[str] = "chirp"
-    f_start: float = 0.1
-    f_end: float = 2.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("policy 'chirp'", f_start=self.f_start, f_end=self.f_end)
+    f_start: PositiveFloat = 0.1
+    f_end: PositiveFloat = 2.0
 
     def _unit(
         self, n: int, n_steps: int, dt: float, n_u: int, rng: np.random.Generator
@@ -247,7 +224,6 @@ class ChirpPolicy(Policy):
         return np.sin(arg + phase)
 
 
-@dataclass
 class OUPolicy(Policy):
     """An Ornstein-Uhlenbeck process (exactly discretised), started from its stationary law.
 
@@ -258,11 +234,7 @@ class OUPolicy(Policy):
     """
 
     name: ClassVar[str] = "ou"
-    tau: float = 0.3
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("policy 'ou'", tau=self.tau)
+    tau: PositiveFloat = 0.3
 
     def _unit(
         self, n: int, n_steps: int, dt: float, n_u: int, rng: np.random.Generator

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from hybridwm.config import Config
+from hybridwm.config import Config, Integer, PositiveFloat
 from hybridwm.errors import ConfigError, FormatError, UnknownNameError
 from hybridwm.registry import Registry
 from hybridwm.systems.catalogue import SYSTEMS
@@ -33,83 +33,61 @@ else:  # pragma: no cover
 __all__ = ["Scenario", "get_scenario", "list_scenarios", "register_scenario"]
 
 
-@dataclass
 class Scenario(Config):
     """A distribution of initial states, actions and physical parameters for one system.
 
     Args:
         name: Scenario name (``"train"``, ``"ood-state"``, ...).
-        system: Name of the system it applies to.
+        system: Name of the system it applies to (``""``: none; its names are then checked
+            when it is registered or used).
         description: One line saying what is in or out of distribution.
-        initial_state: ``{state: [low, high]}`` uniform box per state; missing states start
-            at 0.
+        initial_state: ``{state: [low, high]}`` uniform box per state (finite, low <= high);
+            missing states start at 0.
         symmetric: States whose sampled value gets a random sign (so a box ``[2.5, 3.1]`` on
             ``theta`` covers both sides of the upright position).
         policy: Name of the action policy (see :data:`hybridwm.systems.POLICIES`).
         policy_kwargs: Settings of the policy (``amplitude``, frequencies, hold times, ...).
         parameters: Absolute parameter values, e.g. ``{"pole_mass": 0.2}``.
-        parameter_scales: Factors applied to the default parameters (before ``parameters``).
-        duration: Default simulated time per trajectory in seconds.
-        dt: Default control/sample period in seconds.
-        n_trajectories: Default number of trajectories.
-        seed_offset: Mixed with the user's seed, so ``id`` differs from ``train`` at equal seeds.
+        parameter_scales: Factors (finite, > 0) applied to the default parameters (before
+            ``parameters``).
+        duration: Default simulated time per trajectory in seconds (> 0, >= ``dt``).
+        dt: Default control/sample period in seconds (> 0).
+        n_trajectories: Default number of trajectories (>= 1).
+        seed_offset: Mixed with the user's seed, so ``id`` differs from ``train`` at equal seeds
+            (>= 0).
     """
 
     name: str = "custom"
     system: str = ""
     description: str = ""
-    initial_state: dict[str, Any] = field(default_factory=dict)
+    initial_state: dict[str, tuple[float, float]] = Field(default_factory=dict)
     symmetric: tuple[str, ...] = ()
     policy: str = "random"
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, float] = field(default_factory=dict)
-    parameter_scales: dict[str, float] = field(default_factory=dict)
-    duration: float = 5.0
-    dt: float = 0.01
-    n_trajectories: int = 64
-    seed_offset: int = 0
+    policy_kwargs: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, float] = Field(default_factory=dict)
+    parameter_scales: dict[str, PositiveFloat] = Field(default_factory=dict)
+    duration: PositiveFloat = 5.0
+    dt: PositiveFloat = 0.01
+    n_trajectories: Integer = Field(default=64, ge=1)
+    seed_offset: Integer = Field(default=0, ge=0)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
         where = f"scenario {self.name!r}" + (f" of {self.system}" if self.system else "")
-        box: dict[str, tuple[float, float]] = {}
-        for state, rng in self.initial_state.items():
-            try:
-                lo, hi = (float(v) for v in rng)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"`initial_state.{state}` of {where} must be [low, high]. Got {rng!r}."
-                ) from None
+        for state, (lo, hi) in self.initial_state.items():
             if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
                 raise ConfigError(
                     f"`initial_state.{state}` of {where} must be finite with low <= high. "
                     f"Got [{lo}, {hi}]."
                 )
-            box[state] = (lo, hi)
-        self.initial_state = box
-        self.symmetric = tuple(self.symmetric)
-        for name, v in (("duration", self.duration), ("dt", self.dt)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ConfigError(f"`{name}` of {where} must be > 0. Got {v!r} instead.")
         if self.duration < self.dt:
             raise ConfigError(
                 f"`duration` of {where} must be >= `dt` ({self.dt}). Got {self.duration}."
             )
-        if not isinstance(self.n_trajectories, int) or self.n_trajectories < 1:
-            raise ConfigError(
-                f"`n_trajectories` of {where} must be an integer >= 1. Got {self.n_trajectories!r}."
-            )
-        if not isinstance(self.seed_offset, int) or self.seed_offset < 0:
-            raise ConfigError(
-                f"`seed_offset` of {where} must be an integer >= 0. Got {self.seed_offset!r}."
-            )
-        for key, v in self.parameter_scales.items():
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ConfigError(
-                    f"`parameter_scales.{key}` of {where} must be a finite factor > 0. Got {v!r}."
-                )
         self.make_policy()  # unknown policy names/settings fail here, with the valid ones
         if self.system in SYSTEMS:
             self.check(SYSTEMS[self.system])
+        return self
 
     # ------------------------------------------------------------------ use
     def make_policy(self) -> Policy:

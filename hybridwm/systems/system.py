@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 
 from hybridwm.data import Trajectory, TrajectorySet
+from hybridwm.data.names import NamedSignals
 from hybridwm.errors import ConfigError, DataError, ShapeError, SimulationError, UnknownNameError
 from hybridwm.systems.equations import TrueEquations
 from hybridwm.systems.rollout import default_nthread, make_data_pool, rollout_held
@@ -61,7 +62,7 @@ class Parameter:
         return v
 
 
-class System:
+class System(NamedSignals):
     """A ground-truth simulator built from an MJCF asset shipped with hybridwm.
 
     Get one with :func:`hybridwm.systems.get_system`; derive variants with
@@ -116,16 +117,6 @@ class System:
         ] = OrderedDict()
 
     # ------------------------------------------------------------------ description
-    @property
-    def n_x(self) -> int:
-        """Number of states."""
-        return len(self.state_names)
-
-    @property
-    def n_u(self) -> int:
-        """Number of actions."""
-        return len(self.action_names)
-
     @property
     def parameters(self) -> dict[str, float]:
         """Current parameter values (a copy): defaults updated by ``with_parameters``."""
@@ -369,7 +360,8 @@ class System:
         Returns:
             n trajectories, each with ``t = t0 + dt*arange(T+1)``, ``x`` (T+1, n_x), ``u``
             (T+1, n_u) whose last row repeats the last action, and ``meta`` with ``system``,
-            ``parameters``, ``dt``, ``index`` and the given ``meta``.
+            ``angles`` (the names of the angle states, a list), ``parameters``, ``dt``,
+            ``index`` and the given ``meta``.
 
         Raises:
             ShapeError: if ``x0``/``actions`` have the wrong shape.
@@ -382,16 +374,82 @@ class System:
         values = self._resolve(parameters)
         x0a, ua = self._check_inputs(x0, actions)
         ua = self._clip_actions(ua)
+        metas = self._trajectory_metas(meta, ua.shape[0], dt, values)
+        x = self._rollout(values, x0a, ua, n_sub, nthread=nthread, progress=progress)
         n, n_steps, _ = ua.shape
+        u = np.empty((n, n_steps + 1, self.n_u))
+        u[:, :n_steps] = ua
+        u[:, n_steps] = ua[:, -1]
+        t = float(t0) + float(dt) * np.arange(n_steps + 1)
+        return TrajectorySet(
+            [
+                Trajectory(t, x[i], u[i], self.state_names, self.action_names, m)
+                for i, m in enumerate(metas)
+            ]
+        )
+
+    def _trajectory_metas(
+        self,
+        meta: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+        n: int,
+        dt: float,
+        values: Mapping[str, float],
+    ) -> list[dict[str, Any]]:
+        """The ``meta`` of each of the ``n`` trajectories of :meth:`simulate` (see there).
+
+        A shared ``meta`` mapping may replace ``system``, ``angles`` and ``dt``; a per-trajectory
+        mapping may replace any key.
+        """
         if isinstance(meta, Sequence) and not isinstance(meta, (str, bytes)):
-            metas = list(meta)
-            if len(metas) != n:
+            own = [dict(m) for m in meta]
+            if len(own) != n:
                 raise ShapeError(
                     f"`meta` of simulate must be one mapping or {n} mappings (one per "
-                    f"trajectory). Got {len(metas)}."
+                    f"trajectory). Got {len(own)}."
                 )
+            shared: dict[str, Any] = {}
         else:
-            metas = None
+            own, shared = [{}] * n, dict(meta or {})
+        return [
+            {
+                "system": self.name,
+                "angles": list(self.angle_names),
+                "dt": float(dt),
+                **shared,
+                "parameters": dict(values),
+                "index": i,
+                **own[i],
+            }
+            for i in range(n)
+        ]
+
+    def _rollout(
+        self,
+        values: Mapping[str, float],
+        x0: np.ndarray,
+        actions: np.ndarray,
+        n_sub: int,
+        *,
+        nthread: int | None,
+        progress: bool,
+    ) -> np.ndarray:
+        """Run a checked batch through ``mujoco.rollout`` with the parameter ``values``.
+
+        Args:
+            values: Every parameter's value.
+            x0: (n, n_x) initial states.
+            actions: (n, T, n_u) actions within the bounds, each held ``n_sub`` MuJoCo steps.
+            n_sub: MuJoCo steps per control period.
+            nthread: Rollout threads (None: the CPUs available).
+            progress: Show a progress bar over chunks of a big batch.
+
+        Returns:
+            (n, T+1, n_x) states at the control instants.
+
+        Raises:
+            ConfigError: if ``nthread < 1``.
+            SimulationError: if a simulation diverged (MuJoCo reset it) or became non-finite.
+        """
         model, pool, lock = self._compiled(values)
         threads = default_nthread() if nthread is None else int(nthread)
         if threads < 1:
@@ -399,26 +457,13 @@ class System:
         with lock:  # the MjData pool is reused: one rollout at a time per compiled model
             if len(pool) < threads:
                 pool.extend(make_data_pool(model, threads - len(pool)))
-            x, ok = rollout_held(model, pool[:threads], x0a, ua, n_sub, progress=progress)
+            x, ok = rollout_held(model, pool[:threads], x0, actions, n_sub, progress=progress)
         if not ok.all():
             bad = np.flatnonzero(~ok)
             raise SimulationError(
-                f"The {self.name} simulation of trajectory {int(bad[0])} (of {n}; "
+                f"The {self.name} simulation of trajectory {int(bad[0])} (of {len(ok)}; "
                 f"{len(bad)} diverged in all: {bad[:10].tolist()}) became unstable: MuJoCo reset "
                 f"it or its state is not finite. Reduce initial velocities, action amplitude or "
-                f"dt, or check the parameters {values}."
+                f"dt, or check the parameters {dict(values)}."
             )
-        u = np.empty((n, n_steps + 1, self.n_u))
-        u[:, :n_steps] = ua
-        u[:, n_steps] = ua[:, -1]
-        t = float(t0) + float(dt) * np.arange(n_steps + 1)
-        base = {"system": self.name, "dt": float(dt)}
-        if metas is None and meta:
-            base.update(meta)
-        trajs = []
-        for i in range(n):
-            m = {**base, "parameters": dict(values), "index": i}
-            if metas is not None:
-                m.update(metas[i])
-            trajs.append(Trajectory(t, x[i], u[i], self.state_names, self.action_names, m))
-        return TrajectorySet(trajs)
+        return x

@@ -1,22 +1,32 @@
 """Checkpoints: tensors and plain values only, written atomically, read with ``weights_only``.
 
-A checkpoint is a dict of state dicts (model, optimizer), numbers, strings and lists of dicts
-(the history). ``torch.load(..., weights_only=True)`` reads exactly these types and never
-unpickles arbitrary objects.
+A checkpoint is a dict of state dicts (model, objective, optimizer, schedule), numbers, strings
+and lists of dicts (the history). ``torch.load(..., weights_only=True)`` reads exactly these
+types and never unpickles arbitrary objects. :class:`TrainState` is what a checkpoint holds of a
+running training: it writes (:meth:`TrainState.payload`) and restores
+(:meth:`TrainState.restore`) them.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from hybridwm._io import atomic_path
-from hybridwm.errors import FormatError
+from hybridwm._io import atomic_path, to_jsonable
+from hybridwm.dynamics import ODEModel
+from hybridwm.errors import FormatError, TrainingError
+from hybridwm.training.history import History
+from hybridwm.training.losses import Objective
+from hybridwm.training.schedule import LearningRate
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_VERSION", "TrainState", "load_checkpoint", "save_checkpoint", "weights"]
+
+CHECKPOINT_VERSION = 2  # 2: objective and schedule state dicts (1: plateau_lr, shooting_starts)
+FORMAT = "hybridwm.checkpoint"
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
@@ -44,6 +54,98 @@ def load_checkpoint(
             f"Cannot read checkpoint {str(p)!r} as tensors-only data: {exc}. Only files written "
             f"by hybridwm's Trainer can be resumed from."
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != "hybridwm.checkpoint":
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise FormatError(f"{str(p)!r} is not a hybridwm training checkpoint.")
     return payload
+
+
+def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of ``module``'s state dict (a snapshot that later steps do not change)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@dataclass
+class TrainState:
+    """Everything a training checkpoint holds, live.
+
+    Attributes:
+        model: the model being trained.
+        objective: the loss module (its state: the multiple-shooting starts).
+        optimizer: the optimizer, or ``None`` when nothing is trainable.
+        schedule: the learning-rate schedule, or ``None`` with the optimizer.
+        generator: the generator of the minibatch order.
+        history: the epochs so far, with the best epoch and score.
+        best: the weights of the best epoch so far (a :func:`weights` snapshot).
+    """
+
+    model: ODEModel
+    objective: Objective
+    optimizer: torch.optim.Optimizer | None
+    schedule: LearningRate | None
+    generator: torch.Generator
+    history: History
+    best: dict[str, torch.Tensor]
+
+    def payload(
+        self,
+        epoch: int,
+        model: dict[str, torch.Tensor],
+        elapsed: float,
+        *,
+        with_optimizer: bool = True,
+    ) -> dict[str, Any]:
+        """The checkpoint of ``epoch`` with the ``model`` weights and ``elapsed`` seconds."""
+        optimizer = self.optimizer if with_optimizer else None
+        return {
+            "format": FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "epoch": int(epoch),
+            "model": model,
+            "best_model": self.best,
+            "best_epoch": int(self.history.best_epoch),
+            "best_score": float(self.history.best_score),
+            "optimizer": optimizer.state_dict() if optimizer is not None else {},
+            "schedule": self.schedule.state_dict() if self.schedule is not None else {},
+            "objective": weights(self.objective),
+            "history": to_jsonable(self.history.records),
+            "elapsed": float(elapsed),
+            "generator": self.generator.get_state(),
+        }
+
+    def restore(self, payload: dict[str, Any], path: str | os.PathLike[str]) -> tuple[int, float]:
+        """Put a checkpoint back; returns ``(epoch to start from, seconds already spent)``.
+
+        Raises:
+            FormatError: the checkpoint is of another version.
+            TrainingError: its objective state (multiple-shooting starts) does not fit this run.
+        """
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise FormatError(
+                f"Checkpoint {str(path)!r} has version {payload.get('version')!r}; this hybridwm "
+                f"resumes version {CHECKPOINT_VERSION}. Start the run again (its best weights are "
+                f"in the checkpoint's 'best_model'), or resume with the hybridwm that wrote it."
+            )
+        self.model.load_state_dict(payload["model"])
+        if self.optimizer is not None and payload.get("optimizer"):
+            self.optimizer.load_state_dict(payload["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(payload["schedule"])
+        self._restore_objective(payload["objective"], path)
+        self.best = payload["best_model"]
+        self.history.records = list(payload["history"])
+        self.history.best_epoch = int(payload["best_epoch"])
+        self.history.best_score = float(payload["best_score"])
+        self.generator.set_state(payload["generator"])
+        return int(payload["epoch"]) + 1, float(payload["elapsed"])
+
+    def _restore_objective(self, state: dict[str, torch.Tensor], path: Any) -> None:
+        """Load the objective's tensors (the learned window starts) when both runs have them."""
+        mine = self.objective.state_dict()
+        for key, value in state.items():
+            if key in mine and tuple(value.shape) != tuple(mine[key].shape):
+                raise TrainingError(
+                    f"Checkpoint {str(path)!r} holds {key} of shape {tuple(value.shape)}, but "
+                    f"this run has {tuple(mine[key].shape)} (multiple shooting: sample positions "
+                    f"× hidden states). Resume with the same training data and model."
+                )
+        self.objective.load_state_dict(state, strict=False)

@@ -1,19 +1,21 @@
 """Trainer: fits an :class:`~hybridwm.dynamics.ODEModel` to training windows.
 
 It works on torch modules and losses only (it never needs the ``WorldModel`` facade): AdamW with
-a cosine or plateau learning-rate schedule, gradient clipping, a horizon curriculum, validation
-rollouts with early stopping, a wall-clock budget, seeding, a rich progress bar showing each loss
-part, atomic best/last checkpoints, resuming, an optional L-BFGS finish, and a clean stop (best
-weights restored, :class:`~hybridwm.errors.TrainingError` raised) when a loss turns NaN/inf or
-the solver fails.
+a cosine or plateau learning-rate schedule (:mod:`hybridwm.training.schedule`), gradient
+clipping, a horizon curriculum, validation rollouts with early stopping, a wall-clock budget,
+seeding, a rich progress bar showing each loss part, atomic best/last checkpoints and resuming
+(:mod:`hybridwm.training.checkpoint`), an optional L-BFGS finish, and a clean stop (best weights
+restored, :class:`~hybridwm.errors.TrainingError` raised) when a loss turns NaN/inf or the
+solver fails.
+
+One epoch is three steps: the training steps (:meth:`Trainer._train_epoch`), the score
+(:meth:`Trainer._score`: validation, or the training loss without validation data) and the
+bookkeeping of the best weights and checkpoints (:meth:`Trainer._keep_best`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,122 +24,37 @@ from typing import Any
 import numpy as np
 import torch
 
-from hybridwm._io import atomic_write_json, to_jsonable
 from hybridwm.data.windows import Windows
 from hybridwm.dynamics import ODEModel
 from hybridwm.errors import SimulationError, TrainingError
-from hybridwm.metrics import default_scale, nrmse
-from hybridwm.training.checkpoint import load_checkpoint, save_checkpoint
+from hybridwm.training.batch import Batch, to_batch
+from hybridwm.training.checkpoint import TrainState, load_checkpoint, save_checkpoint, weights
 from hybridwm.training.config import TrainConfig
-from hybridwm.training.losses import Batch, Objective, to_batch
+from hybridwm.training.history import History
+from hybridwm.training.lbfgs import lbfgs_polish
+from hybridwm.training.losses import Objective
+from hybridwm.training.progress import EpochBar, fmt
+from hybridwm.training.schedule import Clock, LearningRate, curriculum_horizon
+from hybridwm.training.validation import evaluate_windows
 
 __all__ = ["History", "Trainer", "evaluate_windows"]
 
-_CHECKPOINT_VERSION = 1
-
 
 @dataclass
-class History:
-    """What happened during training.
+class _Fit:
+    """One call of :meth:`Trainer.fit`: the checkpointable state and the data it runs over."""
 
-    Attributes:
-        records: one dict per epoch: ``epoch``, ``time`` (s since start), ``lr``, ``horizon``,
-            ``steps``, ``train_<part>`` (mean of each loss part over the epoch) and
-            ``val_nrmse`` (``None`` on epochs without validation).
-        best_epoch: epoch of the kept weights (0 = the initial weights).
-        best_score: validation nRMSE of the kept weights (or training loss without validation).
-        stop_reason: ``"epochs"``, ``"patience"``, ``"max_time"``, ``"nonfinite"``,
-            ``"solver"``, ``"interrupted"`` or ``"nothing to train"``.
-    """
-
-    records: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int = 0
-    best_score: float = math.inf
-    stop_reason: str = ""
-
-    def __getitem__(self, key: str) -> list[Any]:
-        """The values of one record field over the epochs, e.g. ``history["val_nrmse"]``."""
-        return [r.get(key) for r in self.records]
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dict."""
-        return to_jsonable(
-            {
-                "records": self.records,
-                "best_epoch": self.best_epoch,
-                "best_score": self.best_score,
-                "stop_reason": self.stop_reason,
-            }
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        """Inverse of :meth:`to_dict`."""
-        score = data.get("best_score", math.inf)
-        score = math.inf if score in (None, "inf") else float(score)
-        return cls(
-            list(data.get("records", [])),
-            int(data.get("best_epoch", 0)),
-            score,
-            str(data.get("stop_reason", "")),
-        )
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``history.json`` atomically."""
-        return atomic_write_json(path, self.to_dict())
-
-
-def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def evaluate_windows(
-    model: ODEModel,
-    groups: list[Batch],
-    *,
-    solver: str | None = None,
-    chunk: int = 4096,
-) -> float:
-    """Validation nRMSE of open-loop rollouts over whole windows (``inf`` if they blow up).
-
-    Args:
-        model: the model.
-        groups: batches of windows (each on its own grid).
-        solver: solver override.
-        chunk: maximum windows integrated at once.
-
-    Returns:
-        nRMSE (see :mod:`hybridwm.metrics`) over every predicted sample after the first.
-    """
-    preds, trues = [], []
-    with torch.no_grad():
-        for b in groups:
-            for s in range(0, b.x.shape[0], chunk):
-                x, u = b.x[s : s + chunk], b.u[s : s + chunk]
-                try:
-                    p = model(x, u, b.t, solver=solver)
-                except SimulationError:
-                    return math.inf
-                preds.append(p[:, 1:].reshape(-1, p.shape[-1]).cpu().numpy())
-                trues.append(x[:, 1:].reshape(-1, x.shape[-1]).cpu().numpy())
-    y = np.concatenate(trues)
-    value = nrmse(np.concatenate(preds), y, default_scale(y, constant="one"))
-    return value if math.isfinite(value) else math.inf
-
-
-class _NoBar:
-    def add_task(self, *a: Any, **k: Any) -> int:
-        return 0
-
-    def update(self, *a: Any, **k: Any) -> None:
-        pass
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if v is not None and math.isfinite(v) else str(v)
+    state: TrainState
+    groups: list[Batch]
+    sizes: list[int]
+    val_groups: list[Batch]
+    params: list[torch.nn.Parameter]
+    device: torch.device
+    since_best: int = 0
+    # set when the epochs start (there is something to train)
+    clock: Clock = field(init=False)
+    optimizer: torch.optim.Optimizer = field(init=False)
+    schedule: LearningRate = field(init=False)
 
 
 class Trainer:
@@ -165,60 +82,6 @@ class Trainer:
         self.objective = objective
         self.history = History()
 
-    # ------------------------------------------------------------------ helpers
-    def _schedule(self, progress: float) -> float:
-        cfg = self.config
-        if cfg.lr_schedule == "cosine":
-            p = min(max(progress, 0.0), 1.0)
-            return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * p))
-        return self._plateau_lr
-
-    def _horizon(self, progress: float) -> int:
-        cfg = self.config
-        if not cfg.curriculum:
-            return cfg.horizon
-        start = min(cfg.curriculum_start, cfg.horizon)
-        frac = min(1.0, progress / cfg.curriculum_fraction)
-        return round(start + (cfg.horizon - start) * frac)
-
-    def _minibatches(
-        self, sizes: list[int], gen: torch.Generator
-    ) -> list[tuple[int, torch.Tensor]]:
-        bs = self.config.batch_size
-        out: list[tuple[int, torch.Tensor]] = []
-        for gi, n in enumerate(sizes):
-            perm = torch.randperm(n, generator=gen)
-            out += [(gi, perm[s : s + bs]) for s in range(0, n, bs)]
-        order = torch.randperm(len(out), generator=gen).tolist()
-        return [out[i] for i in order]
-
-    def _payload(self, epoch: int, state: dict, opt: torch.optim.Optimizer | None, gen, elapsed):
-        shooting = getattr(self.objective, "shooting", None)
-        return {
-            "format": "hybridwm.checkpoint",
-            "version": _CHECKPOINT_VERSION,
-            "epoch": int(epoch),
-            "model": state,
-            "best_model": self._best_state,
-            "best_epoch": int(self.history.best_epoch),
-            "best_score": float(self.history.best_score),
-            "optimizer": opt.state_dict() if opt is not None else {},
-            "history": to_jsonable(self.history.records),
-            "elapsed": float(elapsed),
-            "generator": gen.get_state(),
-            "plateau_lr": float(self._plateau_lr),
-            "plateau_bad": int(self._plateau_bad),
-            # multiple shooting: the learned window starts are trained state too
-            "shooting_starts": None if shooting is None else shooting.starts.detach().cpu(),
-        }
-
-    def _write(self, name: str, payload: dict) -> None:
-        d = self.config.checkpoint_dir
-        if d:
-            save_checkpoint(Path(d) / name, payload)
-            self.history.save(Path(d) / "history.json")
-
-    # ------------------------------------------------------------------ main loop
     def fit(self, train: Windows, validation: Windows | None = None) -> History:
         """Train on ``train`` windows, validating on ``validation`` windows.
 
@@ -235,359 +98,307 @@ class Trainer:
                 before raising. The history is at ``error.history``.
             KeyboardInterrupt: re-raised after restoring and saving the best weights.
         """
-        cfg = self.config
+        threads = self.config.run.threads
         old_threads = torch.get_num_threads()
-        if cfg.threads is not None:
-            torch.set_num_threads(cfg.threads)
+        if threads is not None:
+            torch.set_num_threads(threads)
         try:
             return self._fit(train, validation)
         finally:
-            if cfg.threads is not None:
+            if threads is not None:
                 torch.set_num_threads(old_threads)
 
+    # ------------------------------------------------------------------ setup
     def _fit(self, train: Windows, validation: Windows | None) -> History:
         cfg = self.config
-        model = self.model
-        dtype = getattr(torch, cfg.dtype)
+        fit = self._prepare(train, validation)
+        state = fit.state
+        start_epoch, elapsed = 1, 0.0
+        if cfg.run.resume_from:
+            payload = load_checkpoint(cfg.run.resume_from, map_location=fit.device)
+            start_epoch, elapsed = state.restore(payload, cfg.run.resume_from)
+        else:
+            self._start(fit)
+        if state.optimizer is None or state.schedule is None:
+            self.history.stop_reason = "nothing to train"
+            return self.history
+        fit.optimizer, fit.schedule = state.optimizer, state.schedule
+        fit.clock = Clock(cfg.optim.epochs, cfg.validation.max_time, elapsed)
+        stop, epoch = self._epochs(fit, start_epoch)
+        self.history.stop_reason = stop or "epochs"
+        self.model.load_state_dict(state.best)
+        if cfg.optim.lbfgs_steps:
+            self._lbfgs(fit)
+        if cfg.run.checkpoint_dir:
+            self._write("best.pt", state.payload(epoch, state.best, fit.clock.elapsed()))
+        return self.history
+
+    def _prepare(self, train: Windows, validation: Windows | None) -> _Fit:
+        """Device and dtype, seeds, the objective, the batches, the optimizer and schedule."""
+        cfg, model = self.config, self.model
+        dtype = getattr(torch, cfg.run.dtype)
         ref = next(iter(model.buffers()), None)
         device = (
-            torch.device(cfg.device) if cfg.device else (ref.device if ref is not None else "cpu")
+            torch.device(cfg.run.device)
+            if cfg.run.device
+            else (ref.device if ref is not None else torch.device("cpu"))
         )
         model.to(device=device, dtype=dtype)
-        torch.manual_seed(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        lengths = getattr(train, "lengths", None)
-        offsets = ends = None
-        if lengths is not None:
-            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            ends = offsets + np.asarray(lengths, dtype=np.int64) - 1
-        n_positions = int(np.sum(lengths)) if lengths is not None else 0
-        objective = self.objective or Objective(model, cfg, cfg.solver, n_positions=n_positions)
+        torch.manual_seed(cfg.run.seed)
+        gen = torch.Generator().manual_seed(cfg.run.seed)
+        groups, n_positions = _train_batches(train, device, dtype)
+        objective = self.objective or Objective(model, cfg, cfg.run.solver, n_positions=n_positions)
         self.objective = objective
-        if getattr(objective, "shooting", None) is not None:
-            objective.shooting.to(device, dtype)
-
-        def batch_of(g) -> Batch:
-            if offsets is None or ends is None:
-                return to_batch(g.t, g.x, g.u, device, dtype)
-            return to_batch(
-                g.t, g.x, g.u, device, dtype, offsets[g.episode] + g.start, ends[g.episode]
-            )
-
-        groups = [batch_of(g) for g in train]
-        sizes = [len(g) for g in train]
+        objective.to(device=device, dtype=dtype)
         val_groups = (
             [to_batch(g.t, g.x, g.u, device, dtype) for g in validation] if validation else []
         )
-
-        def validate() -> float:
-            model.eval()
-            return evaluate_windows(model, val_groups, solver=cfg.solver)
-
-        extra = list(objective.parameters()) if hasattr(objective, "parameters") else []
-        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer, params = self._optimizer(objective)
+        schedule = LearningRate(optimizer, cfg.optim) if optimizer is not None else None
         self.history = History()
-        self._plateau_lr, self._plateau_bad = cfg.lr, 0
-        start_epoch, elapsed0 = 1, 0.0
-        opt = None
-        if params:
-            phys_ids = set()
-            phys = getattr(model.dynamics, "physics", None)
-            if phys is not None:
-                phys_ids = {id(p) for p in phys.parameters()}
-            decay = [p for p in params if id(p) not in phys_ids]
-            no_decay = [p for p in params if id(p) in phys_ids]
-            param_groups: list[dict[str, Any]] = [
-                {"params": decay, "weight_decay": cfg.weight_decay}
-            ]
-            if cfg.physics_lr is not None and no_decay:
-                # physics tensors get their own group whose lr follows the schedule, scaled
-                param_groups.append(
-                    {"params": no_decay, "weight_decay": 0.0, "lr_scale": cfg.physics_lr / cfg.lr}
-                )
-                no_decay = []
-            no_decay += extra
-            if no_decay:
-                param_groups.append({"params": no_decay, "weight_decay": 0.0})
-            params = params + extra
-            opt = torch.optim.AdamW(param_groups, lr=cfg.lr)
+        state = TrainState(model, objective, optimizer, schedule, gen, self.history, {})
+        return _Fit(state, groups, [len(g) for g in train], val_groups, params, device)
 
-        if cfg.resume_from:
-            payload = load_checkpoint(cfg.resume_from, map_location=device)
-            model.load_state_dict(payload["model"])
-            if opt is not None and payload.get("optimizer"):
-                opt.load_state_dict(payload["optimizer"])
-            self._best_state = payload["best_model"]
-            self.history.records = list(payload["history"])
-            self.history.best_epoch = int(payload["best_epoch"])
-            self.history.best_score = float(payload["best_score"])
-            gen.set_state(payload["generator"])
-            self._plateau_lr = float(payload["plateau_lr"])
-            self._plateau_bad = int(payload["plateau_bad"])
-            _restore_starts(getattr(objective, "shooting", None), payload, cfg.resume_from)
-            start_epoch, elapsed0 = int(payload["epoch"]) + 1, float(payload["elapsed"])
-        else:
-            score0 = validate() if val_groups else math.inf
-            self._best_state = _state(model)
-            self.history.best_score = score0
-            self.history.records.append(
-                {
-                    "epoch": 0,
-                    "time": 0.0,
-                    "lr": None,
-                    "horizon": None,
-                    "steps": 0,
-                    "val_nrmse": score0 if val_groups else None,
-                }
-            )
-        if opt is None:
-            self.history.stop_reason = "nothing to train"
-            return self.history
+    def _optimizer(
+        self, objective: Objective
+    ) -> tuple[torch.optim.AdamW | None, list[torch.nn.Parameter]]:
+        """AdamW over the trainable tensors, and the list of them (``None`` if there are none).
 
-        t_start = time.perf_counter() - elapsed0
-        since_best = 0
-        bar_ctx = contextlib.nullcontext(_NoBar())
-        if cfg.progress:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+        Groups: the network weights (with weight decay); the physics tensors with their own
+        rate (``lr_scale = physics_lr / lr``) when ``physics_lr`` is set; the rest without
+        decay (physics tensors otherwise, and the objective's multiple-shooting starts).
+        """
+        cfg, model = self.config.optim, self.model
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            return None, params
+        extra = list(objective.parameters())
+        physics = model.dynamics.physics
+        phys_ids = {id(p) for p in physics.parameters()} if physics is not None else set()
+        decay = [p for p in params if id(p) not in phys_ids]
+        no_decay = [p for p in params if id(p) in phys_ids]
+        groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": cfg.weight_decay}]
+        if cfg.physics_lr is not None and no_decay:
+            scale = cfg.physics_lr / cfg.lr
+            groups.append({"params": no_decay, "weight_decay": 0.0, "lr_scale": scale})
+            no_decay = []
+        no_decay += extra
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        return torch.optim.AdamW(groups, lr=cfg.lr), params + extra
 
-            bar_ctx = Progress(
-                TextColumn("[bold]training"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[info]}"),
-            )
+    def _start(self, fit: _Fit) -> None:
+        """Epoch 0: the initial weights, scored on the validation data (if any)."""
+        score0 = self._validate(fit) if fit.val_groups else math.inf
+        fit.state.best = weights(self.model)
+        self.history.best_score = score0
+        if fit.state.schedule is not None:
+            fit.state.schedule.start(score0)
+        self.history.records.append(
+            {
+                "epoch": 0,
+                "time": 0.0,
+                "lr": None,
+                "horizon": None,
+                "steps": 0,
+                "val_nrmse": score0 if fit.val_groups else None,
+            }
+        )
 
-        def fail(reason: str, message: str) -> TrainingError:
-            model.load_state_dict(self._best_state)
-            self.history.stop_reason = reason
-            where = ""
-            if cfg.checkpoint_dir:
-                self._write(
-                    "best.pt",
-                    self._payload(self.history.best_epoch, self._best_state, None, gen, 0.0),
-                )
-                where = f" and saved to {str(Path(cfg.checkpoint_dir) / 'best.pt')!r}"
-            err = TrainingError(
-                f"{message} Training stopped; the best weights (epoch {self.history.best_epoch}, "
-                f"score {_fmt(self.history.best_score)}) were restored{where}. Try a lower `lr` "
-                f"(now {cfg.lr:g}), `grad_clip` (now {cfg.grad_clip}), a shorter `horizon` or "
-                f"`curriculum=True`, dtype='float64', or a fixed-step solver ('rk4')."
-            )
-            err.history = self.history  # type: ignore[attr-defined]
-            return err
-
-        stop = ""
-        epoch = start_epoch - 1
+    # ------------------------------------------------------------------ the loop
+    def _epochs(self, fit: _Fit, start_epoch: int) -> tuple[str, int]:
+        """Train from ``start_epoch``; returns the stop reason ("" = all epochs) and last epoch."""
+        cfg = self.config
+        stop, epoch = "", start_epoch - 1
         try:
-            with bar_ctx as bar:
-                task = bar.add_task("train", total=cfg.epochs, completed=start_epoch - 1, info="")
-                for epoch in range(start_epoch, cfg.epochs + 1):
-                    model.train()
-                    batches = self._minibatches(sizes, gen)
-                    sums: dict[str, float] = defaultdict(float)
-                    n_done = 0
-                    lr = h = None
-                    for i, (gi, idx) in enumerate(batches):
-                        elapsed = time.perf_counter() - t_start
-                        progress = (epoch - 1 + i / len(batches)) / cfg.epochs
-                        if cfg.max_time:
-                            progress = max(progress, elapsed / cfg.max_time)
-                        lr = self._schedule(progress)
-                        for g in opt.param_groups:
-                            g["lr"] = lr * g.get("lr_scale", 1.0)
-                        h = self._horizon(progress)
-                        batch = groups[gi].take(idx)
-                        try:
-                            loss, parts = objective(model, batch, h)
-                        except SimulationError as exc:
-                            raise fail("solver", f"At epoch {epoch}, step {i}: {exc}") from None
-                        if not torch.isfinite(loss):
-                            bad = [k for k, v in parts.items() if not torch.isfinite(v)]
-                            raise fail(
-                                "nonfinite",
-                                f"Loss part(s) {bad} became {float(loss.detach())} at epoch {epoch}, step {i}.",
-                            )
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        try:
-                            torch.nn.utils.clip_grad_norm_(
-                                params,
-                                cfg.grad_clip if cfg.grad_clip else math.inf,
-                                error_if_nonfinite=True,
-                            )
-                        except RuntimeError:
-                            raise fail(
-                                "nonfinite",
-                                f"The gradient became NaN/inf at epoch {epoch}, step {i}.",
-                            ) from None
-                        opt.step()
-                        for k, v in parts.items():
-                            sums[k] += float(v.detach())
-                        n_done += 1
-                        if cfg.max_time and time.perf_counter() - t_start > cfg.max_time:
-                            stop = "max_time"
-                            break
-                    elapsed = time.perf_counter() - t_start
-                    record: dict[str, Any] = {
-                        "epoch": epoch,
-                        "time": elapsed,
-                        "lr": lr,
-                        "horizon": h,
-                        "steps": n_done,
-                    }
-                    record.update({f"train_{k}": v / max(n_done, 1) for k, v in sums.items()})
-                    do_val = bool(val_groups) and (
-                        epoch % cfg.validate_every == 0 or stop or epoch == cfg.epochs
-                    )
-                    score = None
-                    if val_groups:
-                        if do_val:
-                            score = validate()
-                            record["val_nrmse"] = score
-                        else:
-                            record["val_nrmse"] = None
-                    else:
-                        score = record.get("train_total", math.inf)
+            with EpochBar.open(cfg.run.progress, cfg.optim.epochs, start_epoch - 1) as bar:
+                for epoch in range(start_epoch, cfg.optim.epochs + 1):
+                    record, stop = self._train_epoch(fit, epoch)
+                    score = self._score(fit, record, final=bool(stop))
                     self.history.records.append(record)
-                    if score is not None:
-                        # early in a curriculum the training loss covers short horizons only;
-                        # compare training losses only once the full horizon is reached
-                        comparable = bool(val_groups) or h == cfg.horizon
-                        if comparable and score < self.history.best_score:
-                            self.history.best_score, self.history.best_epoch = score, epoch
-                            self._best_state = _state(model)
-                            since_best = 0
-                            self._plateau_bad = 0
-                            self._write(
-                                "best.pt", self._payload(epoch, self._best_state, opt, gen, elapsed)
-                            )
-                        elif comparable:
-                            # patience runs only once the curriculum has reached the full
-                            # horizon: while the horizon grows, long validation rollouts of a
-                            # model trained on short ones may not improve yet
-                            if h == cfg.horizon:
-                                since_best += 1
-                            self._plateau_bad += 1
-                            if cfg.lr_schedule == "plateau" and self._plateau_bad >= 5:
-                                self._plateau_lr = max(cfg.min_lr, self._plateau_lr * 0.5)
-                                self._plateau_bad = 0
-                    if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-                        self._write(
-                            "last.pt", self._payload(epoch, _state(model), opt, gen, elapsed)
-                        )
-                    info = "  ".join(
-                        [f"h={h}", f"lr={_fmt(lr)}"]
-                        + [
-                            f"{k[6:]}={_fmt(v)}"
-                            for k, v in record.items()
-                            if k.startswith("train_")
-                        ]
-                        + (
-                            [f"val={_fmt(record['val_nrmse'])}"]
-                            if record.get("val_nrmse") is not None
-                            else []
-                        )
-                    )
-                    bar.update(task, completed=epoch, info=info)
-                    if not stop and cfg.patience is not None and since_best >= cfg.patience:
+                    self._keep_best(fit, record, score)
+                    if cfg.run.checkpoint_every and epoch % cfg.run.checkpoint_every == 0:
+                        payload = fit.state.payload(epoch, weights(self.model), record["time"])
+                        self._write("last.pt", payload)
+                    bar.update(record)
+                    patience = cfg.validation.patience
+                    if not stop and patience is not None and fit.since_best >= patience:
                         stop = "patience"
                     if stop:
                         break
         except KeyboardInterrupt:
-            model.load_state_dict(self._best_state)
-            self.history.stop_reason = "interrupted"
-            self._write(
-                "best.pt", self._payload(self.history.best_epoch, self._best_state, None, gen, 0.0)
-            )
+            self._restore_best(fit, "interrupted")
             raise
-        self.history.stop_reason = stop or "epochs"
-        model.load_state_dict(self._best_state)
-        if cfg.lbfgs_steps and self.history.stop_reason != "interrupted":
-            self._lbfgs(groups, validate, val_groups)
-        if cfg.checkpoint_dir:
-            self._write(
-                "best.pt",
-                self._payload(epoch, self._best_state, opt, gen, time.perf_counter() - t_start),
-            )
-        return self.history
+        return stop, epoch
 
-    def _lbfgs(self, groups: list[Batch], validate, val_groups) -> None:
-        """Polish the best weights with L-BFGS on a fixed batch; kept only if it helps."""
-        cfg, model = self.config, self.model
-        objective = self.objective
-        assert objective is not None
-        g = max(groups, key=lambda b: b.x.shape[0])
-        gen = torch.Generator().manual_seed(cfg.seed + 1)
-        idx = torch.randperm(g.x.shape[0], generator=gen)[: cfg.lbfgs_windows]
-        batch = g.take(idx)
-        pinn = objective.pinn
-        saved_sample = None
-        if pinn is not None:
-            xs, us = pinn.sample()
-            saved_sample = pinn.sample
-            pinn.sample = lambda: (xs, us)  # a fixed sample: L-BFGS needs a deterministic loss
-        params = [p for p in model.parameters() if p.requires_grad]
-        params += list(objective.parameters()) if hasattr(objective, "parameters") else []
-        opt = torch.optim.LBFGS(
-            params, lr=1.0, max_iter=cfg.lbfgs_steps, history_size=20, line_search_fn="strong_wolfe"
-        )
-        before = _state(model)
+    def _train_epoch(self, fit: _Fit, epoch: int) -> tuple[dict[str, Any], str]:
+        """One pass over the shuffled minibatches; the epoch's record and a stop reason."""
+        cfg = self.config
+        self.model.train()
+        batches = self._minibatches(fit.sizes, fit.state.generator)
+        sums: dict[str, float] = defaultdict(float)
+        n_done, lr, h, stop = 0, None, None, ""
+        for i, (gi, idx) in enumerate(batches):
+            progress = fit.clock.progress(epoch, i, len(batches))
+            lr = fit.schedule.at(progress)
+            h = curriculum_horizon(progress, cfg.windows)
+            parts = self._step(fit, fit.groups[gi].take(idx), h, f"epoch {epoch}, step {i}")
+            for k, v in parts.items():
+                sums[k] += float(v.detach())
+            n_done += 1
+            if fit.clock.out_of_time():
+                stop = "max_time"
+                break
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "time": fit.clock.elapsed(),
+            "lr": lr,
+            "horizon": h,
+            "steps": n_done,
+        }
+        record.update({f"train_{k}": v / max(n_done, 1) for k, v in sums.items()})
+        return record, stop
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            loss, _ = objective(model, batch, cfg.horizon)
-            if torch.isfinite(loss):
-                loss.backward()
-            return loss
-
+    def _step(self, fit: _Fit, batch: Batch, horizon: int, where: str) -> dict[str, torch.Tensor]:
+        """One gradient step on ``batch``; the loss parts (raises on NaN/inf or solver failure)."""
         try:
-            model.train()
-            opt.step(closure)
-        except SimulationError:
-            pass
-        finally:
-            if saved_sample is not None:
-                pinn.sample = saved_sample
-        finite = all(torch.isfinite(p).all() for p in params)
-        score = validate() if (val_groups and finite) else math.inf
-        if not val_groups and finite:
-            with torch.no_grad():
-                score = float(objective(model, batch, cfg.horizon)[0])
-        if finite and score < self.history.best_score:
+            loss, parts = fit.state.objective(self.model, batch, horizon)
+        except SimulationError as exc:
+            raise self._fail(fit, "solver", f"At {where}: {exc}") from None
+        if not torch.isfinite(loss):
+            bad = [k for k, v in parts.items() if not torch.isfinite(v)]
+            raise self._fail(
+                fit, "nonfinite", f"Loss part(s) {bad} became {float(loss.detach())} at {where}."
+            )
+        fit.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.config.optim.grad_clip
+        try:
+            torch.nn.utils.clip_grad_norm_(
+                fit.params, clip if clip else math.inf, error_if_nonfinite=True
+            )
+        except RuntimeError:
+            raise self._fail(fit, "nonfinite", f"The gradient became NaN/inf at {where}.") from None
+        fit.optimizer.step()
+        return parts
+
+    def _minibatches(
+        self, sizes: list[int], gen: torch.Generator
+    ) -> list[tuple[int, torch.Tensor]]:
+        """Shuffled ``(group, window indices)`` minibatches of every window group."""
+        bs = self.config.optim.batch_size
+        out: list[tuple[int, torch.Tensor]] = []
+        for gi, n in enumerate(sizes):
+            perm = torch.randperm(n, generator=gen)
+            out += [(gi, perm[s : s + bs]) for s in range(0, n, bs)]
+        order = torch.randperm(len(out), generator=gen).tolist()
+        return [out[i] for i in order]
+
+    # ------------------------------------------------------------------ scores and the best
+    def _validate(self, fit: _Fit) -> float:
+        self.model.eval()
+        return evaluate_windows(self.model, fit.val_groups, solver=self.config.run.solver)
+
+    def _score(self, fit: _Fit, record: dict[str, Any], *, final: bool) -> float | None:
+        """The epoch's score: validation nRMSE on validation epochs (also written to the
+        record), the mean training loss without validation data, ``None`` otherwise."""
+        if not fit.val_groups:
+            return float(record.get("train_total", math.inf))
+        cfg = self.config
+        epoch = record["epoch"]
+        validate = epoch % cfg.validation.validate_every == 0 or final or epoch == cfg.optim.epochs
+        record["val_nrmse"] = self._validate(fit) if validate else None
+        return record["val_nrmse"]  # type: ignore[no-any-return]
+
+    def _keep_best(self, fit: _Fit, record: dict[str, Any], score: float | None) -> None:
+        """Keep the weights if ``score`` is the best so far (and write ``best.pt``); count the
+        epochs without improvement for patience and the plateau schedule."""
+        horizon = self.config.windows.horizon
+        # early in a curriculum the training loss covers short horizons only; compare training
+        # losses only once the full horizon is reached
+        if score is None or not (fit.val_groups or record["horizon"] == horizon):
+            return
+        state, history = fit.state, self.history
+        improved = score < history.best_score
+        fit.schedule.observe(score)
+        if improved:
+            history.best_score, history.best_epoch = score, record["epoch"]
+            state.best = weights(self.model)
+            fit.since_best = 0
+            self._write("best.pt", state.payload(record["epoch"], state.best, record["time"]))
+        elif record["horizon"] == horizon:
+            # patience runs only once the curriculum has reached the full horizon: while the
+            # horizon grows, long validation rollouts of a model trained on short ones may not
+            # improve yet
+            fit.since_best += 1
+
+    # ------------------------------------------------------------------ endings
+    def _restore_best(self, fit: _Fit, reason: str) -> str:
+        """Put the best weights back, record ``reason`` and save them; where they were saved."""
+        state = fit.state
+        self.model.load_state_dict(state.best)
+        self.history.stop_reason = reason
+        if not self.config.run.checkpoint_dir:
+            return ""
+        epoch = self.history.best_epoch
+        self._write("best.pt", state.payload(epoch, state.best, 0.0, with_optimizer=False))
+        return f" and saved to {str(Path(self.config.run.checkpoint_dir) / 'best.pt')!r}"
+
+    def _fail(self, fit: _Fit, reason: str, message: str) -> TrainingError:
+        """The error that stops training (after restoring and saving the best weights)."""
+        where = self._restore_best(fit, reason)
+        cfg = self.config
+        err = TrainingError(
+            f"{message} Training stopped; the best weights (epoch {self.history.best_epoch}, "
+            f"score {fmt(self.history.best_score)}) were restored{where}. Try a lower `lr` "
+            f"(now {cfg.optim.lr:g}), `grad_clip` (now {cfg.optim.grad_clip}), a shorter "
+            f"`horizon` or `curriculum=True`, dtype='float64', or a fixed-step solver ('rk4')."
+        )
+        err.history = self.history  # type: ignore[attr-defined]
+        return err
+
+    def _lbfgs(self, fit: _Fit) -> None:
+        """Polish the best weights with L-BFGS on a fixed batch; kept only if it helps."""
+        before = weights(self.model)
+        validate = (lambda: self._validate(fit)) if fit.val_groups else None
+        score = lbfgs_polish(self.model, fit.state.objective, fit.groups, self.config, validate)
+        if score < self.history.best_score:
             self.history.best_score = score
-            self._best_state = _state(model)
+            fit.state.best = weights(self.model)
             self.history.records.append(
                 {
                     "epoch": self.history.records[-1]["epoch"],
                     "phase": "lbfgs",
                     "time": None,
                     "lr": None,
-                    "horizon": cfg.horizon,
-                    "steps": cfg.lbfgs_steps,
-                    "val_nrmse": score if val_groups else None,
+                    "horizon": self.config.windows.horizon,
+                    "steps": self.config.optim.lbfgs_steps,
+                    "val_nrmse": score if fit.val_groups else None,
                 }
             )
         else:
-            model.load_state_dict(before)
+            self.model.load_state_dict(before)
+
+    def _write(self, name: str, payload: dict[str, Any]) -> None:
+        """Write checkpoint ``name`` and ``history.json`` to ``checkpoint_dir`` (if set)."""
+        directory = self.config.run.checkpoint_dir
+        if directory:
+            save_checkpoint(Path(directory) / name, payload)
+            self.history.save(Path(directory) / "history.json")
 
 
-def _restore_starts(shooting: Any, payload: dict[str, Any], path: Any) -> None:
-    """Put the multiple-shooting window starts of a checkpoint back (when both have them)."""
-    starts = payload.get("shooting_starts")
-    if shooting is None or starts is None:
-        return
-    if tuple(starts.shape) != tuple(shooting.starts.shape):
-        raise TrainingError(
-            f"Checkpoint {str(path)!r} holds multiple-shooting starts of shape "
-            f"{tuple(starts.shape)}, but this run has {tuple(shooting.starts.shape)} (sample "
-            f"positions × hidden states). Resume with the same training data and model."
-        )
-    with torch.no_grad():
-        shooting.starts.copy_(starts.to(shooting.starts))
+def _train_batches(
+    train: Windows, device: torch.device, dtype: torch.dtype
+) -> tuple[list[Batch], int]:
+    """The training window groups as batches (with each window's flat sample position and its
+    episode's end when the episode lengths are known), and the number of sample positions."""
+    if train.lengths is None:
+        return [to_batch(g.t, g.x, g.u, device, dtype) for g in train], 0
+    lengths = np.asarray(train.lengths, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    ends = offsets + lengths - 1
+    groups = [
+        to_batch(g.t, g.x, g.u, device, dtype, offsets[g.episode] + g.start, ends[g.episode])
+        for g in train
+    ]
+    return groups, int(np.sum(train.lengths))

@@ -194,7 +194,7 @@ def test_mapping_from_toml_ms_and_renames(tmp_path):
         assert ts.action_names == ("torque",)
         np.testing.assert_array_equal(ts[0].t, [0.0, 0.01])
         np.testing.assert_array_equal(ts[1].t, [0.0, 0.02])
-        assert [tr.meta for tr in ts] == [{"episode": 7}, {"episode": 8}]
+        assert [tr.meta for tr in ts] == [{"episode": e, "columns": m.to_dict()} for e in (7, 8)]
 
 
 def test_mapping_without_episode_is_one_episode(tmp_path):
@@ -365,11 +365,13 @@ def test_garbage_bytes(tmp_path, fmt, name):
 
 
 def test_npz_holding_npy(tmp_path):
-    p = tmp_path / "a.npz"
+    p = tmp_path / "Run A.npz"
     with open(p, "wb") as f:
         np.save(f, np.arange(3.0))
     with pytest.raises(FormatError, match=r"single \.npy array"):
         read_trajectories(p, columns=MAP)
+    with pytest.raises(FormatError, match=re.escape(f"The file {str(p)!r} holds")):
+        read_trajectories(p)  # the path keeps its capitals
 
 
 def test_npz_with_object_array_needs_no_pickle(tmp_path):
@@ -800,3 +802,13 @@ def test_mapping_file_errors(tmp_path):
         read_trajectories(_csv(tmp_path, GOOD), columns=bad)
     with pytest.raises(FormatError, match="does not exist"):
         ColumnMapping.from_file(tmp_path / "missing.toml")
+
+
+def test_mapping_is_a_validated_config():
+    assert ColumnMapping("t", ["x"]).states == ("x",)  # positional fields, lists → tuples
+    m = MAP.replace(time_scale=0.5)
+    with pytest.raises(ConfigError, match=r"`time_scale` of ColumnMapping must be finite"):
+        m.time_scale = -1.0
+    assert m.time_scale == 0.5
+    with pytest.raises(ConfigError, match=r"'theta' is in time and states"):
+        m.replace(time="theta")

@@ -73,10 +73,25 @@ def test_normalizer_replaces_zero_spread():
 def test_mlp_spec_errors():
     with pytest.raises(UnknownNameError, match=r"Unknown activation 'swish'.*'silu'"):
         MLP(activation="swish")
-    with pytest.raises(ConfigError, match="positive"):
+    with pytest.raises(ConfigError, match=r"MLP.hidden.1 must be greater than 0. Got 0"):
         MLP(hidden=(8, 0))
+    with pytest.raises(ConfigError, match=r"MLP.hidden.0 must be a valid integer.*Got 2.5"):
+        MLP(hidden=(2.5,))
+    with pytest.raises(ConfigError, match=r"MLP.hidden must be a sequence .* e.g. \(64,\)"):
+        MLP(hidden=64)
+    with pytest.raises(ConfigError, match=r"MLP.init_scale must be greater than or equal to 0"):
+        MLP(init_scale=-0.1)
     with pytest.raises(ConfigError, match="needs a physics module, a residual, or both"):
         HybridDynamics(("a",), (), None, None)
+
+
+def test_mlp_spec_is_positional_and_round_trips_through_a_dict():
+    spec = MLP((16,), init_scale=0.1)
+    assert (spec.hidden, spec.activation, spec.init_scale) == ((16,), "tanh", 0.1)
+    data = spec.to_dict()
+    assert data == {"hidden": [16], "activation": "tanh", "init_scale": 0.1}
+    assert MLP.from_dict(data) == spec
+    assert spec.build(3, 2).net[0].out_features == 16
 
 
 def test_odemodel_encoder_places_hidden_coordinates():
@@ -102,3 +117,14 @@ def test_fully_observed_model_builds_no_encoder():
     dyn = HybridDynamics(phys.state_names, phys.action_names, phys, None)
     model = ODEModel(dyn, None, Encoder(2, 1, 1))
     assert model.encoder is None and model.fully_observed
+
+
+def test_trainable_reference_physics_never_writes_into_the_callers_array() -> None:
+    a = np.array([[0.0, 1.0], [-2.0, -0.1]])
+    b = np.array([[0.0], [1.0]])
+    phys = LinearPhysics(a, b, trainable=True)
+    with torch.no_grad():
+        for p in phys.parameters():
+            p.add_(1.0)
+    np.testing.assert_array_equal(a, [[0.0, 1.0], [-2.0, -0.1]])
+    np.testing.assert_array_equal(b, [[0.0], [1.0]])

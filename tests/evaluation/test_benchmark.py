@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridwm.errors import ConfigError, UnknownNameError
+from hybridwm.errors import ConfigError, FormatError, UnknownNameError
 from hybridwm.evaluation import BenchmarkConfig, benchmark, evaluate, load_preset
 from hybridwm.evaluation.benchmark import EXECUTORS
+from hybridwm.reports import render_report
 
 
 def tiny(**changes: object) -> BenchmarkConfig:
@@ -34,7 +35,8 @@ def tiny(**changes: object) -> BenchmarkConfig:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
-    benchmark(tiny(), out, progress=False, report=True)
+    benchmark(tiny(), out, progress=False)
+    render_report(out)  # the CLI renders the report after the benchmark
     return out
 
 
@@ -86,14 +88,14 @@ def test_benchmark_resumes_without_refitting(run_dir: Path) -> None:
     eval_file = run_dir / "jobs" / "pendulum" / "seed0" / "eval" / "hybrid.json"
     weights = run_dir / "jobs" / "pendulum" / "seed0" / "models" / "hybrid"
     before = (eval_file.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in weights.iterdir()))
-    benchmark(tiny(), run_dir, progress=False, report=False)
+    benchmark(tiny(), run_dir, progress=False)
     after = (eval_file.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in weights.iterdir()))
     assert before == after
 
 
 def test_benchmark_refuses_a_directory_with_another_config(run_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"different configuration \(fields \['n_train'\]"):
-        benchmark(tiny(n_train=5), run_dir, progress=False, report=False)
+        benchmark(tiny(n_train=5), run_dir, progress=False)
 
 
 def test_run_written_before_a_field_existed_still_resumes(run_dir: Path) -> None:
@@ -101,13 +103,13 @@ def test_run_written_before_a_field_existed_still_resumes(run_dir: Path) -> None
     saved = json.loads(path.read_text())
     del saved["adapt"]  # as written before `adapt` existed
     path.write_text(json.dumps(saved))
-    benchmark(tiny(), run_dir, progress=False, report=False)
+    benchmark(tiny(), run_dir, progress=False)
     assert json.loads(path.read_text())["adapt"] == {}
 
 
 def test_same_seed_same_numbers(tmp_path: Path, run_dir: Path) -> None:
     cfg = tiny(models=("hybrid",), scenarios=("id",))
-    benchmark(cfg, tmp_path, progress=False, report=False)
+    benchmark(cfg, tmp_path, progress=False)
     a = pd.read_parquet(tmp_path / "metrics.parquet").query("metric == 'nrmse'")
     b = pd.read_parquet(run_dir / "metrics.parquet").query(
         "metric == 'nrmse' and model == 'hybrid' and scenario == 'id'"
@@ -121,8 +123,12 @@ def test_same_seed_same_numbers(tmp_path: Path, run_dir: Path) -> None:
         ({"models": ("learned", "gru")}, UnknownNameError, r"Unknown model kind\(s\) \['gru'\]"),
         ({"systems": ("pendulm",)}, UnknownNameError, "Unknown system 'pendulm'"),
         ({"scenarios": ("ood-mass",)}, UnknownNameError, "ood-mass"),
-        ({"n_train": 0}, ConfigError, r"n_train must be an integer >= 1. Got 0"),
-        ({"dt": -0.01}, ConfigError, r"dt must be > 0. Got -0.01"),
+        ({"n_train": 0}, ConfigError, r"n_train must be greater than or equal to 1. Got 0"),
+        ({"n_eval": 2.5}, ConfigError, r"n_eval must be a valid integer. Got 2.5"),
+        ({"dt": -0.01}, ConfigError, r"dt must be greater than 0. Got -0.01"),
+        ({"duration": float("inf")}, ConfigError, r"duration must be a finite number"),
+        ({"noise": -0.1}, ConfigError, r"noise must be greater than or equal to 0"),
+        ({"hidden": (64, 0)}, ConfigError, r"hidden.1 must be greater than or equal to 1"),
         ({"seeds": ()}, ConfigError, "at least one system, model, scenario and seed"),
         ({"executor": "slurm"}, UnknownNameError, "Unknown executor 'slurm'"),
         ({"train": {"epoch": 3}}, ConfigError, r"Unknown TrainConfig field\(s\) \['epoch'\]"),
@@ -200,7 +206,8 @@ def tiny_adapt(**changes: object) -> BenchmarkConfig:
 @pytest.fixture(scope="module")
 def adapt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench-adapt")
-    benchmark(tiny_adapt(), out, progress=False, report=True)
+    benchmark(tiny_adapt(), out, progress=False)
+    render_report(out)
     return out
 
 
@@ -252,7 +259,7 @@ def test_resume_does_not_refit_adapted_models(adapt_dir: Path) -> None:
     before = sorted(p.stat().st_mtime_ns for p in adapted.iterdir())
     old = json.loads((job / "eval" / "hybrid.json").read_text())
     (job / "eval" / "hybrid.json").unlink()  # the evaluation is redone from the cached models
-    benchmark(tiny_adapt(), adapt_dir, progress=False, report=False)
+    benchmark(tiny_adapt(), adapt_dir, progress=False)
     assert sorted(p.stat().st_mtime_ns for p in adapted.iterdir()) == before
     new = json.loads((job / "eval" / "hybrid.json").read_text())
 
@@ -273,14 +280,20 @@ def test_resume_does_not_refit_adapted_models(adapt_dir: Path) -> None:
         (
             {"ood-params": {"n_trajectories": 0}},
             ConfigError,
-            r"n_trajectories must be an integer >= 1",
+            r"adapt\['ood-params'\]: AdaptSettings.n_trajectories must be greater than or equal "
+            r"to 1. Got 0",
         ),
         (
             {"ood-params": {"duration": 0.001}},
             ConfigError,
             r"duration must be a number of seconds >= dt",
         ),
-        ({"ood-params": {"episodes": 3}}, ConfigError, r"Unknown setting\(s\) \['episodes'\]"),
+        (
+            {"ood-params": {"episodes": 3}},
+            ConfigError,
+            r"adapt\['ood-params'\]: Unknown AdaptSettings field\(s\) \['episodes'\]. Valid",
+        ),
+        ({"ood-params": {"duration": "long"}}, ConfigError, r"duration must be a valid number"),
         ({"ood-params": {"train": {"epoch": 3}}}, ConfigError, r"Unknown TrainConfig field"),
         ({"ood-params": 4}, ConfigError, r"must be a table of settings"),
     ],
@@ -293,13 +306,53 @@ def test_adapt_config_errors(adapt: dict, error: type[Exception], message: str) 
 def test_presets_adapt_ood_params() -> None:
     for name in ("quick", "full"):
         cfg = load_preset(name)
-        assert cfg.adapt_settings("ood-params")["n_trajectories"] == 4
+        assert cfg.adapt["ood-params"].n_trajectories == 4
 
 
 def test_collected_errors_of_diverged_rollouts_become_floats() -> None:
-    from hybridwm.evaluation.benchmark import _floats
+    from hybridwm.schemas import Curve
 
-    values = _floats([0.5, "inf", "-inf", None])
+    curve = Curve.parse(
+        {"scenario": "id", "t": [0, 1, 2, 3], "nrmse": [0.5, "inf", "-inf", None]}, "job"
+    )
+    values = curve.nrmse
     assert values[:3] == [0.5, float("inf"), float("-inf")] and np.isnan(values[3])
     frame = pd.DataFrame({"nrmse": values})
     assert frame["nrmse"].dtype == np.float64  # writable to Parquet
+
+
+def test_resume_compares_configs_as_validated(adapt_dir: Path) -> None:
+    path = adapt_dir / "config.json"
+    saved = json.loads(path.read_text())
+    saved["adapt"]["ood-params"]["duration"] = 1  # an int where the config holds 1.0
+    del saved["adapt"]["ood-params"]["train"]["epochs"]
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match=r"fields \['adapt'\] differ"):
+        benchmark(tiny_adapt(), adapt_dir, progress=False)
+    saved["adapt"]["ood-params"]["train"]["epochs"] = 20
+    path.write_text(json.dumps(saved))
+    benchmark(tiny_adapt(), adapt_dir, progress=False)  # same config: resumes
+    assert json.loads(path.read_text())["adapt"]["ood-params"]["duration"] == 1.0
+
+
+def test_a_malformed_job_file_is_named(adapt_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(adapt_dir, run)
+    job = run / "jobs" / "pendulum" / "seed0" / "eval" / "physics.json"
+    data = json.loads(job.read_text())
+    del data["curves"][0]["nrmse"]
+    job.write_text(json.dumps(data))
+    with pytest.raises(
+        FormatError, match=r"physics.json': curves\[0\] lacks key\(s\) \['nrmse'\].*Delete the file"
+    ):
+        benchmark(tiny_adapt(), run, progress=False)
+
+
+def test_executors_share_one_interface() -> None:
+    assert EXECUTORS.names() == ["local", "ray", "serial"]
+    jobs = [(1, 2), (3, 4)]
+    assert list(EXECUTORS["serial"](max, jobs, 4)) == [2, 4]
+    assert list(EXECUTORS["local"](max, jobs, 1)) == [2, 4]  # one worker: in this process
+    assert tiny(executor="serial").executor == "serial"

@@ -38,12 +38,13 @@ def _same(a: float, b: float) -> bool:
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_quick_preset_tiny_budget_reproduces_golden_numbers(tmp_path: Path) -> None:
     golden = json.loads(GOLDEN.read_text())
-    path = benchmark(tiny_quick(), tmp_path / "run", progress=False, report=False)
+    path = benchmark(tiny_quick(), tmp_path / "run", progress=False)
     results = json.loads(Path(path).read_text())
     key = ("system", "model", "scenario", "seed", "metric")
     got = {tuple(r[k] for k in key): float(r["value"]) for r in results["metrics"]}
     want = {tuple(r[k] for k in key): float(r["value"]) for r in golden["metrics"]}
-    assert set(got) == set(want)
+    # metrics added since (e.g. RMSE in data units) may stand beside the golden ones
+    assert set(want) <= set(got), sorted(set(want) - set(got))[:5]
     differ = {k: (got[k], want[k]) for k in want if not _same(got[k], want[k])}
     assert not differ, (
         f"{len(differ)} of {len(want)} numbers changed, e.g. {list(differ.items())[:3]}"

@@ -23,7 +23,7 @@ SHIFT = {"mass": 1.5, "damping": 0.15}  # heavier and 3x more damped than the de
 
 
 def cfg(**kw) -> TrainConfig:
-    base = dict(epochs=60, horizon=10, max_time=3.0, progress=False, patience=None)
+    base = dict(epochs=60, horizon=10, progress=False, patience=None)  # a budget in steps
     base.update(kw)
     return TrainConfig(**base)
 

@@ -203,9 +203,11 @@ def test_multiple_shooting_resume_equals_an_uninterrupted_run(angle_only, tmp_pa
 
     straight = run(4, "straight")
     first = run(2, "first")
-    assert first["shooting_starts"].abs().sum() > 0  # the starts are saved
+    assert first["objective"]["shooting.starts"].abs().sum() > 0  # the starts are saved
     resumed = run(4, "resumed", resume=str(tmp_path / "first" / "last.pt"))
-    torch.testing.assert_close(resumed["shooting_starts"], straight["shooting_starts"])
+    torch.testing.assert_close(
+        resumed["objective"]["shooting.starts"], straight["objective"]["shooting.starts"]
+    )
     for k, v in straight["model"].items():
         torch.testing.assert_close(resumed["model"][k], v)
     # resuming on other data (other sample positions) is refused, naming both shapes

@@ -233,7 +233,7 @@ def test_load_errors(tmp_path, hybrid):
 def test_constructor_only_stores_arguments():
     model = WorldModel.hybrid(None)
     with pytest.raises(ConfigError, match="needs `physics`"):
-        model._check_params()
+        model.check_params()
     assert not hasattr(model, "model_")
 
 

@@ -210,3 +210,72 @@ def test_scenario_descriptions_are_shown_and_checked(run_factory):
     _edit_results(run, lambda r: r.update(scenarios={"pendulum": ["ood-params"]}))
     with pytest.raises(FormatError, match="`scenarios` must map each system"):
         read_run(run)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.update(setup=[]), r"results\.json': `setup` must be an object. Got \[\]"),
+        (
+            lambda r: r["systems"]["pendulum"].update(equations="d(theta)/dt = omega"),
+            r"systems\['pendulum'\]: `equations` must be a valid list",
+        ),
+        (
+            lambda r: r["metrics"].__setitem__(5, 3),
+            r"metrics\[5\] must be a JSON object with keys \['system', 'model'",
+        ),
+        (
+            lambda r: r["metrics"][2].update(seed="first"),
+            r"metrics\[2\]: `seed` must be a valid integer.*Got 'first'",
+        ),
+        (
+            lambda r: r["systems"]["pendulum"]["coefficients"]["d(omega)/dt"].update(tau="2.0"),
+            r"systems\['pendulum'\]: `coefficients\['d\(omega\)/dt'\]\['tau'\]` must be a number",
+        ),
+        (lambda r: r.update(fit={}), r"`fit` must be a list of rows"),
+    ],
+)
+def test_malformed_results_json_names_the_file_and_field(run_factory, edit, message):
+    run = run_factory(with_curves=False, with_samples=False)
+    _edit_results(run, edit)
+    with pytest.raises(FormatError, match=message) as info:
+        read_run(run)
+    text = str(info.value)
+    assert str(run / "results.json") in text  # the file
+    assert "Rerun `hybridwm benchmark`" in text  # the fix
+
+
+def test_many_problems_are_counted_not_all_listed(run_factory):
+    run = run_factory(with_curves=False, with_samples=False)
+    _edit_results(run, lambda r: [row.update(value="x") for row in r["metrics"][:10]])
+    with pytest.raises(FormatError, match=r"metrics\[0\]: .*\(and 7 more problem\(s\)\)"):
+        read_run(run)
+
+
+def test_results_json_must_be_an_object(run_factory):
+    run = run_factory(with_curves=False, with_samples=False)
+    (run / "results.json").write_text("[1, 2]")
+    with pytest.raises(FormatError, match=r"the top level must be a JSON object with keys"):
+        read_run(run)
+
+
+def test_results_round_trip_through_the_schema(run_factory):
+    from hybridwm.schemas import RunResults
+
+    path = run_factory(with_curves=False, with_samples=False) / "results.json"
+    raw = json.loads(path.read_text())
+    raw["metrics"][0]["value"] = "inf"
+    raw["metrics"][1]["value"] = None
+    doc = RunResults.parse(raw, "results.json")
+    assert doc.metrics[0].value == float("inf") and np.isnan(doc.metrics[1].value)
+    # the file format is kept (NaN as null, infinities as text); optional parts get written
+    assert doc.to_dict() == {**raw, "scenarios": {}, "fit": []}
+
+
+def test_summary_json_reads_back_through_its_schema(rendered):
+    from hybridwm.schemas import Summary
+
+    _, paths = rendered
+    summary = Summary.read(paths["summary"])
+    assert summary.models == ["learned", "physics", "hybrid", "hybrid-no-pinn"]
+    assert summary.to_dict() == json.loads(paths["summary"].read_text())

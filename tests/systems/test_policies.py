@@ -83,6 +83,12 @@ def test_ou_is_correlated_and_stationary():
     assert u[:, -1].std() == pytest.approx(0.25, rel=0.2)
 
 
+def test_settings_take_numpy_integers_and_load_from_a_dict():
+    p = make_policy("sines", n_components=np.int64(2), f_max=3)
+    assert p.n_components == 2 and isinstance(p.n_components, int) and p.f_max == 3.0
+    assert POLICIES["sines"].from_dict(p.to_dict()) == p
+
+
 def test_policy_errors_teach_the_fix():
     with pytest.raises(UnknownNameError, match=r"Unknown policy 'brownian'.*'chirp', 'ou'"):
         make_policy("brownian")
@@ -91,9 +97,15 @@ def test_policy_errors_teach_the_fix():
     ):
         make_policy("sines", hold_min=0.1)
     with pytest.raises(
-        ConfigError, match=r"`amplitude` of policy 'ou' must be a finite number > 0\. Got -1"
+        ConfigError, match=r"Policy 'ou': OUPolicy.amplitude must be greater than 0\. Got -1"
     ):
         make_policy("ou", amplitude=-1.0)
+    with pytest.raises(ConfigError, match=r"SinesPolicy.n_components must be a valid integer"):
+        make_policy("sines", n_components=2.5)
+    with pytest.raises(ConfigError, match=r"ChirpPolicy.f_end must be a valid number. Got True"):
+        make_policy("chirp", f_end=True)
+    with pytest.raises(ConfigError, match=r"`f_max` of policy 'sines' must be >= `f_min` \(2.0\)"):
+        make_policy("sines", f_min=2.0)
     with pytest.raises(ConfigError, match=r"`hold_max` of policy 'random' must be >= `hold_min`"):
         make_policy("random", hold_min=0.5, hold_max=0.1)
     with pytest.raises(ConfigError, match=r"`bounds` must be finite with low < high"):

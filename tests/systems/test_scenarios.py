@@ -74,6 +74,11 @@ def test_unknown_names_list_valid_ones():
     assert list_systems() == sorted(list_systems())
 
 
+def test_a_scenario_without_a_system_checks_only_its_own_settings():
+    sc = Scenario(name="x", initial_state={"theta": [0, 1]}, policy_kwargs={"amplitude": 0.2})
+    assert sc.initial_state == {"theta": (0.0, 1.0)} and sc.make_policy().amplitude == 0.2
+
+
 def test_scenario_validation_errors():
     with pytest.raises(UnknownNameError, match=r"Unknown policy 'bang-bang'"):
         Scenario(name="x", policy="bang-bang")
@@ -93,3 +98,9 @@ def test_scenario_validation_errors():
         Scenario(name="x", system="pendulum", parameter_scales={"weight": 2.0})
     with pytest.raises(ConfigError, match=r"Parameter `mass` of pendulum.*> 0\. Got -1\.0"):
         Scenario(name="x", system="pendulum", parameters={"mass": -1.0})
+    with pytest.raises(ConfigError, match=r"Scenario.parameter_scales.mass must be greater than 0"):
+        Scenario(name="x", system="pendulum", parameter_scales={"mass": 0.0})
+    with pytest.raises(ConfigError, match=r"Scenario.n_trajectories must be a valid integer"):
+        Scenario(name="x", n_trajectories=True)
+    with pytest.raises(ConfigError, match=r"Scenario.initial_state.theta must be a valid tuple"):
+        Scenario(name="x", initial_state={"theta": 1.0})

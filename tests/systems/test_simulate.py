@@ -26,6 +26,7 @@ def test_keyword_and_config_forms_agree_and_seed_is_deterministic():
     assert not np.array_equal(a[0].x, c[0].x)
     assert a[2].meta | {"parameters": None} == {
         "system": "pendulum",
+        "angles": ["theta"],
         "dt": 0.01,
         "scenario": "train",
         "seed": 5,
@@ -67,6 +68,7 @@ def test_config_round_trip(tmp_path):
         system="cartpole", scenario="ood-state", n_trajectories=2, params={"gear": 2.0}
     )
     assert SimulateConfig.from_file(cfg.save(tmp_path / "c.json")) == cfg
+    assert cfg.replace(seed=np.int64(3)).seed == 3  # numpy integers are integers
     ts = simulate(cfg, duration=0.02)
     assert ts[0].meta["scenario"] == "ood-state" and ts[0].meta["parameters"]["gear"] == 2.0
 
@@ -97,7 +99,12 @@ def test_config_round_trip(tmp_path):
         (
             {"n_trajectories": 0},
             ConfigError,
-            r"`n_trajectories` of simulate must be an integer >= 1\. Got 0 instead",
+            r"SimulateConfig.n_trajectories must be greater than or equal to 1\. Got 0\.",
+        ),
+        (
+            {"n_trajectories": 2.0},
+            ConfigError,
+            r"SimulateConfig.n_trajectories must be a valid integer\. Got 2\.0\.",
         ),
         ({"dt": -0.01}, ConfigError, r"`dt` of simulate must be > 0\. Got -0\.01 instead"),
         (
@@ -110,7 +117,14 @@ def test_config_round_trip(tmp_path):
             ConfigError,
             r"`duration` of simulate must be >= `dt` \(0\.01\).*Got 0\.005",
         ),
-        ({"seed": -1}, ConfigError, r"`seed` of simulate must be an integer >= 0\. Got -1"),
+        (
+            {"seed": -1},
+            ConfigError,
+            r"SimulateConfig.seed must be greater than or equal to 0\. Got -1",
+        ),
+        ({"seed": True}, ConfigError, r"SimulateConfig.seed must be a valid integer\. Got True"),
+        ({"nthread": 0}, ConfigError, r"SimulateConfig.nthread must be greater than or equal to 1"),
+        ({"duration": -1.0}, ConfigError, r"SimulateConfig.duration must be greater than 0"),
         (
             {"horizon": 3},
             ConfigError,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import mujoco
 import numpy as np
 import pytest
 
+from hybridwm.data import read_trajectories, write_trajectories
 from hybridwm.errors import ConfigError, DataError, ShapeError, SimulationError, UnknownNameError
 from hybridwm.systems import get_system, list_systems
 
@@ -67,6 +70,20 @@ def test_simulate_shapes_time_grid_actions_and_meta():
     np.testing.assert_array_equal(tr.u[20], u[1, -1])
     assert tr.meta["system"] == "cartpole" and tr.meta["index"] == 1
     assert tr.meta["scenario"] == "manual" and tr.meta["parameters"] == s.parameters
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_simulate_records_the_angle_states_in_meta(name, tmp_path):
+    s = get_system(name)
+    x0, u = _batch(s, n=2, steps=3)
+    shared = s.simulate(x0, u, 0.01)
+    per_trajectory = s.simulate(x0, u, 0.01, meta=[{"k": 0}, {"k": 1}])
+    for tr in (*shared, *per_trajectory):
+        assert tr.meta["angles"] == list(s.angle_names) and tr.meta["system"] == name
+        assert json.loads(json.dumps(tr.meta))["angles"] == list(s.angle_names)
+    assert [tr.meta["k"] for tr in per_trajectory] == [0, 1]
+    again = read_trajectories(write_trajectories(shared, tmp_path / "a.parquet"))
+    assert again[0].meta["angles"] == list(s.angle_names)
 
 
 def test_simulate_matches_a_plain_mj_step_loop_with_held_actions():

@@ -9,22 +9,26 @@ import pytest
 import torch
 from torch import nn
 
+from hybridwm.data import Trajectory, TrajectorySet
 from hybridwm.data.windows import make_windows
 from hybridwm.dynamics import (
     MLP,
+    Encoder,
     HybridDynamics,
     LinearPhysics,
     Normalizer,
     ODEModel,
     reference_dataset,
 )
-from hybridwm.errors import ConfigError, TrainingError
+from hybridwm.errors import ConfigError, FormatError, TrainingError
 from hybridwm.training import (
+    MultipleShooting,
     Objective,
     PinnLoss,
     TrainConfig,
     Trainer,
     load_checkpoint,
+    save_checkpoint,
     to_batch,
 )
 
@@ -169,6 +173,85 @@ def test_resume_from_checkpoint(data, tmp_path):
     assert [r["epoch"] for r in h.records] == [0, 1, 2, 3, 4]
 
 
+def hidden_velocity_model(seed: int = 0) -> ODEModel:
+    """The linear hybrid with only ``x0`` measured: ``x1`` is hidden (encoder, shooting)."""
+    torch.manual_seed(seed)
+    norm = Normalizer(2, 1).set(x_min=[-1.5, -3.0], x_max=[1.5, 3.0], dx_scale=[2.0, 5.0])
+    mlp = MLP((8,), init_scale=0.1).build(3, 2)
+    dyn = HybridDynamics(("x0", "x1"), ("u0",), LinearPhysics(A_PHYS, B), mlp, norm)
+    return ODEModel(dyn, ("x0",), Encoder(1, 1, 1, window=2, hidden=(8,))).double()
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(data, tmp_path):
+    """Plateau schedule, validation and multiple-shooting starts all come back from last.pt."""
+    measured = TrajectorySet(
+        Trajectory(tr.t, tr.x[:, :1], tr.u, ("x0",), tr.action_names) for tr in data
+    )
+    train, val = make_windows(measured[:5], 5), make_windows(measured[5:], 29)
+
+    def run(epochs: int, out: str, resume: str | None = None) -> ODEModel:
+        model = hidden_velocity_model()
+        c = cfg(
+            epochs=epochs,
+            lr=0.3,
+            lr_schedule="plateau",  # like the horizon below, independent of `epochs`
+            curriculum=False,
+            shooting="multiple",
+            pinn_weight=0.0,  # the collocation draws are not part of a checkpoint
+            checkpoint_dir=str(tmp_path / out),
+            checkpoint_every=1,
+            resume_from=resume,
+        )
+        trainer = Trainer(model, c)
+        trainer.fit(train, val)
+        assert isinstance(trainer.objective.shooting, MultipleShooting)
+        return model
+
+    straight = run(12, "straight")
+    lrs = [r["lr"] for r in load_checkpoint(tmp_path / "straight" / "last.pt")["history"][1:]]
+    assert min(lrs) < max(lrs)  # the plateau schedule lowered the rate on the way
+    run(6, "first")
+    first = load_checkpoint(tmp_path / "first" / "last.pt")
+    assert first["objective"]["shooting.starts"].abs().sum() > 0
+    resumed = run(12, "resumed", resume=str(tmp_path / "first" / "last.pt"))
+    for k, v in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
+    a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
+    assert torch.equal(a["objective"]["shooting.starts"], b["objective"]["shooting.starts"])
+    assert a["schedule"] == b["schedule"]
+    assert [r["lr"] for r in a["history"]] == [r["lr"] for r in b["history"]]
+
+
+def test_checkpoint_of_another_version_is_refused(data, tmp_path):
+    w = make_windows(data, 5)
+    Trainer(make_model(), cfg(epochs=1, checkpoint_dir=str(tmp_path), checkpoint_every=1)).fit(w)
+    payload = load_checkpoint(tmp_path / "last.pt")
+    save_checkpoint(tmp_path / "old.pt", {**payload, "version": 1})
+    with pytest.raises(FormatError, match=r"old.pt' has version 1; this hybridwm resumes version"):
+        Trainer(make_model(), cfg(epochs=2, resume_from=str(tmp_path / "old.pt"))).fit(w)
+
+
+def test_objective_is_a_module_whose_parameters_are_the_shooting_starts():
+    model = make_model()
+    assert list(Objective(model, cfg()).parameters()) == []
+    hidden = hidden_velocity_model()
+    objective = Objective(hidden, cfg(shooting="multiple"), n_positions=10)
+    assert [p.shape for p in objective.parameters()] == [(10, 1)]
+    assert list(objective.state_dict()) == ["shooting.starts"]
+    assert objective.to(dtype=torch.float32).shooting.starts.dtype == torch.float32
+
+
+def test_fixed_collocation_reuses_one_sample_inside_the_block_only():
+    model = make_model()
+    objective = Objective(model, cfg())
+    assert objective.pinn is not None
+    with objective.fixed_collocation():
+        x1, u1 = objective.pinn.sample()
+        x2, u2 = objective.pinn.sample()
+    x3, _ = objective.pinn.sample()
+    assert torch.equal(x1, x2) and torch.equal(u1, u2) and not torch.equal(x1, x3)
+
+
 def test_max_time_stops_early(data):
     h = Trainer(make_model(), cfg(epochs=10_000, max_time=0.5)).fit(make_windows(data, 5))
     assert h.stop_reason == "max_time" and len(h) < 10_000
@@ -187,9 +270,13 @@ def test_pinn_box_extends_beyond_data():
 
 
 def test_trainconfig_validation_and_round_trip(tmp_path):
-    with pytest.raises(ConfigError, match=r"TrainConfig.epochs must be an integer >= 1. Got 0"):
+    with pytest.raises(
+        ConfigError, match=r"OptimConfig.epochs must be greater than or equal to 1. Got 0"
+    ):
         TrainConfig(epochs=0)
-    with pytest.raises(ConfigError, match="lr_schedule must be one of"):
+    with pytest.raises(
+        ConfigError, match=r"lr_schedule must be 'cosine', 'plateau' or 'constant'. Got 'step'"
+    ):
         TrainConfig(lr_schedule="step")
     with pytest.raises(ConfigError, match=r"min_lr \(0.01\) must not exceed lr \(0.001\)"):
         TrainConfig(lr=1e-3, min_lr=1e-2)

@@ -1,0 +1,192 @@
+"""``hybridwm fit``: fit a world model (learned, physics or hybrid) to trajectories."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hybridwm.cli.entry import console
+from hybridwm.cli.flags import build_config, config_flags
+from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
+from hybridwm.data import TrajectorySet
+from hybridwm.errors import ConfigError
+from hybridwm.models import KINDS, ModelSpec, WorldModel
+from hybridwm.physics import PhysicsModel, load_prior
+from hybridwm.training import TrainConfig
+
+__all__ = ["fit", "load_physics", "model_options"]
+
+MODEL = "Model"
+PRIOR_HELP = (
+    "Declared physics prior (TOML/YAML: states, actions, equations, parameters, observations); "
+    "its states may include ones the data do not measure."
+)
+TRAINABLE_HELP = (
+    "Train the physics coefficients/parameters (default: yes with --prior, no with --physics)."
+)
+#: the model kinds of `--model` (choices checked while parsing)
+Kind = enum.Enum("Kind", {kind: kind for kind in KINDS}, type=str)  # type: ignore[misc]
+PHYSICS_FLAGS = (
+    "On the command line the physics is `--physics PATH` (a physics JSON from `hybridwm "
+    "discover`) or `--prior PATH` (a declared prior, TOML/YAML), for `--model physics` or "
+    "`--model hybrid`."
+)
+
+
+def load_physics(physics: Path | None, prior: Path | None) -> PhysicsModel | None:
+    """The physics of ``--physics`` (discovered equations) or ``--prior`` (a declared prior).
+
+    Raises:
+        ConfigError: if both are given.
+    """
+    if physics is not None and prior is not None:
+        raise ConfigError(
+            f"Give either `--physics` (a physics JSON) or `--prior` (a TOML/YAML prior), not "
+            f"both. Got --physics {physics} and --prior {prior}."
+        )
+    if prior is not None:
+        return load_prior(prior)
+    return PhysicsModel.load(physics) if physics is not None else None
+
+
+def model_options(settings: dict[str, Any], hidden: str | None, no_angles: bool) -> dict[str, Any]:
+    """The architecture options of ``WorldModel.from_kind`` given on the command line.
+
+    Args:
+        settings: the :class:`~hybridwm.models.ModelSpec` flags given.
+        hidden: ``--hidden``, comma-separated widths of the network.
+        no_angles: ``--no-angles``: no periodic embedding of angles.
+
+    Raises:
+        ConfigError: if ``--hidden`` is not comma-separated integers, or ``--no-angles`` comes
+            with ``--angles``.
+    """
+    options = dict(settings)
+    if hidden is not None:
+        try:
+            options["hidden"] = tuple(int(w) for w in hidden.split(",") if w.strip())
+        except ValueError:
+            raise ConfigError(
+                f"`--hidden` must be comma-separated integers, e.g. 64,64. Got {hidden!r}."
+            ) from None
+    if no_angles and options.get("angles"):
+        raise ConfigError(
+            f"`--no-angles` turns the angle embedding off; it cannot go with `--angles`. Got "
+            f"--angles {','.join(options['angles'])}."
+        )
+    if no_angles:
+        options["angles"] = ()
+    return options
+
+
+def _option(help: str, *decls: str) -> Any:
+    return typer.Option(*decls, help=help, rich_help_panel=MODEL)
+
+
+#: ModelSpec fields that are no flag of their own: `--model` names the kind, `--hidden` gives
+#: the residual's widths, `--trainable-physics` has a default that depends on the physics, and
+#: the encoder's MLP keeps its default
+_SPEC_FLAGS = {
+    name: info
+    for name, info in ModelSpec.model_fields.items()
+    if name not in ("kind", "residual", "encoder", "trainable_physics")
+}
+
+
+@config_flags(
+    TrainConfig,
+    panel="Training (TrainConfig)",
+    fields=TrainConfig.flat_fields(),
+    decls={"solver": ["--train-solver"]},
+)
+@config_flags(ModelSpec, panel=MODEL, fields=_SPEC_FLAGS, into="model_settings")
+@data_flags
+def fit(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Run directory to save the fitted model in.")],
+    validation: Annotated[
+        Path | None,
+        typer.Option(
+            help="Validation episodes (a trajectory file, read like --data); default: "
+            "TrainConfig.validation_fraction of the --data episodes."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML/YAML/JSON TrainConfig; flags given override it.")
+    ] = None,
+    kind: Annotated[Kind, _option("Model kind.", "--model")] = Kind.hybrid,
+    physics: Annotated[
+        Path | None, _option("Physics JSON (from `hybridwm discover`) for physics/hybrid.")
+    ] = None,
+    prior: Annotated[Path | None, _option(PRIOR_HELP)] = None,
+    hidden: Annotated[
+        str | None, _option("Hidden layer widths of the network, comma-separated (e.g. 64,64).")
+    ] = None,
+    trainable_physics: Annotated[bool | None, _option(TRAINABLE_HELP)] = None,
+    no_angles: Annotated[bool, _option("No periodic embedding of angles.", "--no-angles")] = False,
+    *,
+    reading: DataOptions,
+    model_settings: dict[str, Any],
+    settings: dict[str, Any],
+) -> None:
+    """Fit a world model (learned, physics or hybrid) to trajectories and save it."""
+    cfg = build_config(TrainConfig, config, settings)
+    options = model_options(model_settings, hidden, no_angles)
+    phys = load_physics(physics, prior)
+    try:
+        wm = WorldModel.from_kind(
+            kind, physics=phys, trainable_physics=trainable_physics, **options
+        )
+    except ConfigError as exc:  # the library names its argument; say which flags give it
+        raise ConfigError(f"{exc} {PHYSICS_FLAGS}") from None
+    ts = reading.read(data)
+    val = reading.read(validation) if validation is not None else None
+    wm.fit(ts, config=cfg, validation=val)
+    path = wm.save(out)
+    _print_fit(wm, ts, cfg)
+    console.print(f"Saved to [green]{path}[/green]")
+
+
+def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
+    """What was fitted: the stopping point and its score, the states, the learned parameters."""
+    hist = wm.history_
+    validated = any(v is not None for v in hist["val_nrmse"])
+    score = (
+        f"validation nRMSE {hist.best_score:.4g}"
+        if validated
+        else f"training loss {hist.best_score:.4g}; no validation episodes (give --validation "
+        f"FILE, or more than one episode with TrainConfig.validation_fraction > 0)"
+    )
+    console.print(
+        f"Fitted a [bold]{wm.kind}[/bold] model on {len(ts)} episodes ({ts.n_samples} samples) "
+        f"in {len(hist)} epochs (stopped: {hist.stop_reason or 'n/a'}; best epoch "
+        f"{hist.best_epoch}, {score})."
+    )
+    console.print(
+        f"Measured: {list(wm.observed_names_)}; model states: {list(wm.state_names_)}; angles "
+        f"(sin/cos embedded): {list(wm.angles_) or 'none'}.",
+        highlight=False,
+    )
+    hidden_names = list(wm.model_.hidden_names)
+    if hidden_names:
+        how = (
+            f"multiple shooting (learnable window starts + continuity, weight "
+            f"{cfg.continuity_weight:g}); the encoder learned to reproduce them"
+            if cfg.shooting == "multiple"
+            else f"the encoder, from the first {wm.model_.encoder_window} samples of each window"
+        )
+        console.print(
+            f"Unmeasured states {hidden_names}: initial values in training from {how}. New "
+            f"records: init={wm.init!r}.",
+            highlight=False,
+        )
+    physics = wm.physics_
+    if wm.trainable_physics and physics is not None and physics.parameters:
+        vals = physics.parameter_values
+        console.print(
+            "Physical parameters: " + ", ".join(f"{k} = {v:.5g}" for k, v in vals.items()),
+            highlight=False,
+        )

@@ -1,0 +1,140 @@
+"""``hybridwm rollout`` and ``hybridwm evaluate``: a fitted model's open-loop predictions and
+their scores, both from :func:`hybridwm.evaluation.evaluate` (one metric implementation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from hybridwm.cli.entry import console
+from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
+from hybridwm.data import TrajectorySet, write_trajectories
+from hybridwm.evaluation import evaluate, ground_truth_energy
+from hybridwm.models import WorldModel
+from hybridwm.schemas import Document, JsonFloat
+
+__all__ = ["MetricsFile", "evaluate_command", "init_note", "rollout"]
+
+ModelOpt = Annotated[Path, typer.Option(help="Run directory of a fitted model.")]
+SolverOpt = Annotated[str | None, typer.Option(help="Override the model's solver.")]
+InitOpt = Annotated[
+    str | None,
+    typer.Option(help="Unmeasured initial states: encoder or optimize (default: the model's)."),
+]
+
+
+def init_note(wm: WorldModel, init: str | None) -> str:
+    """How the initial values of the model's unmeasured states are estimated ('' if none)."""
+    hidden = list(wm.model_.hidden_names)
+    if not hidden:
+        return ""
+    if (init or wm.init) == "optimize":
+        return (
+            f"Initial values of unmeasured states {hidden}: optimized on the first "
+            f"{wm.init_window} samples of each episode (model frozen, starting from the encoder)."
+        )
+    return (
+        f"Initial values of unmeasured states {hidden}: estimated by the encoder from the "
+        f"first {wm.model_.encoder_window} samples of each episode."
+    )
+
+
+def _load(model: Path, data: Path, reading: DataOptions) -> tuple[WorldModel, TrajectorySet]:
+    """The fitted model and the data, read through the model's column mapping if it has one."""
+    wm = WorldModel.load(model)
+    return wm, reading.read(data, model_columns=wm.columns_)
+
+
+@data_flags
+def rollout(
+    model: ModelOpt,
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Where to write the predicted trajectories.")],
+    solver: SolverOpt = None,
+    init: InitOpt = None,
+    *,
+    reading: DataOptions,
+) -> None:
+    """Roll a fitted model out open-loop on the recorded actions of each episode."""
+    wm, ts = _load(model, data, reading)
+    ev = evaluate(wm, ts, init=init, solver=solver)
+    path = write_trajectories(ev.predictions, out)
+    note = init_note(wm, init)
+    if note:
+        console.print(note, highlight=False)
+    m, n_bad = ev.metrics, int(ev.metrics["diverged"])
+    console.print(
+        f"Rolled out {len(ts)} episodes against the file's measured channels: nRMSE "
+        f"[bold]{m['nrmse']:.4g}[/bold] ({_per_state(ev.per_state)}); RMSE in the data's units "
+        f"{m['rmse']:.4g} ({_per_state(ev.per_state_rmse)})"
+        + (
+            f"; [red]{n_bad} diverged[/red] (per state: over the others; nRMSE over the others "
+            f"{m['nrmse_finite']:.4g})"
+            if n_bad
+            else ""
+        ),
+        highlight=False,
+    )
+    console.print(f"Wrote [green]{path}[/green]")
+
+
+def _per_state(values: dict[str, float]) -> str:
+    return ", ".join(f"{name} {v:.4g}" for name, v in values.items())
+
+
+class MetricsFile(Document):
+    """What ``hybridwm evaluate --out FILE`` writes: the model, the data and the metrics."""
+
+    model: str
+    data: str
+    metrics: dict[str, JsonFloat]
+
+
+@data_flags
+def evaluate_command(
+    model: ModelOpt,
+    data: DataOpt,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the metrics as JSON here (optional).")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option(help="Ground-truth system, for the energy-drift metric.")
+    ] = None,
+    vpt_threshold: Annotated[
+        float, typer.Option(help="Normalised error at which a prediction stops being valid.")
+    ] = 0.1,
+    solver: SolverOpt = None,
+    init: InitOpt = None,
+    *,
+    reading: DataOptions,
+) -> None:
+    """Score a fitted model's open-loop rollouts against recorded trajectories.
+
+    Episodes may have any lengths and time grids: nRMSE and RMSE in the data's units (overall
+    and per measured channel), valid prediction time, diverged episodes, and the energy drift
+    when ``--system`` is given (with the physical parameters the data were simulated with).
+    """
+    wm, ts = _load(model, data, reading)
+    energy = None
+    if system is not None:
+        energy = ground_truth_energy(system, ts)
+    ev = evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy, init=init, solver=solver)
+    metrics = dict(ev.metrics)
+    metrics.update({f"nrmse[{k}]": v for k, v in ev.per_state.items()})
+    metrics.update({f"rmse[{k}]": v for k, v in ev.per_state_rmse.items()})
+    note = init_note(wm, init)
+    if note:
+        console.print(note, highlight=False)
+    table = Table(title=f"{wm.kind} model on {data.name}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(escape(k), f"{v:.4g}")
+    console.print(table)
+    if out is not None:
+        MetricsFile(model=str(model), data=str(data), metrics=metrics).write(out)
+        console.print(f"Wrote [green]{out}[/green]")

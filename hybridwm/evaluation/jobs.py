@@ -1,0 +1,224 @@
+"""The benchmark's jobs: prepare one (system, seed); fit and evaluate one (system, seed, model).
+
+Each job reads and writes only its own part of the run directory and skips the steps whose
+files exist, so an interrupted benchmark resumes where it stopped::
+
+    jobs/<system>/seed<k>/data/<scenario>.parquet             simulated ground truth
+    jobs/<system>/seed<k>/data/<scenario>-calibration.parquet calibration record (adapt)
+    jobs/<system>/seed<k>/physics.json                        discovered equations
+    jobs/<system>/seed<k>/models/<model>/                     fitted WorldModel
+    jobs/<system>/seed<k>/models/<model>-<scenario>-adapted/  the model after WorldModel.adapt
+    jobs/<system>/seed<k>/eval/<model>.json                   a JobResult (hybridwm.schemas)
+
+Jobs are module-level functions of plain arguments, so every executor can run them in another
+process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from hybridwm.data import TrajectorySet, read_trajectories, write_trajectories
+from hybridwm.evaluation.config import ABLATIONS, BenchmarkConfig
+from hybridwm.evaluation.energy import ground_truth_energy
+from hybridwm.evaluation.evaluate import evaluate
+from hybridwm.models import WorldModel
+from hybridwm.physics import DiscoverConfig, PhysicsModel, discover
+from hybridwm.schemas import FIT_SCENARIO, Curve, JobResult, MetricRow, SampleEpisodes
+from hybridwm.systems import simulate
+
+__all__ = ["fit_and_evaluate", "job_dir", "prepare"]
+
+#: second entropy word of the training-noise seed (the first is the simulation seed)
+NOISE_SEED = 7919
+
+
+def job_dir(out: Path, system: str, seed: int) -> Path:
+    """The folder of one (system, seed) job in the run directory ``out``."""
+    return out / "jobs" / system / f"seed{seed}"
+
+
+# ---------------------------------------------------------------------------- prepare
+class _Record(NamedTuple):
+    """One simulated record of a job: ``data/<stem>.parquet``."""
+
+    stem: str
+    scenario: str
+    n_trajectories: int
+    duration: float
+    seed: int
+    noisy: bool
+
+
+def _records(cfg: BenchmarkConfig, seed: int) -> list[_Record]:
+    """The training record, the evaluation episodes and the calibration records of the
+    adapted scenarios of job ``seed``."""
+    records = [_Record("train", "train", cfg.n_train, cfg.duration, seed, True)]
+    records += [_Record(sc, sc, cfg.n_eval, cfg.eval_duration, seed, False) for sc in cfg.scenarios]
+    calibration_seed = cfg.calibration_seed(seed)
+    records += [
+        _Record(f"{sc}-calibration", sc, a.n_trajectories, a.duration, calibration_seed, True)
+        for sc, a in cfg.adapt.items()
+    ]
+    return records
+
+
+def _simulate(cfg: BenchmarkConfig, system: str, record: _Record, path: Path) -> None:
+    # the record's scenario, n_trajectories, duration and seed are simulate's arguments
+    settings = {k: v for k, v in record._asdict().items() if k not in ("stem", "noisy")}
+    ts = simulate(system=system, dt=cfg.dt, **settings)
+    if record.noisy and cfg.noise > 0:
+        ts = ts.add_noise(cfg.noise, seed=[record.seed, NOISE_SEED])
+    write_trajectories(ts, path)
+
+
+def _discover(cfg: BenchmarkConfig, system: str, seed: int, train: TrajectorySet) -> PhysicsModel:
+    settings = {**cfg.discover.get("*", {}), **cfg.discover.get(system, {})}
+    settings.setdefault("seed", seed)
+    if cfg.noise > 0:
+        settings.setdefault("differentiation", "smoothed_finite_difference")
+    return discover(train, config=DiscoverConfig.from_dict(settings))
+
+
+def prepare(cfg: BenchmarkConfig, out: str, system: str, seed: int) -> str:
+    """Simulate the train, evaluation and calibration data of one (system, seed) and discover
+    its physics; returns the job folder."""
+    torch.set_num_threads(1)
+    job = job_dir(Path(out), system, seed)
+    for record in _records(cfg, seed):
+        path = job / "data" / f"{record.stem}.parquet"
+        if not path.exists():
+            _simulate(cfg, system, record, path)
+    phys_path = job / "physics.json"
+    if not phys_path.exists():
+        train = read_trajectories(job / "data" / "train.parquet")
+        _discover(cfg, system, seed, train).save(phys_path)
+    return str(job)
+
+
+# ---------------------------------------------------------------------------- fit + evaluate
+def _fit_or_load(
+    cfg: BenchmarkConfig, job: Path, seed: int, kind: str, train: TrajectorySet
+) -> tuple[WorldModel, float]:
+    """The model ``kind`` fitted on ``train`` (loaded from the job's cache when there) and the
+    seconds the fit took (NaN when loaded)."""
+    model_dir = job / "models" / kind
+    if (model_dir / "config.json").exists():
+        return WorldModel.load(model_dir), float("nan")
+    started = time.perf_counter()
+    base, _ = ABLATIONS.get(kind, (kind, {}))
+    phys = PhysicsModel.load(job / "physics.json")
+    model = WorldModel.from_kind(
+        base, physics=None if base == "learned" else phys, hidden=cfg.hidden
+    )
+    model.fit(train, config=cfg.train_config(seed, kind))
+    fit_time = time.perf_counter() - started
+    model.save(model_dir)
+    return model, fit_time
+
+
+def _adapt_or_load(
+    cfg: BenchmarkConfig, job: Path, seed: int, kind: str, scenario: str
+) -> tuple[WorldModel, float]:
+    """The fitted model ``kind`` after ``WorldModel.adapt`` to ``scenario``'s calibration
+    record (loaded from the job's cache when there) and the seconds it took (NaN when
+    loaded)."""
+    adapted_dir = job / "models" / f"{kind}-{cfg.adapted(scenario)}"
+    if (adapted_dir / "config.json").exists():
+        return WorldModel.load(adapted_dir), float("nan")
+    started = time.perf_counter()
+    config = cfg.train_config(seed, kind, adapt=scenario)
+    calibration = read_trajectories(job / "data" / f"{scenario}-calibration.parquet")
+    adapted = WorldModel.load(job / "models" / kind).adapt(calibration, config, parts="auto")
+    adapt_time = time.perf_counter() - started
+    adapted.save(adapted_dir)
+    return adapted, adapt_time
+
+
+@dataclass
+class _JobResults:
+    """What one (system, seed, model) job measures, gathered scenario by scenario."""
+
+    system: str
+    seed: int
+    kind: str
+    n_samples: int
+    vpt_threshold: float
+    metrics: list[MetricRow] = field(default_factory=list)
+    curves: list[Curve] = field(default_factory=list)
+    samples: dict[str, SampleEpisodes] = field(default_factory=dict)
+
+    def row(self, scenario: str, metric: str, value: float) -> None:
+        """Record one number (a metric, or a cost such as ``fit_time``)."""
+        self.metrics.append(
+            MetricRow(
+                system=self.system,
+                model=self.kind,
+                scenario=scenario,
+                seed=self.seed,
+                metric=metric,
+                value=value,
+            )
+        )
+
+    def evaluate(
+        self,
+        model: WorldModel,
+        data: TrajectorySet,
+        label: str,
+        energy: Callable[..., Any] | None,
+    ) -> None:
+        """Evaluate ``model`` on ``data`` and record it under the scenario name ``label``.
+
+        Args:
+            model: the fitted (or adapted) model.
+            data: the scenario's evaluation episodes.
+            label: the scenario name the numbers are recorded under.
+            energy: ``energy(x)`` mapping (..., n_x) states to (...,) energies, or None.
+        """
+        ev = evaluate(model, data, vpt_threshold=self.vpt_threshold, energy=energy)
+        for metric, value in ev.metrics.items():
+            self.row(label, metric, value)
+        self.curves.append(Curve(scenario=label, t=ev.t.tolist(), nrmse=ev.curve.tolist()))
+        k = min(self.n_samples, len(ev.pred))
+        self.samples[label] = SampleEpisodes(
+            truth=[a.tolist() for a in ev.truth[:k]],
+            pred=[a.tolist() for a in ev.pred[:k]],
+            t=[a.tolist() for a in ev.times[:k]],
+        )
+
+
+def fit_and_evaluate(cfg: BenchmarkConfig, out: str, system: str, seed: int, kind: str) -> str:
+    """Fit one model kind on one (system, seed) and evaluate it on every scenario (and, for the
+    scenarios in ``adapt``, once more after adapting it to their calibration record); returns
+    the path of the job file ``eval/<kind>.json``."""
+    torch.set_num_threads(1)
+    job = job_dir(Path(out), system, seed)
+    eval_path = job / "eval" / f"{kind}.json"
+    if eval_path.exists():
+        return str(eval_path)
+    train = read_trajectories(job / "data" / "train.parquet")
+    model, fit_time = _fit_or_load(cfg, job, seed, kind, train)
+    results = _JobResults(system, seed, kind, cfg.n_samples, cfg.vpt_threshold)
+    data = {sc: read_trajectories(job / "data" / f"{sc}.parquet") for sc in cfg.scenarios}
+    energy = {sc: ground_truth_energy(system, d, scenario=sc) for sc, d in data.items()}
+    for sc in cfg.scenarios:
+        results.evaluate(model, data[sc], sc, energy[sc])
+    results.row(FIT_SCENARIO, "fit_time", fit_time)
+    for sc in cfg.adapt:
+        adapted, adapt_time = _adapt_or_load(cfg, job, seed, kind, sc)
+        results.evaluate(adapted, data[sc], cfg.adapted(sc), energy[sc])
+        results.row(cfg.adapted(sc), "adapt_time", adapt_time)
+    JobResult(
+        metrics=results.metrics,
+        curves=results.curves,
+        samples=results.samples,
+        state_names=list(train.state_names),
+    ).write(eval_path)
+    return str(eval_path)

@@ -1,0 +1,189 @@
+"""Adaptation: fine-tuning chosen parts of a fitted model on a short record of a changed system.
+
+Recalibration after the system changed (a heavier load, a longer arm, more friction): a hybrid
+or physics model re-identifies its few interpretable physics coefficients from a short record,
+where a black-box network must relearn a whole function. The architecture, names and the
+normalization fitted on the original training data are kept (not refitted); only the chosen
+parts are trained, everything else is frozen.
+
+The PINN term compares the model with the physics; when the physics itself is being adapted,
+comparing with the physics as it was would pull it back to the old coefficients. So the default
+config has ``pinn_weight=0``; a given config keeps its ``pinn_weight``, and its
+``pinn_reference="auto"`` becomes ``"current"`` (the term then only keeps the residual small,
+wherever the physics goes; pass ``pinn_reference="initial"`` to tie the physics to its old values
+on purpose). When the residual is frozen (``parts="physics"``), the PINN and residual-norm terms
+cannot change anything and are switched off. ``physics_lr=None`` becomes
+:data:`~hybridwm.training.ADAPT_PHYSICS_LR`: physics coefficients must move by whole units in a
+few hundred Adam steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from hybridwm.data import TrajectorySet
+from hybridwm.dynamics import ODEModel
+from hybridwm.errors import ConfigError, UnknownNameError
+from hybridwm.models.building import dtype_device
+from hybridwm.models.fitting import check_train_config, training_windows, warn_constant
+from hybridwm.models.spec import is_physics_model
+from hybridwm.training import ADAPT_PHYSICS_LR, History, TrainConfig, Trainer
+
+__all__ = ["ADAPT_PARTS", "Adaptation"]
+
+#: what ``WorldModel.adapt`` can train
+ADAPT_PARTS = ("auto", "physics", "residual", "all")
+
+
+def _learned_modules(model: ODEModel) -> list[nn.Module]:
+    return [m for m in (model.dynamics.residual, model.encoder) if m is not None]
+
+
+def _resolve_parts(model: ODEModel, kind: str, parts: str) -> str:
+    """``parts`` checked against the model, with ``"auto"`` resolved."""
+    if parts not in ADAPT_PARTS:
+        raise UnknownNameError(
+            f"Unknown adaptation part {parts!r} of WorldModel.adapt. Valid names: "
+            f"{list(ADAPT_PARTS)}."
+        )
+    has_physics = model.dynamics.physics is not None
+    if parts == "auto":
+        parts = "physics" if has_physics else "all"
+    if parts == "physics" and not has_physics:
+        raise ConfigError(
+            f"parts='physics' needs a physics term, but this {kind} WorldModel has "
+            f"none: its dynamics are one neural network. Adapt it with parts='all' (or "
+            f"'auto'), or build a hybrid model (WorldModel.hybrid) to recalibrate physics."
+        )
+    if parts == "residual" and not _learned_modules(model):
+        raise ConfigError(
+            f"parts='residual' needs a learned network, but this {kind} WorldModel has "
+            f"none; adapt its physics with parts='physics' (or 'auto')."
+        )
+    return parts
+
+
+class Adaptation:
+    """One run of ``WorldModel.adapt``: the checked plan, its config, and the training.
+
+    Args:
+        model: the fitted model, adapted in place.
+        kind: the WorldModel kind (for messages).
+        parts: ``"physics"``, ``"residual"``, ``"all"`` or ``"auto"`` (``"physics"`` when the
+            model has a physics term, else ``"all"``).
+        config: training settings, or None for ``TrainConfig(pinn_weight=0.0)``; changed as
+            the module docstring says, with the model's dtype and (when unset) device.
+
+    Attributes:
+        parts: the resolved parts. config: the effective TrainConfig. history: the
+        adaptation's History (empty until :meth:`fit` runs). train_physics, train_learned:
+        which groups of parameters are trained.
+
+    Raises:
+        UnknownNameError: ``parts`` is not a valid name.
+        ConfigError: ``parts`` names something the model lacks, or ``config`` is no TrainConfig.
+    """
+
+    def __init__(self, model: ODEModel, kind: str, parts: str, config: Any) -> None:
+        self.model = model
+        self.parts = _resolve_parts(model, kind, parts)
+        self.train_physics = self.parts in ("physics", "all") and model.dynamics.physics is not None
+        self.train_learned = self.parts in ("residual", "all") and bool(_learned_modules(model))
+        self.dtype, self.device = dtype_device(model)
+        self.config = self._config(config)
+        self.history = History()
+        self._rebuilt = False
+        self._flags: dict[int, bool] = {}
+
+    def _config(self, config: Any) -> TrainConfig:
+        cfg = check_train_config(config if config is not None else TrainConfig(pinn_weight=0.0))
+        changes: dict[str, Any] = {"dtype": str(self.dtype).replace("torch.", "")}
+        if self.train_physics and cfg.pinn_reference == "auto":
+            changes["pinn_reference"] = "current"
+        if self.train_physics and cfg.physics_lr is None:
+            changes["physics_lr"] = ADAPT_PHYSICS_LR
+        if not self.train_learned:
+            changes.update(pinn_weight=0.0, residual_weight=0.0)
+        cfg = cfg.replace(**changes)
+        return cfg if cfg.device is not None else cfg.replace(device=str(self.device))
+
+    def windows(self, data: TrajectorySet, validation: TrajectorySet | None) -> tuple[Any, Any]:
+        """Training and validation windows of the (checked) episodes, see
+        :func:`~hybridwm.models.fitting.training_windows`; warns about constant columns."""
+        warn_constant(data)
+        window = self.model.encoder_window if self.model.hidden_names else None
+        _, windows, val_windows = training_windows(data, validation, self.config, window)
+        return windows, val_windows
+
+    def select(self) -> None:
+        """Make the chosen parts trainable and freeze everything else.
+
+        A frozen PhysicsVectorField (plain values) is rebuilt trainable, with its bounds'
+        reparametrisation, from its current values.
+
+        Raises:
+            ConfigError: the physics is trained but is a module without parameters.
+        """
+        dyn = self.model.dynamics
+        if self.train_physics:
+            phys = dyn.physics
+            if callable(getattr(phys, "to_physics_model", None)) and not getattr(
+                phys, "trainable", True
+            ):
+                dyn.physics = (
+                    phys.to_physics_model()
+                    .vector_field(trainable=True, dtype=self.dtype, device=self.device)
+                    .train(phys.training)
+                )
+                self._rebuilt = True
+            elif not list(phys.parameters()):
+                raise ConfigError(
+                    f"parts={self.parts!r} trains the physics, but the {type(phys).__name__} "
+                    f"module has no parameters (its coefficients are buffers); build it with "
+                    f"trainable coefficients, use a PhysicsModel, or adapt with "
+                    f"parts='residual'."
+                )
+        self._flags = {id(p): p.requires_grad for p in self.model.parameters()}
+        chosen: list[nn.Parameter] = []
+        if self.train_physics:
+            chosen += list(dyn.physics.parameters())
+        if self.train_learned:
+            chosen += [p for m in _learned_modules(self.model) for p in m.parameters()]
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        for p in chosen:
+            p.requires_grad_(True)
+
+    def fit(self, windows: Any, val_windows: Any) -> None:
+        """Train the selected parts (after :meth:`select`); then restore every parameter's
+        ``requires_grad``, freeze a rebuilt physics again with its adapted values, and put the
+        model in eval mode, also when training fails."""
+        try:
+            trainer = Trainer(self.model, self.config)
+            try:
+                trainer.fit(windows, val_windows)
+            finally:
+                self.history = trainer.history
+        finally:
+            for p in self.model.parameters():
+                if id(p) in self._flags:
+                    p.requires_grad_(self._flags[id(p)])
+            if self._rebuilt:
+                dyn = self.model.dynamics
+                adapted = dyn.physics.to_physics_model()
+                dyn.physics = adapted.vector_field(
+                    trainable=False, dtype=self.dtype, device=self.device
+                ).eval()
+            self.model.eval()
+
+    def adapted_physics(self, physics: Any) -> Any:
+        """The adapted equations as a PhysicsModel, when the physics was trained and both the
+        given ``physics`` and the model's physics term are (or convert to) PhysicsModels;
+        else None."""
+        module = self.model.dynamics.physics
+        if not self.train_physics or not is_physics_model(physics):
+            return None
+        to_model = getattr(module, "to_physics_model", None)
+        return to_model() if callable(to_model) else None

@@ -1,0 +1,65 @@
+"""Normalization: the statistics of the training data written into a model's buffers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from hybridwm.data import TrajectorySet
+from hybridwm.dynamics import ODEModel
+
+__all__ = ["fit_normalizer"]
+
+
+def _floor(std: np.ndarray) -> np.ndarray:
+    """Spreads of (near-)constant columns become 1, so nothing divides by zero."""
+    return np.where(std > 1e-12, std, 1.0)
+
+
+def fit_normalizer(model: ODEModel, data: TrajectorySet) -> None:
+    """Set the normalizer of ``model.dynamics`` (and the encoder's and observation scales)
+    from ``data``.
+
+    The directly measured states get the mean, std, min and max of their columns and the std
+    of their finite-difference rates (``dx_scale``); unmeasured states keep the identity. The
+    actions get their mean, std, min and max. An encoder gets the mean and std of the
+    observations and their rates; a model with observation equations the std of each measured
+    column (``obs_std``, for its rollout loss).
+
+    Args:
+        model: the untrained model.
+        data: the training episodes (its measured columns are ``model.observed_names``).
+    """
+    x = np.concatenate([tr.x for tr in data])
+    u = np.concatenate([tr.u for tr in data])
+    rates = np.concatenate(
+        [np.diff(tr.x, axis=0) / np.diff(tr.t)[:, None] for tr in data if len(tr) > 1]
+    )
+    norm = model.dynamics.normalizer
+    observed = list(model.observed_names)
+    idx = [model.dynamics.state_names.index(n) for n in model.direct_names]
+    cols = [observed.index(n) for n in model.direct_names]
+    values: dict[str, Any] = {
+        k: getattr(norm, k).detach().cpu().numpy().copy()
+        for k in ("x_mean", "x_std", "x_min", "x_max", "dx_scale")
+    }
+    values["x_mean"][idx] = x[:, cols].mean(0)
+    values["x_std"][idx] = x[:, cols].std(0)
+    values["x_min"][idx] = x[:, cols].min(0)
+    values["x_max"][idx] = x[:, cols].max(0)
+    values["dx_scale"][idx] = rates[:, cols].std(0)
+    if u.shape[1]:
+        values.update(u_mean=u.mean(0), u_std=u.std(0), u_min=u.min(0), u_max=u.max(0))
+    norm.set(**values)
+    if model.equation_names:
+        model.obs_std.copy_(torch.as_tensor(_floor(x.std(0)), dtype=model.obs_std.dtype))
+    if model.encoder is not None:
+        model.encoder.set_scales(
+            obs_mean=x.mean(0),
+            obs_std=_floor(x.std(0)),
+            rate_scale=_floor(rates.std(0)),
+            u_mean=norm.u_mean,
+            u_std=norm.u_std,
+        )

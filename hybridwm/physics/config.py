@@ -1,0 +1,129 @@
+"""DiscoverConfig: the settings of :func:`~hybridwm.physics.discover` (one field per CLI flag)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from hybridwm.config import Config
+from hybridwm.errors import ConfigError
+from hybridwm.physics.derivatives import DIFFERENTIATION
+from hybridwm.physics.features import LIBRARIES
+from hybridwm.physics.sparse_regression import OPTIMIZERS
+
+__all__ = ["DiscoverConfig"]
+
+
+class DiscoverConfig(Config):
+    """Settings of :func:`discover` (fields map 1:1 to ``hybridwm discover`` flags).
+
+    Attributes:
+        library: library name (``"poly"``, ``"trig"``, ``"trig-poly"``, ``"linear"``, ``"none"``).
+        angles: states treated as angles; default: names that look like angles.
+        degree: polynomial degree in the (non-angle) states (>= 0).
+        trig_degree: degree of sin/cos products (``"trig-poly"``, >= 0).
+        include_bias: include the constant feature ``1``.
+        action_products: state features each action multiplies, e.g. ``("cos(theta)",)``.
+        features: extra custom features (expressions over state and action names).
+        optimizer: ``"stlsq"`` or ``"sr3"``.
+        threshold: sparsity threshold (coefficients below it are cut; >= 0).
+        alpha: ridge weight of STLSQ (>= 0).
+        max_iter: optimizer iterations (>= 1).
+        normalize_columns: let the optimizer normalize feature columns (threshold then applies
+            to normalized coefficients).
+        differentiation: ``"finite_difference"`` or ``"smoothed_finite_difference"`` (``"savgol"``).
+        order: finite-difference accuracy order (>= 1).
+        window: Savitzky-Golay window (smoothed differentiation).
+        polyorder: Savitzky-Golay polynomial order (>= 0).
+        align: ``"actions"`` (default), ``"all"`` or ``"none"``: which regressors are aligned
+            with the held actions.
+        ensemble: number of bagged models (0 or 1: no ensemble).
+        subset: fraction of trajectories (or rows) in each bagged model, in (0, 1].
+        bagging: ``"trajectories"`` or ``"rows"``.
+        inclusion_threshold: terms kept in the final ensembled model must appear in at least
+            this fraction of the bagged models, in (0, 1].
+        seed: seed of the bagging (>= 0).
+        denominator: expression ``z`` over the states, e.g. ``"cos(theta2)"``: the derivatives
+            of the ``rational`` rows are sparse combinations of ``feature / D(z)`` with
+            ``D(z) = 1 + d_1 z + ... + d_m z^m`` estimated from the data first (see
+            :mod:`hybridwm.physics.rational`). For mechanics with configuration-dependent
+            inertia (``M(q)^-1`` makes the accelerations rational). None: no denominator.
+        denominator_degree: ``m``, the degree of ``D`` in ``z`` (an integer >= 1).
+        rational: states whose derivatives get the denominator; None: every state whose
+            derivative is not (almost) another state (the accelerations, not ``dq/dt = omega``).
+    """
+
+    library: str = "trig-poly"
+    angles: tuple[str, ...] | None = None
+    degree: int = Field(default=2, ge=0)
+    trig_degree: int = Field(default=2, ge=0)
+    include_bias: bool = True
+    action_products: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    optimizer: str = "stlsq"
+    threshold: float = Field(default=0.1, ge=0)
+    alpha: float = Field(default=0.05, ge=0)
+    max_iter: int = Field(default=20, ge=1)
+    normalize_columns: bool = False
+    differentiation: str = "finite_difference"
+    order: int = Field(default=2, ge=1)
+    window: int = Field(default=11, ge=1)
+    polyorder: int = Field(default=3, ge=0)
+    align: Literal["actions", "all", "none"] = "actions"
+    ensemble: int = Field(default=0, ge=0)
+    subset: float = Field(default=0.6, gt=0, le=1)
+    bagging: Literal["trajectories", "rows"] = "trajectories"
+    inclusion_threshold: float = Field(default=0.5, gt=0, le=1)
+    seed: int = Field(default=0, ge=0)
+    denominator: str | None = None
+    denominator_degree: int = 2
+    rational: tuple[str, ...] | None = None
+
+    @field_validator("library")
+    @classmethod
+    def _known_library(cls, value: str) -> str:
+        LIBRARIES[value]  # raises UnknownNameError listing valid names
+        return value
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        OPTIMIZERS[value]  # raises UnknownNameError listing valid names
+        return value
+
+    @field_validator("differentiation")
+    @classmethod
+    def _known_differentiation(cls, value: str) -> str:
+        DIFFERENTIATION[value]  # raises UnknownNameError listing valid names
+        return value
+
+    @field_validator("denominator_degree", mode="before")
+    @classmethod
+    def _degree_of_a_polynomial(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"`denominator_degree` must be an integer >= 1. Got {value!r}.")
+        if value < 1:
+            raise ConfigError(
+                f"`denominator_degree` must be >= 1 (D(z) = 1 + d_1 z + ...). Got {value}."
+            )
+        return value
+
+    @field_validator("denominator")
+    @classmethod
+    def _denominator_is_an_expression(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ConfigError(
+                "`denominator` must be an expression over the states, e.g. 'cos(theta2)'. Got "
+                "an empty string; use None for no denominator."
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _rational_needs_a_denominator(self) -> DiscoverConfig:
+        if self.rational is not None and self.denominator is None:
+            raise ConfigError(
+                f"`rational` ({list(self.rational)}) needs a `denominator` expression, e.g. "
+                f"denominator='cos(theta2)'; without one there is nothing to divide by."
+            )
+        return self

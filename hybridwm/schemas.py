@@ -1,0 +1,499 @@
+"""The documents of a benchmark run directory, defined once as pydantic models.
+
+The writer (:mod:`hybridwm.evaluation`) builds these models and writes them; the reader
+(:mod:`hybridwm.reports`) validates what it reads through them, so the two cannot drift apart.
+A malformed document raises :class:`~hybridwm.errors.FormatError` naming the file, the field,
+what was expected and how to fix it.
+
+Run directory (``format_version`` 1). Only ``results.json`` is required by the reports; the
+other files are used when present.
+
+``<run>/config.json``
+    The ``BenchmarkConfig`` (:mod:`hybridwm.evaluation.config`) as a JSON object.
+
+``<run>/results.json`` (:class:`RunResults`)
+    * ``format_version``: the integer ``1``.
+    * ``setup``: object; the report shows every key. The runner writes ``python``,
+      ``hybridwm``, ``torch``, ``torchdiffeq``, ``pysindy``, ``mujoco``, ``numpy``,
+      ``machine``, ``preset``, ``started``, ``finished``.
+    * ``systems``: ``{system: SystemEntry}``: names, equations and coefficients per system.
+    * ``scenarios`` (optional): ``{system: {scenario: one-line description}}``.
+    * ``metrics``: list of :class:`MetricRow` ``{"system", "model", "scenario", "seed",
+      "metric", "value"}``; ``metric`` is e.g. ``"nrmse"``, ``"vpt"``, ``"diverged"``,
+      ``"energy_drift"``. Every ``system`` must be a key of ``systems``. A scenario named
+      ``<name>-adapted`` holds the errors on scenario ``<name>`` after the model was
+      recalibrated on a short record of that scenario's system.
+    * ``fit`` (optional): cost rows in the same layout: ``fit_time`` (scenario ``"train"``) and
+      ``adapt_time`` (scenario ``"<name>-adapted"``), in seconds; NaN where a cached model was
+      reused.
+
+    Numbers are JSON numbers, ``null`` (NaN) or the strings ``"inf"`` / ``"-inf"`` (what
+    :func:`hybridwm._io.to_jsonable` writes for non-finite floats).
+
+``<run>/metrics.parquet``
+    The metric and cost rows as a table (columns :data:`METRIC_COLUMNS`).
+
+``<run>/curves.parquet``
+    Error versus horizon, columns :data:`CURVE_COLUMNS`.
+
+``<run>/samples/<system>__<scenario>.parquet``
+    Sample episodes for the rollout plots, long format: columns :data:`SAMPLE_COLUMNS`
+    (``source`` is ``"truth"`` or a model name) and one column per state.
+
+``<run>/jobs/<system>/seed<k>/eval/<model>.json`` (:class:`JobResult`)
+    What one (system, seed, model) job measured, before collection.
+
+``<run>/summary.json`` (:class:`Summary`)
+    The aggregated numbers the report shows (written by :mod:`hybridwm.reports`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import typing
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, TypeVar
+
+import pydantic
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from hybridwm._io import atomic_write_json, to_jsonable
+from hybridwm.errors import FormatError, IncompatibleVersionError
+
+__all__ = [
+    "ADAPTED_SUFFIX",
+    "CURVE_COLUMNS",
+    "FIT_SCENARIO",
+    "FORMAT_VERSION",
+    "METRIC_COLUMNS",
+    "SAMPLE_COLUMNS",
+    "AggregateRow",
+    "BestRow",
+    "Coefficients",
+    "Curve",
+    "Document",
+    "JobResult",
+    "JsonFloat",
+    "LossRow",
+    "MetricRow",
+    "RatioRow",
+    "RunResults",
+    "SampleEpisodes",
+    "Summary",
+    "SystemEntry",
+    "json_float",
+    "read_json",
+]
+
+FORMAT_VERSION = 1
+METRIC_COLUMNS = ("system", "model", "scenario", "seed", "metric", "value")
+CURVE_COLUMNS = ("system", "model", "scenario", "seed", "t", "nrmse")
+SAMPLE_COLUMNS = ("episode", "t", "source")
+#: a scenario evaluated again after the models were recalibrated: ``"<scenario>-adapted"``
+ADAPTED_SUFFIX = "-adapted"
+#: the scenario of the ``fit_time`` cost rows
+FIT_SCENARIO = "train"
+#: problems listed in one FormatError before the rest are counted
+_MAX_PROBLEMS = 3
+
+D = TypeVar("D", bound="Document")
+
+
+def json_float(value: Any) -> float:
+    """A JSON number as a float: ``null`` is NaN, ``"inf"``/``"-inf"``/``"nan"`` are kept.
+
+    Raises:
+        ValueError: for anything else (turned into a FormatError naming the field).
+    """
+    if value is None:
+        return math.nan
+    if isinstance(value, str) and value in ("inf", "-inf", "nan"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"must be a number, null, 'inf' or '-inf'. Got {value!r}.")
+    return float(value)
+
+
+#: a float written by :func:`hybridwm._io.to_jsonable` (NaN as null, infinities as strings)
+JsonFloat = Annotated[float, BeforeValidator(json_float)]
+#: ``{equation: {feature: value}}``
+Coefficients = dict[str, dict[str, JsonFloat]]
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; a missing or malformed file is a :class:`FormatError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(f"{str(p)!r} does not exist or is not a file.")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{str(p)!r} is not valid JSON: {exc}.") from None
+
+
+# ---------------------------------------------------------------------------- base
+class Document(BaseModel):
+    """Base of the run-directory documents: parse with clear errors, write atomically.
+
+    Keys a document does not define are kept (and written back), so files written by a newer
+    hybridwm or by other tools still read.
+    """
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, protected_namespaces=())
+
+    #: how error messages name one such document ("a results.json", "each row", ...)
+    what: ClassVar[str] = "the document"
+    #: how to repair a malformed file of this kind
+    fix: ClassVar[str] = "Rerun `hybridwm benchmark` to rewrite the file, or correct the field."
+
+    @classmethod
+    def parse(cls: type[D], data: Any, source: str) -> D:
+        """Validate parsed JSON; ``source`` names the file in the error messages.
+
+        Raises:
+            FormatError: naming the file, the field, what was expected and the fix.
+        """
+        try:
+            return cls.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise _document_error(cls, exc, source) from None
+
+    @classmethod
+    def read(cls: type[D], path: str | os.PathLike[str]) -> D:
+        """Read and validate a JSON file."""
+        return cls.parse(read_json(path), repr(str(path)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object (absent optional parts left out, non-finite floats encoded)."""
+        data: dict[str, Any] = to_jsonable(self.model_dump(mode="python", exclude_none=True))
+        return data
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the document as indented JSON, atomically."""
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def required_keys(cls) -> list[str]:
+        """Keys every instance must have, in order."""
+        return [n for n, f in cls.model_fields.items() if f.is_required()]
+
+    @classmethod
+    def optional_keys(cls) -> list[str]:
+        """Keys an instance may have."""
+        return [n for n, f in cls.model_fields.items() if not f.is_required()]
+
+
+# ---------------------------------------------------------------------------- results.json
+class MetricRow(Document):
+    """One number of a run: a metric of one model on one scenario of one (system, seed) job."""
+
+    what: ClassVar[str] = "each row"
+
+    system: str
+    model: str
+    scenario: str
+    seed: int
+    metric: str
+    value: JsonFloat
+
+
+class SystemEntry(Document):
+    """What a run records about one system's discovered equations.
+
+    Attributes:
+        state_names, action_names: the system's names.
+        equations: one readable equation per state, e.g. ``"d(omega)/dt = -9.81 sin(theta)"``.
+        equations_latex: the same in LaTeX, one per state.
+        coefficients: discovered ``{equation: {feature: value}}`` (non-zero terms).
+        coefficients_std: the same layout, std over the discovery ensemble.
+        inclusion_probability: the same layout, in [0, 1].
+        true_coefficients: the same layout, the ground truth where known in closed form.
+        note: why the truth is not compared, where it is not.
+    """
+
+    what: ClassVar[str] = "each system"
+
+    state_names: list[str]
+    action_names: list[str]
+    equations: list[str]
+    equations_latex: list[str] | None = None
+    coefficients: Coefficients | None = None
+    coefficients_std: Coefficients | None = None
+    inclusion_probability: Coefficients | None = None
+    true_coefficients: Coefficients | None = None
+    note: str | None = None
+
+
+class RunResults(Document):
+    """``results.json``: the collected results of a benchmark run (format in the module doc)."""
+
+    what: ClassVar[str] = "a results.json"
+
+    format_version: int
+    setup: dict[str, Any] = Field(description="must be an object")
+    systems: dict[str, SystemEntry] = Field(description="must be an object keyed by system")
+    scenarios: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="must map each system to {scenario: description} with string descriptions",
+    )
+    metrics: list[MetricRow] = Field(description="must be a list of rows")
+    fit: list[MetricRow] = Field(default_factory=list, description="must be a list of rows")
+
+    @classmethod
+    def parse(cls, data: Any, source: str) -> RunResults:
+        """Check ``format_version`` first (another version may differ in every other part)."""
+        if isinstance(data, dict) and "format_version" in data:
+            version = data["format_version"]
+            if version != FORMAT_VERSION:
+                raise IncompatibleVersionError(
+                    f"{source} has format_version {version!r}; this hybridwm reads "
+                    f"format_version {FORMAT_VERSION}. Re-render with the hybridwm version that "
+                    f"wrote the run, or rerun the benchmark."
+                )
+        return super().parse(data, source)
+
+    @model_validator(mode="after")
+    def _rows_name_known_systems(self) -> RunResults:
+        for key in ("metrics", "fit"):
+            for i, row in enumerate(getattr(self, key)):
+                if row.system not in self.systems:
+                    raise ValueError(
+                        f"{key}[{i}] names system {row.system!r}, which is not in `systems` "
+                        f"{list(self.systems)}."
+                    )
+        return self
+
+
+# ---------------------------------------------------------------------------- job files
+class Curve(Document):
+    """Error against horizon of one model on one scenario: ``nrmse[k]`` at time ``t[k]``."""
+
+    what: ClassVar[str] = "each curve"
+
+    scenario: str
+    t: list[float]
+    nrmse: list[JsonFloat]
+
+
+class SampleEpisodes(Document):
+    """A few evaluation episodes kept for the rollout plots.
+
+    Attributes:
+        truth: per episode, (T, n_x) ground-truth states.
+        pred: per episode, (T, n_x) predicted states.
+        t: per episode, (T,) sample times.
+    """
+
+    what: ClassVar[str] = "each sample"
+
+    truth: list[list[list[JsonFloat]]]
+    pred: list[list[list[JsonFloat]]]
+    t: list[list[float]]
+
+
+class JobResult(Document):
+    """``jobs/<system>/seed<k>/eval/<model>.json``: what one model measured in one job.
+
+    Attributes:
+        metrics: the metric rows and the cost rows (``fit_time``, ``adapt_time``).
+        curves: error against horizon per scenario.
+        samples: ``{scenario: SampleEpisodes}``.
+        state_names: the columns of the sample arrays.
+    """
+
+    what: ClassVar[str] = "a job file"
+    fix: ClassVar[str] = "Delete the file; `hybridwm benchmark` then evaluates the job again."
+
+    metrics: list[MetricRow]
+    curves: list[Curve]
+    samples: dict[str, SampleEpisodes]
+    state_names: list[str]
+
+
+# ---------------------------------------------------------------------------- summary.json
+class AggregateRow(Document):
+    """Mean and std over seeds of one (system, model, scenario, metric) cell."""
+
+    what: ClassVar[str] = "each table row"
+
+    system: str
+    model: str
+    scenario: str
+    metric: str
+    mean: JsonFloat
+    std: JsonFloat
+    n_seeds: int
+
+
+class BestRow(Document):
+    """The best model of one (system, scenario) for one metric."""
+
+    what: ClassVar[str] = "each best row"
+
+    system: str
+    scenario: str
+    metric: str
+    model: str
+    mean: JsonFloat
+
+
+class RatioRow(Document):
+    """A model's mean error on an OOD scenario over its mean error in distribution."""
+
+    what: ClassVar[str] = "each ratio row"
+
+    system: str
+    model: str
+    scenario: str
+    ratio: JsonFloat
+    id_mean: JsonFloat
+    ood_mean: JsonFloat
+
+
+class LossRow(Document):
+    """A (system, scenario) where the hybrid's mean error is worse than the best other's."""
+
+    what: ClassVar[str] = "each loss row"
+
+    system: str
+    scenario: str
+    metric: str
+    hybrid_mean: JsonFloat
+    hybrid_std: JsonFloat
+    best_model: str
+    best_mean: JsonFloat
+    best_std: JsonFloat
+
+
+class Summary(Document):
+    """``summary.json``: the aggregated view of a run (see :func:`hybridwm.reports.summarize`)."""
+
+    what: ClassVar[str] = "a summary.json"
+    fix: ClassVar[str] = "Render it again with `hybridwm report RUN_DIR`."
+
+    format_version: int
+    run: str
+    systems: list[str]
+    models: list[str]
+    scenarios: list[str]
+    table: list[AggregateRow]
+    best: list[BestRow]
+    ood_id_ratio: list[RatioRow]
+    hybrid_losses: list[LossRow]
+    findings: list[str]
+
+
+# ---------------------------------------------------------------------------- errors
+def _unwrap(annotation: Any) -> Any:
+    """``X`` of ``Annotated[X, ...]`` and of ``X | None``."""
+    while True:
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin is Annotated:
+            annotation = args[0]
+        elif args and type(None) in args and len(args) == 2:
+            annotation = next(a for a in args if a is not type(None))
+        else:
+            return annotation
+
+
+def _walk(root: type[Document], loc: tuple[Any, ...]) -> list[tuple[str, Any, Any]]:
+    """For each part of an error location: ``(kind, annotation, field)``, where kind is
+    ``"field"`` (of a model), ``"key"`` (of a mapping) or ``"index"`` (of a list)."""
+    steps: list[tuple[str, Any, Any]] = []
+    annotation: Any = root
+    for part in loc:
+        annotation = _unwrap(annotation)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        field = None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            kind, annotation = "field", (field.annotation if field else None)
+        elif origin is dict:
+            kind, annotation = "key", args[1]
+        elif origin in (list, tuple):
+            kind, annotation = "index", args[0] if args else None
+        else:
+            kind, annotation = ("index" if isinstance(part, int) else "key"), None
+        steps.append((kind, annotation, field))
+    return steps
+
+
+def _path(loc: tuple[Any, ...], steps: list[tuple[str, Any, Any]]) -> str:
+    """``metrics[3]``, ``systems['cartpole'].equations``, ..."""
+    out = ""
+    for part, (kind, _, _) in zip(loc, steps, strict=True):
+        if kind == "field":
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{part}]" if kind == "index" else f"[{part!r}]"
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _missing(root: type[Document], parent: tuple[Any, ...], keys: list[str]) -> str:
+    steps = _walk(root, parent)
+    model = _unwrap(steps[-1][1]) if steps else root
+    where = _path(parent, steps)
+    needs = ""
+    if isinstance(model, type) and issubclass(model, Document):
+        needs = f"; {model.what} needs {model.required_keys()}"
+        if model.optional_keys():
+            needs += f" (optional: {', '.join(model.optional_keys())})"
+    return f"{where + ' ' if where else ''}lacks key(s) {keys}{needs}"
+
+
+def _problem(root: type[Document], err: Any) -> str:
+    """One sentence for a pydantic error that is not a missing key."""
+    loc = tuple(err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    steps = _walk(root, loc)
+    model = _unwrap(steps[-1][1]) if steps else root
+    if err["type"] == "model_type" and isinstance(model, type) and issubclass(model, Document):
+        return (
+            f"{_path(loc, steps) or 'the top level'} must be a JSON object with keys "
+            f"{model.required_keys()}. Got {_short(err['input'])}"
+        )
+    if not loc:  # a check across fields: its message names the place
+        return msg.rstrip(".")
+    last = max(i for i, (kind, _, _) in enumerate(steps) if kind == "field")
+    parent = _path(loc[:last], steps[:last])
+    where = f"{parent}: " if parent else ""
+    name = _path(loc[last:], [("field", None, None), *steps[last + 1 :]])
+    if err["type"] == "value_error":
+        return f"{where}`{name}` {msg.rstrip('.')}"
+    expected = msg.replace("Input should", "must", 1)
+    got = _short(err["input"])
+    field = steps[last][2]
+    if field is None or not field.description:
+        return f"{where}`{name}` {expected}. Got {got}"
+    if last == len(loc) - 1:
+        return f"{where}`{name}` {field.description}. Got {got}"
+    # the field's own description says what the whole part must be; then the detail
+    return f"{where}`{loc[last]}` {field.description} ({_path(loc, steps)} {expected}; got {got})"
+
+
+def _document_error(
+    root: type[Document], exc: pydantic.ValidationError, source: str
+) -> FormatError:
+    """The :class:`FormatError` for a document that failed validation: the file, each field
+    with what it must be and what it holds (missing keys grouped by object), and the fix."""
+    missing: dict[tuple[Any, ...], list[str]] = {}
+    problems: list[str] = []
+    for err in exc.errors(include_url=False):
+        if err["type"] == "missing":
+            missing.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
+        else:
+            problems.append(_problem(root, err))
+    problems = [_missing(root, parent, keys) for parent, keys in missing.items()] + problems
+    text = "; ".join(problems[:_MAX_PROBLEMS])
+    if len(problems) > _MAX_PROBLEMS:
+        text += f" (and {len(problems) - _MAX_PROBLEMS} more problem(s))"
+    return FormatError(f"{source}: {text}. {root.fix}")
