@@ -162,7 +162,7 @@ def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
     )
     console.print(
         f"Fitted a [bold]{wm.kind}[/bold] model on {len(ts)} episodes ({ts.n_samples} samples) "
-        f"in {len(hist)} epochs (stopped: {hist.stop_reason or 'n/a'}; best epoch "
+        f"in {max(len(hist) - 1, 0)} epochs (stopped: {hist.stop_reason or 'n/a'}; best epoch "
         f"{hist.best_epoch}, {score})."
     )
     console.print(
