@@ -62,28 +62,41 @@ def load_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a TOML, YAML or JSON file into a dict.
 
     Raises:
-        FormatError: if the file is missing, empty, or not valid TOML/JSON.
+        FormatError: if the file is missing, empty, binary, too deeply nested, or not valid
+            TOML/YAML/JSON.
     """
     p = Path(path)
     if not p.is_file():
         raise FormatError(f"Config file {str(p)!r} does not exist or is not a file.")
-    text = p.read_text(encoding="utf-8")
+    suffix = p.suffix.lower()
+    if suffix not in (".json", ".toml", ".yaml", ".yml"):
+        raise FormatError(
+            f"Config file {str(p)!r} has suffix {p.suffix!r}; expected '.toml', '.yaml', "
+            f"'.yml' or '.json'."
+        )
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(
+            f"Config file {str(p)!r} is not a UTF-8 text file (is it a binary file?). Pass a "
+            f"TOML, YAML or JSON file."
+        ) from None
     if not text.strip():
         raise FormatError(f"Config file {str(p)!r} is empty.")
     try:
-        if p.suffix.lower() == ".json":
+        if suffix == ".json":
             data = json.loads(text)
-        elif p.suffix.lower() == ".toml":
+        elif suffix == ".toml":
             data = tomllib.loads(text)
-        elif p.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
         else:
-            raise FormatError(
-                f"Config file {str(p)!r} has suffix {p.suffix!r}; expected '.toml', '.yaml', "
-                f"'.yml' or '.json'."
-            )
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise FormatError(f"Cannot parse config file {str(p)!r}: {exc}") from None
+            data = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:  # JSON/TOML decode errors are ValueErrors
+        raise FormatError(f"Cannot parse config file {str(p)!r}: {str(exc)[:300]}") from None
+    except RecursionError:
+        raise FormatError(
+            f"Config file {str(p)!r} is nested too deeply to read; a config is a few levels of "
+            f"tables at most."
+        ) from None
     if not isinstance(data, dict):
         raise FormatError(f"Config file {str(p)!r} must hold a table/object at the top level.")
     return data

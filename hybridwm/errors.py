@@ -16,6 +16,7 @@ __all__ = [
     "HybridWMError",
     "IncompatibleVersionError",
     "NotFittedError",
+    "OutputError",
     "ParseError",
     "ShapeError",
     "SimulationError",
@@ -73,3 +74,17 @@ class TrainingError(HybridWMError, RuntimeError):
 
 class IncompatibleVersionError(FormatError):
     """A saved file (physics JSON, run directory) comes from an incompatible format version."""
+
+
+class OutputError(HybridWMError, OSError):
+    """An output file or directory cannot be written: the disk is full, a quota is reached, the
+    file system is read-only, permission is denied, ...
+
+    Raised by every hybridwm writer (they are atomic: the earlier file, if any, is left
+    byte-identical and no temporary file is left behind). The message names the path, the
+    operating system's reason and the fix (free some space, or choose another ``--out``).
+    ``errno`` and ``filename`` are those of the underlying ``OSError``.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

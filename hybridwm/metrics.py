@@ -34,6 +34,7 @@ import pandas as pd
 from hybridwm.errors import ConfigError, DataError, ShapeError
 
 __all__ = [
+    "DIVERGENCE_FACTOR",
     "coefficient_error",
     "count_diverged",
     "default_scale",
@@ -387,34 +388,74 @@ def energy_drift(energy_pred: Any, energy_true: Any = None, *, scale: float | No
 
 
 # ---------------------------------------------------------------------------- divergence
-def diverged_mask(pred: Any, threshold: float = 1e6) -> np.ndarray:
-    """Which episodes diverged: any non-finite value or any ``|value| > threshold``.
+#: how far (in each state's scale) a prediction may leave the data's range before it diverged
+DIVERGENCE_FACTOR = 1e6
+
+
+def _bounds(true: Any, scale: Any, factor: float, n_x: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_x,) lowest and highest value a state may take before it counts as diverged."""
+    t = _as_array(true, "true")
+    if t.ndim < 2 or t.shape[-1] != n_x or t.size == 0:
+        raise ShapeError(
+            f"`true` must hold samples of the {n_x} states of `pred`, shape (..., {n_x}). Got "
+            f"shape {t.shape}; pass the ground truth the predictions are compared with."
+        )
+    t = t.reshape(-1, n_x)
+    _check_true_finite(t)
+    s = default_scale(t, constant="one") if scale is None else _scale(scale, t[None])
+    return t.min(axis=0) - factor * s, t.max(axis=0) + factor * s
+
+
+def diverged_mask(
+    pred: Any,
+    true: Any = None,
+    scale: Any = None,
+    *,
+    factor: float = DIVERGENCE_FACTOR,
+    threshold: float | None = None,
+) -> np.ndarray:
+    """Which episodes diverged: a NaN/inf, or a value far outside the data's own range.
+
+    With ``true``, state ``i`` diverged where it leaves ``[min_i - factor * scale_i, max_i +
+    factor * scale_i]`` (range of state ``i`` over all of ``true``), so the verdict does not
+    depend on the data's units (counts, micrometres, ...); :func:`hybridwm.evaluation.evaluate`
+    (the CLI's ``rollout`` and ``evaluate``, the benchmark) passes the episodes' ground truth.
+    Without ``true`` the bound is absolute: ``|value| > threshold`` (default ``factor``).
 
     Args:
-        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
-        threshold: magnitude beyond which a state counts as diverged (> 0).
+        pred: (n_episodes, T, n_x) or (T, n_x), or a list of (T_e, n_x) episodes.
+        true: reference data (..., n_x), e.g. the ground truth of every episode; finite.
+        scale: (n_x,) per-state scale, > 0; default: the std of ``true`` (1 if constant).
+        factor: how many scales outside the data's range a value may reach (> 0).
+        threshold: an absolute bound instead of ``true``.
 
     Returns:
         (n_episodes,) boolean mask.
+
+    Raises:
+        ConfigError: ``factor`` or ``threshold`` <= 0, or both ``true`` and ``threshold``.
+        ShapeError: ``true``'s last axis is not ``pred``'s states. DataError: ``true`` not finite.
     """
-    p = _as_3d(_as_array(pred, "pred"), "pred")
-    if not (threshold > 0):
+    eps = pred if isinstance(pred, (list, tuple)) and all(np.ndim(p) == 2 for p in pred) else None
+    episodes = (
+        [_as_array(p, "pred") for p in eps] if eps else _as_3d(_as_array(pred, "pred"), "pred")
+    )
+    if not (np.isfinite(factor) and factor > 0):
+        raise ConfigError(f"`factor` must be a finite number > 0. Got {factor!r}.")
+    if threshold is not None and not (threshold > 0):
         raise ConfigError(f"`threshold` must be > 0. Got {threshold!r}.")
-    bad = ~np.isfinite(p) | (np.abs(np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)) > threshold)
-    return bad.any(axis=(1, 2))
+    if threshold is not None and true is not None:
+        raise ConfigError("Pass either `true` (relative to the data) or `threshold`, not both.")
+    n_x = episodes[0].shape[-1] if len(episodes) else 0
+    bound = factor if threshold is None else float(threshold)
+    lo, hi = (-bound, bound) if true is None else _bounds(true, scale, factor, n_x)
+    return np.array([not ((p >= lo) & (p <= hi)).all() for p in episodes], dtype=bool)
 
 
-def count_diverged(pred: Any, threshold: float = 1e6) -> int:
-    """Number of episodes whose rollout has a non-finite value or a ``|value| > threshold``.
-
-    Args:
-        pred: (n_episodes, T, n_x) or (T, n_x) predicted states.
-        threshold: magnitude beyond which a state counts as diverged (> 0).
-
-    Returns:
-        The count, between 0 and ``n_episodes``.
-    """
-    return int(diverged_mask(pred, threshold).sum())
+def count_diverged(pred: Any, true: Any = None, scale: Any = None, **options: Any) -> int:
+    """Number of diverged episodes: ``diverged_mask(pred, true, scale, **options).sum()``
+    (``options``: ``factor``, ``threshold``)."""
+    return int(diverged_mask(pred, true, scale, **options).sum())
 
 
 # ---------------------------------------------------------------------------- coefficients

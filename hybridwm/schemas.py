@@ -130,8 +130,10 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise FormatError(f"{str(p)!r} does not exist or is not a file.")
     try:
         return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"{str(p)!r} is not valid JSON: {exc}.") from None
+    except OSError as exc:
+        raise FormatError(f"Cannot read {str(p)!r}: {exc.strerror or exc}.") from None
 
 
 # ---------------------------------------------------------------------------- base

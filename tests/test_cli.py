@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from hybridwm.cli import main, run
+from hybridwm.cli import simulate as simulate_module
+from hybridwm.errors import OutputError
 from hybridwm.training import TrainConfig
 
 
@@ -93,6 +97,61 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for cmd in ("systems", "simulate", "discover", "fit", "rollout", "evaluate", "benchmark"):
         assert cmd in out
+
+
+# ---------------------------------------------------------------------- refused writes
+SMALL = ["simulate", "--system", "pendulum", "--n-trajectories", "1", "--duration", "0.1"]
+SMALL += ["--no-progress"]
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("Error: ")
+    return " ".join(err.split())
+
+
+def test_disk_full_during_simulate_is_a_message_and_keeps_the_earlier_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "data.csv"
+    assert run([*SMALL, "--out", str(out)]) == 0
+    before = out.read_bytes()
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    capsys.readouterr()
+    assert run([*SMALL, "--seed", "3", "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert "No space left on device" in err and str(out) in err
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["data.csv"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (lambda p: OutputError(f"Cannot write {p!r}: No space left on device."), "Cannot write"),
+        (lambda p: PermissionError(errno.EACCES, "Permission denied", p), "Permission denied"),
+        (lambda p: OSError(errno.ENOSPC, "No space left on device"), "Free some space"),
+    ],
+)
+def test_a_refused_write_names_the_output(
+    exc: Callable[[str], Exception],
+    words: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(data: object, path: Path) -> None:
+        raise exc(str(path))
+
+    monkeypatch.setattr(simulate_module, "write_trajectories", refuse)
+    out = tmp_path / "data.parquet"
+    assert run([*SMALL, "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert words in err and str(out) in err
 
 
 # ---------------------------------------------------------------------------------- sensor logs

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -187,3 +188,66 @@ def test_report_of_a_non_run_directory_is_a_clear_error(
 ) -> None:
     assert run(["report", str(tmp_path)]) == 2
     assert "results.json" in capsys.readouterr().err
+
+
+def test_report_of_a_file_says_a_run_directory_is_expected(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["report", str(workdir / "train.parquet")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is a file" in err and "expects a run directory" in err
+    assert "hybridwm benchmark --out DIR" in err and "does not exist" not in err
+
+
+def _fitted(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    model = workdir / "hybrid"
+    if not (model / "config.json").is_file():
+        test_fit_rollout_evaluate(workdir, capsys)
+    capsys.readouterr()
+    return model
+
+
+def test_evaluate_on_data_of_another_system_names_both(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _fitted(workdir, capsys)
+    cartpole = workdir / "cartpole.parquet"
+    args = ["simulate", "--system", "cartpole", "--n-trajectories", "2", "--duration", "0.2"]
+    assert run([*args, "--no-progress", "--out", str(cartpole)]) == 0
+    capsys.readouterr()
+    argv = ["evaluate", "--model", str(model), "--data", str(cartpole), "--system", "pendulum"]
+    assert run(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "recorded from system 'cartpole'" in err and "cart_mass" not in err
+    assert "['theta', 'omega']" in err and "--system cartpole" in err
+
+
+def test_negative_discover_seed_is_a_message(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, out = str(workdir / "train.parquet"), str(workdir / "never.json")
+    assert run(["discover", "--data", data, "--out", out, "--seed", "-1"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("Error:") and "Traceback" not in err
+    assert "seed" in err and "greater than or equal to 0" in err and "Got -1" in err
+
+
+def test_a_binary_physics_file_is_a_message(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _fitted(workdir, capsys)
+    junk = bytes(range(128, 256)) * 4
+    (workdir / "binary.json").write_bytes(junk)
+    broken = workdir / "broken-model"
+    shutil.copytree(model, broken, dirs_exist_ok=True)
+    (broken / "physics.json").write_bytes(junk)
+    data = str(workdir / "ood.parquet")
+    fit = ["fit", "--data", data, "--physics", str(workdir / "binary.json")]
+    for argv in (
+        [*fit, "--out", str(workdir / "never"), "--epochs", "1", "--no-progress"],
+        ["rollout", "--model", str(broken), "--data", data, "--out", str(workdir / "n.parquet")],
+        ["evaluate", "--model", str(broken), "--data", data],
+    ):
+        assert run(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("Error:") and "Traceback" not in err, (argv, err)

@@ -57,6 +57,13 @@ def test_section(tmp_path: Path) -> None:
         Example.from_file(path, section="fit")
 
 
+def test_load_mapping_refuses_a_binary_file(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.toml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(FormatError, match=r"is not a UTF-8 text file"):
+        load_mapping(path)
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
@@ -66,6 +73,7 @@ def test_section(tmp_path: Path) -> None:
         ("bad.yaml", "lr: [1, 2", "Cannot parse config file"),
         ("cfg.ini", "lr=1", "expected '.toml', '.yaml'"),
         ("list.json", "[1, 2]", "must hold a table"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deeply|Cannot parse"),
     ],
 )
 def test_load_mapping_errors(tmp_path: Path, name: str, text: str | None, message: str) -> None:

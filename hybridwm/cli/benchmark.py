@@ -14,6 +14,7 @@ import typer
 
 from hybridwm.cli.entry import console
 from hybridwm.cli.flags import build_config
+from hybridwm.errors import FormatError
 from hybridwm.evaluation import BenchmarkConfig, load_preset
 from hybridwm.evaluation import benchmark as run_benchmark
 from hybridwm.reports import render_report
@@ -71,6 +72,13 @@ def report(
     ] = None,
 ) -> None:
     """Render report.html, report.md and summary.json from a benchmark run directory."""
+    if run_dir.is_file():
+        raise FormatError(
+            f"RUN_DIR {str(run_dir)!r} is a file, but `hybridwm report` expects a run directory "
+            f"(the folder written by `hybridwm benchmark --out DIR`, holding results.json). "
+            f"Pass that folder, or make one with `hybridwm benchmark --out DIR` (or "
+            f"`hybridwm demo`)."
+        )
     paths = render_report(run_dir, out_dir=out_dir)
     for key, path in paths.items():
         console.print(f"{key}: [green]{path}[/green]")

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import enum
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from hybridwm.cli.entry import console
+from hybridwm.cli.entry import console, err_console
 from hybridwm.cli.flags import build_config, config_flags
 from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import ConfigError
 from hybridwm.models import KINDS, ModelSpec, WorldModel
+from hybridwm.models.persistence import is_model_dir
 from hybridwm.physics import PhysicsModel, load_prior
-from hybridwm.training import TrainConfig
+from hybridwm.training import TrainConfig, save_checkpoint
 
-__all__ = ["fit", "load_physics", "model_options"]
+__all__ = ["check_out", "checkpoint_path", "fit", "load_physics", "model_options"]
 
 MODEL = "Model"
 PRIOR_HELP = (
@@ -29,6 +32,12 @@ TRAINABLE_HELP = (
 )
 #: the model kinds of `--model` (choices checked while parsing)
 Kind = enum.Enum("Kind", {kind: kind for kind in KINDS}, type=str)  # type: ignore[misc]
+RESUME_HELP = (
+    "Continue the interrupted fit whose checkpoint Ctrl-C left in OUT/checkpoint/last.pt (or "
+    "in --checkpoint-dir); give the same data and settings."
+)
+#: the spelling of `--hidden` for a network without hidden layers (one linear map)
+LINEAR = "linear"
 PHYSICS_FLAGS = (
     "On the command line the physics is `--physics PATH` (a physics JSON from `hybridwm "
     "discover`) or `--prior PATH` (a declared prior, TOML/YAML), for `--model physics` or "
@@ -66,12 +75,7 @@ def model_options(settings: dict[str, Any], hidden: str | None, no_angles: bool)
     """
     options = dict(settings)
     if hidden is not None:
-        try:
-            options["hidden"] = tuple(int(w) for w in hidden.split(",") if w.strip())
-        except ValueError:
-            raise ConfigError(
-                f"`--hidden` must be comma-separated integers, e.g. 64,64. Got {hidden!r}."
-            ) from None
+        options["hidden"] = _widths(hidden)
     if no_angles and options.get("angles"):
         raise ConfigError(
             f"`--no-angles` turns the angle embedding off; it cannot go with `--angles`. Got "
@@ -80,6 +84,105 @@ def model_options(settings: dict[str, Any], hidden: str | None, no_angles: bool)
     if no_angles:
         options["angles"] = ()
     return options
+
+
+def _widths(hidden: str) -> tuple[int, ...]:
+    """``--hidden``: comma-separated widths, or ``linear`` for no hidden layer."""
+    if hidden.strip().lower() == LINEAR:
+        return ()
+    try:
+        widths = tuple(int(w) for w in hidden.split(",") if w.strip())
+    except ValueError:
+        raise ConfigError(
+            f"`--hidden` must be comma-separated integers, e.g. 64,64. Got {hidden!r}."
+        ) from None
+    if not widths:
+        raise ConfigError(
+            f"`--hidden` must list at least one layer width, e.g. 64,64. Got {hidden!r}, which "
+            f"names none. For a network without hidden layers (one linear map), write "
+            f"`--hidden {LINEAR}`."
+        )
+    return widths
+
+
+def check_out(out: Path) -> None:
+    """Check before training that the model directory ``out`` can be written.
+
+    Raises:
+        ConfigError: ``out`` is a file, a directory that is not a hybridwm model directory (and
+            not empty), or its parent is not a writable directory.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"`--out` must be a directory to save the model in (new, empty, or a model directory "
+            f"to replace). Got {str(out)!r}, an existing file. Give another path or remove it."
+        )
+    if out.is_dir() and any(out.iterdir()) and not is_model_dir(out):
+        raise ConfigError(
+            f"`--out` must be a new or empty directory, or a hybridwm model directory to replace. "
+            f"Got {str(out)!r}, a directory with other files. Give another path."
+        )
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        what = "not a directory" if not parent.is_dir() else "not writable"
+        raise ConfigError(
+            f"`--out` {str(out)!r} cannot be created: {str(parent)!r} is {what}. Give a path "
+            f"in a writable directory."
+        )
+
+
+def checkpoint_path(out: Path, cfg: TrainConfig) -> Path:
+    """Where an interrupted fit leaves its checkpoint: ``last.pt`` in ``checkpoint_dir``, else
+    in ``OUT/checkpoint``."""
+    return Path(cfg.checkpoint_dir or out / "checkpoint") / "last.pt"
+
+
+def _resume(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
+    """``--resume``: ``resume_from`` set to the checkpoint an interrupted fit left.
+
+    Raises:
+        ConfigError: with ``--resume-from`` too, or when there is no checkpoint to resume.
+    """
+    if not resume:
+        return cfg
+    path = checkpoint_path(out, cfg)
+    if cfg.resume_from is not None:
+        raise ConfigError(
+            f"Give either `--resume` (continue from {str(path)!r}) or `--resume-from FILE`, not "
+            f"both. Got --resume-from {cfg.resume_from}."
+        )
+    if not path.is_file():
+        raise ConfigError(
+            f"`--resume` continues an interrupted fit from its checkpoint {str(path)!r}, which "
+            f"does not exist. Give the --out (and --checkpoint-dir) of the interrupted run, or "
+            f"fit without --resume."
+        )
+    return cfg.replace(resume_from=str(path))
+
+
+def _save_interrupted(wm: WorldModel, exc: KeyboardInterrupt, out: Path, cfg: TrainConfig) -> None:
+    """Ctrl-C during training: save the best model so far and the checkpoint, and say so."""
+    checkpoint = getattr(exc, "checkpoint", None)
+    if checkpoint is None:
+        err_console.print("[yellow]Interrupted before the first epoch; nothing saved.[/yellow]")
+        return
+    path = wm.save(out)
+    last = save_checkpoint(checkpoint_path(out, cfg), checkpoint)
+    hist = wm.history_
+    done = hist.records[-1]["epoch"] if hist.records else 0
+    err_console.print(
+        escape(
+            f"Interrupted after epoch {done} of {cfg.epochs}. Saved the best model so far "
+            f"(epoch {hist.best_epoch}, score {hist.best_score:.4g}) to {path}, and the state "
+            f"after epoch {checkpoint['epoch']} to {last}. To continue, run the same command "
+            f"with --resume."
+        ),
+        style="yellow",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _option(help: str, *decls: str) -> Any:
@@ -123,17 +226,20 @@ def fit(
     ] = None,
     prior: Annotated[Path | None, _option(PRIOR_HELP)] = None,
     hidden: Annotated[
-        str | None, _option("Hidden layer widths of the network, comma-separated (e.g. 64,64).")
+        str | None,
+        _option("Hidden layer widths of the network, comma-separated (e.g. 64,64), or `linear`."),
     ] = None,
     trainable_physics: Annotated[bool | None, _option(TRAINABLE_HELP)] = None,
     no_angles: Annotated[bool, _option("No periodic embedding of angles.", "--no-angles")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help=RESUME_HELP)] = False,
     *,
     reading: DataOptions,
     model_settings: dict[str, Any],
     settings: dict[str, Any],
 ) -> None:
     """Fit a world model (learned, physics or hybrid) to trajectories and save it."""
-    cfg = build_config(TrainConfig, config, settings)
+    check_out(out)
+    cfg = _resume(build_config(TrainConfig, config, settings), out, resume)
     options = model_options(model_settings, hidden, no_angles)
     phys = load_physics(physics, prior)
     try:
@@ -144,7 +250,11 @@ def fit(
         raise ConfigError(f"{exc} {PHYSICS_FLAGS}") from None
     ts = reading.read(data)
     val = reading.read(validation) if validation is not None else None
-    wm.fit(ts, config=cfg, validation=val)
+    try:
+        wm.fit(ts, config=cfg, validation=val)
+    except KeyboardInterrupt as exc:
+        _save_interrupted(wm, exc, out, cfg)
+        raise
     path = wm.save(out)
     _print_fit(wm, ts, cfg)
     console.print(f"Saved to [green]{path}[/green]")

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hybridwm.cli.entry import console
+from hybridwm.cli.entry import console, writing_to
 from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
 from hybridwm.data import TrajectorySet, write_trajectories
 from hybridwm.evaluation import evaluate, ground_truth_energy
@@ -62,7 +62,8 @@ def rollout(
     """Roll a fitted model out open-loop on the recorded actions of each episode."""
     wm, ts = _load(model, data, reading)
     ev = evaluate(wm, ts, init=init, solver=solver)
-    path = write_trajectories(ev.predictions, out)
+    with writing_to(out):
+        path = write_trajectories(ev.predictions, out)
     note = init_note(wm, init)
     if note:
         console.print(note, highlight=False)
@@ -122,6 +123,12 @@ def evaluate_command(
     energy = None
     if system is not None:
         energy = ground_truth_energy(system, ts)
+        if energy is None:
+            console.print(
+                f"No energy drift: the energy of {system} is not defined on the data's states "
+                f"{list(ts.state_names)} (it needs all of its states).",
+                highlight=False,
+            )
     ev = evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy, init=init, solver=solver)
     metrics = dict(ev.metrics)
     metrics.update({f"nrmse[{k}]": v for k, v in ev.per_state.items()})
@@ -136,5 +143,6 @@ def evaluate_command(
         table.add_row(escape(k), f"{v:.4g}")
     console.print(table)
     if out is not None:
-        MetricsFile(model=str(model), data=str(data), metrics=metrics).write(out)
+        with writing_to(out):
+            MetricsFile(model=str(model), data=str(data), metrics=metrics).write(out)
         console.print(f"Wrote [green]{out}[/green]")

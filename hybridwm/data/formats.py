@@ -18,6 +18,7 @@ Where the schema lives:
   CSV table written by pandas (floats in shortest round-trip form). Read it with pandas as
   ``pd.read_csv(path, comment="#")`` (or ``skiprows=1`` if a column name contains ``#``).
   The schema line is a single line of JSON; ``json.loads(line[len("# hybridwm "):])``.
+  A UTF-8 byte-order mark before it (a file saved again as "CSV UTF-8" by Excel) is skipped.
 * **NPZ** (``.npz``): arrays ``t`` (N,), ``x`` (N, n_x), ``u`` (N, n_u), ``lengths`` (n,)
   (samples per episode, in order) and ``hybridwm_schema``, a 0-d string array. It is always
   loaded with ``allow_pickle=False``.
@@ -77,6 +78,7 @@ for _name in ("csv", "npz", "parquet"):
 
 _NPZ_SCHEMA = "hybridwm_schema"
 _CSV_PREFIX = "# hybridwm "
+_BOM = "\ufeff".encode()
 _PANDAS_MAJOR = int(pd.__version__.split(".")[0])
 _NPZ_FIX = "The file is corrupt or not an .npz archive; pass `format=` if it is something else."
 
@@ -118,6 +120,9 @@ def _check_readable(path: Path) -> None:
 def _read_csv(path: Path) -> tuple[pd.DataFrame, str | None]:
     kwargs: dict[str, Any] = {"float_precision": "round_trip"} if _PANDAS_MAJOR < 3 else {}
     with open(path, "rb") as f:
+        # A UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped, as encoding utf-8-sig does.
+        start = len(_BOM) if f.read(len(_BOM)) == _BOM else 0
+        f.seek(start)
         first = f.readline()
         schema: str | None = None
         if first.startswith(_CSV_PREFIX.encode()):
@@ -128,7 +133,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str | None]:
                     f"The hybridwm header line of {_source(path)} is not UTF-8: {exc}."
                 ) from None
         else:
-            f.seek(0)
+            f.seek(start)
         # The table is parsed from the handle after the schema line, so quotes inside the
         # JSON never reach the CSV tokenizer.
         try:

@@ -21,6 +21,9 @@ from hybridwm.errors import ConfigError, DataError
 
 __all__ = ["WindowGroup", "Windows", "make_windows"]
 
+#: The smallest training horizon (one step per window, so two samples).
+MIN_HORIZON = 1
+
 
 @dataclass(frozen=True)
 class WindowGroup:
@@ -113,8 +116,8 @@ def make_windows(
         ConfigError: if ``horizon`` or ``stride`` is < 1.
         DataError: if an episode is shorter than ``horizon + 1`` samples.
     """
-    if int(horizon) != horizon or horizon < 1:
-        raise ConfigError(f"`horizon` must be an integer >= 1. Got {horizon!r}.")
+    if int(horizon) != horizon or horizon < MIN_HORIZON:
+        raise ConfigError(f"`horizon` must be an integer >= {MIN_HORIZON}. Got {horizon!r}.")
     if int(stride) != stride or stride < 1:
         raise ConfigError(f"`stride` must be an integer >= 1. Got {stride!r}.")
     horizon, stride = int(horizon), int(stride)
@@ -141,11 +144,20 @@ def _check_long_enough(data: TrajectorySet, horizon: int) -> None:
     label = data[i].meta.get("episode") if data[i].meta else None
     named = f"episode {label!r} (index {i})" if label is not None else f"episode {i}"
     more = f" ({len(short)} episodes are too short)" if len(short) > 1 else ""
+    drop = f"data.filter(lambda tr: len(tr) > {horizon})"
+    if shortest < MIN_HORIZON + 1:  # no horizon fits: the advice is to drop the episode
+        raise DataError(
+            f"The training horizon={horizon} needs {horizon + 1} samples per window (H+1), but "
+            f"{named} has only {shortest} sample{more}, too few for any horizon (the smallest, "
+            f"horizon={MIN_HORIZON}, needs {MIN_HORIZON + 1} samples). Drop the short episodes, "
+            f"e.g. {drop} (keeps the episodes of {horizon + 1} samples or more), or join such a "
+            f"sample to the episode it belongs to (give it that episode's label in the file)."
+        )
     raise DataError(
         f"The training horizon={horizon} needs {horizon + 1} samples per window (H+1), but "
         f"{named} has only {shortest} samples{more}. Use a horizon <= {shortest - 1} "
         f"(`--horizon {shortest - 1}` / TrainConfig(horizon={shortest - 1})), or drop the "
-        f"short episodes, e.g. data.filter(lambda tr: len(tr) > {horizon})."
+        f"short episodes, e.g. {drop}."
     )
 
 

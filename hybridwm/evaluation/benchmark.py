@@ -26,7 +26,6 @@ commands call it).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,6 +43,7 @@ from hybridwm.evaluation.config import (
 )
 from hybridwm.evaluation.executors import EXECUTORS, Executor
 from hybridwm.evaluation.jobs import fit_and_evaluate, prepare
+from hybridwm.schemas import read_json
 
 __all__ = ["EXECUTORS", "MODEL_KINDS", "PRESETS", "BenchmarkConfig", "benchmark", "load_preset"]
 
@@ -54,9 +54,9 @@ def _previous_config(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        previous = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise FormatError(f"{path} is not valid JSON; remove it or choose another --out.") from None
+        previous = read_json(path)
+    except FormatError as exc:
+        raise FormatError(f"{exc} Remove it or choose another --out.") from None
     if not isinstance(previous, dict):
         return {"": previous}  # differs from every config
     previous = {**BenchmarkConfig().to_dict(), **previous}

@@ -43,7 +43,9 @@ class Evaluation:
             any episode diverged), ``nrmse_finite`` (over the episodes that did not diverge),
             ``rmse`` (root-mean-square error in the data's units over all episodes, states and
             steps; ``inf`` if any episode diverged), ``vpt`` (mean valid prediction time in
-            seconds), ``diverged`` (number of diverged episodes), ``n_episodes``, and
+            seconds), ``diverged`` (number of diverged episodes: NaN/inf, or further than
+            :data:`~hybridwm.metrics.DIVERGENCE_FACTOR` times a state's scale outside the
+            data's own range, see :func:`~hybridwm.metrics.diverged_mask`), ``n_episodes``, and
             ``energy_drift`` (mean absolute relative energy error at the last step) when an
             energy function is given.
         t: (T,) time axis of the error curve: the mean time since the episode start of each
@@ -168,7 +170,7 @@ def evaluate(
     predictions = _predict(model, data, init, solver)
     times, truth, pred = _arrays(data, predictions)
     sc = default_scale(np.concatenate(truth)) if scale is None else np.asarray(scale, np.float64)
-    bad = np.array([bool(diverged_mask(p[None])[0]) for p in pred])
+    bad = diverged_mask(pred, np.concatenate(truth), sc)
     ok = ~bad
     if ok.any():
         p_ok, y_ok = _pooled(pred, ok), _pooled(truth, ok)

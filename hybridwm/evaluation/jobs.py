@@ -1,7 +1,9 @@
 """The benchmark's jobs: prepare one (system, seed); fit and evaluate one (system, seed, model).
 
 Each job reads and writes only its own part of the run directory and skips the steps whose
-files exist, so an interrupted benchmark resumes where it stopped::
+files exist, so an interrupted benchmark resumes where it stopped. A cached file that cannot be
+read back (truncated, corrupted, from an incompatible version) is computed again, with a
+warning naming it::
 
     jobs/<system>/seed<k>/data/<scenario>.parquet             simulated ground truth
     jobs/<system>/seed<k>/data/<scenario>-calibration.parquet calibration record (adapt)
@@ -16,15 +18,18 @@ process.
 
 from __future__ import annotations
 
+import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 
 from hybridwm.data import TrajectorySet, read_trajectories, write_trajectories
+from hybridwm.errors import HybridWMError
 from hybridwm.evaluation.config import ABLATIONS, BenchmarkConfig
 from hybridwm.evaluation.energy import ground_truth_energy
 from hybridwm.evaluation.evaluate import evaluate
@@ -37,6 +42,31 @@ __all__ = ["fit_and_evaluate", "job_dir", "prepare"]
 
 #: second entropy word of the training-noise seed (the first is the simulation seed)
 NOISE_SEED = 7919
+
+T = TypeVar("T")
+
+
+def _cached(path: Path, read: Callable[[Path], T]) -> T | None:
+    """The cached result at ``path`` as ``read`` gives it, or None when there is none.
+
+    A cache that ``read`` rejects (a truncated or corrupted file, a half-deleted model
+    directory) is removed, with a warning naming it, and None returned: the step runs again.
+    """
+    if not path.exists():
+        return None
+    try:
+        return read(path)
+    except HybridWMError as exc:
+        warnings.warn(
+            f"The cached {str(path)!r} cannot be read back ({exc}); computing it again.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    return None
 
 
 def job_dir(out: Path, system: str, seed: int) -> Path:
@@ -93,10 +123,10 @@ def prepare(cfg: BenchmarkConfig, out: str, system: str, seed: int) -> str:
     job = job_dir(Path(out), system, seed)
     for record in _records(cfg, seed):
         path = job / "data" / f"{record.stem}.parquet"
-        if not path.exists():
+        if _cached(path, read_trajectories) is None:
             _simulate(cfg, system, record, path)
     phys_path = job / "physics.json"
-    if not phys_path.exists():
+    if _cached(phys_path, PhysicsModel.load) is None:
         train = read_trajectories(job / "data" / "train.parquet")
         _discover(cfg, system, seed, train).save(phys_path)
     return str(job)
@@ -109,8 +139,9 @@ def _fit_or_load(
     """The model ``kind`` fitted on ``train`` (loaded from the job's cache when there) and the
     seconds the fit took (NaN when loaded)."""
     model_dir = job / "models" / kind
-    if (model_dir / "config.json").exists():
-        return WorldModel.load(model_dir), float("nan")
+    cached = _cached(model_dir, WorldModel.load)
+    if cached is not None:
+        return cached, float("nan")
     started = time.perf_counter()
     base, _ = ABLATIONS.get(kind, (kind, {}))
     phys = PhysicsModel.load(job / "physics.json")
@@ -130,8 +161,9 @@ def _adapt_or_load(
     record (loaded from the job's cache when there) and the seconds it took (NaN when
     loaded)."""
     adapted_dir = job / "models" / f"{kind}-{cfg.adapted(scenario)}"
-    if (adapted_dir / "config.json").exists():
-        return WorldModel.load(adapted_dir), float("nan")
+    cached = _cached(adapted_dir, WorldModel.load)
+    if cached is not None:
+        return cached, float("nan")
     started = time.perf_counter()
     config = cfg.train_config(seed, kind, adapt=scenario)
     calibration = read_trajectories(job / "data" / f"{scenario}-calibration.parquet")
@@ -201,7 +233,7 @@ def fit_and_evaluate(cfg: BenchmarkConfig, out: str, system: str, seed: int, kin
     torch.set_num_threads(1)
     job = job_dir(Path(out), system, seed)
     eval_path = job / "eval" / f"{kind}.json"
-    if eval_path.exists():
+    if _cached(eval_path, JobResult.read) is not None:
         return str(eval_path)
     train = read_trajectories(job / "data" / "train.parquet")
     model, fit_time = _fit_or_load(cfg, job, seed, kind, train)

@@ -5,28 +5,48 @@ mapping, adapted parts), ``physics.json`` (when the physics is a PhysicsModel; w
 adapted coefficients), ``weights.safetensors`` (all weights and normalization buffers),
 ``history.json``, ``train_config.json``, and after adaptation ``adapt_history.json`` and
 ``adapt_config.json``.
+
+One source of truth: ``weights.safetensors``. The rollout computes with the coefficients and
+parameters held there; ``physics.json`` repeats them, with the equations' features, so that the
+physics can be read (``physics_model.equations()``). Loading checks that the two agree (see
+:func:`check_physics_agrees`), so a hand-edited ``physics.json`` never prints equations the model
+does not use.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import torch
 from pydantic import Field
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from hybridwm._io import atomic_write_json, atomic_write_text
+from hybridwm._io import (
+    atomic_dir,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    output_error,
+)
 from hybridwm.config import Config
 from hybridwm.dynamics import ODEModel
-from hybridwm.errors import FormatError, HybridWMError, IncompatibleVersionError
+from hybridwm.errors import (
+    ConfigError,
+    FormatError,
+    HybridWMError,
+    IncompatibleVersionError,
+    OutputError,
+)
 from hybridwm.models.building import DTYPES, build_model, dtype_device
 from hybridwm.models.spec import ModelSpec, is_physics_model
 from hybridwm.physics import PhysicsModel
@@ -37,6 +57,7 @@ __all__ = [
     "FORMAT_VERSION",
     "ModelDocument",
     "SavedModel",
+    "check_physics_agrees",
     "is_model_dir",
     "package_version",
     "read_model_dir",
@@ -98,7 +119,13 @@ class ModelDocument(Config):
     def spec(self) -> ModelSpec:
         """The model's architecture (files written before ``angles`` was saved: none)."""
         params = {"angles": (), **self.params}
-        latent = {f"z{i}" for i in range(int(params.get("latent_dim", 0)))}
+        n_latent = params.get("latent_dim", 0)
+        if isinstance(n_latent, int) and n_latent > len(self.state_names):
+            raise ConfigError(
+                f"latent_dim is {n_latent}, more than the {len(self.state_names)} states in "
+                f"state_names {list(self.state_names)}."
+            )
+        latent = {f"z{i}" for i in range(n_latent if isinstance(n_latent, int) else 0)}
         names = [n for n in self.state_names if n not in latent]
         return ModelSpec(kind=self.kind, state_names=names, **params)
 
@@ -127,8 +154,8 @@ def _physics_json(physics: Any, module: nn.Module | None, trained: bool) -> str 
 def is_model_dir(path: Path) -> bool:
     """True if ``path`` holds a ``config.json`` of format :data:`FORMAT`."""
     try:
-        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        cfg = _load_json(path / "config.json")
+    except FormatError:
         return False
     return isinstance(cfg, dict) and cfg.get("format") == FORMAT
 
@@ -156,7 +183,8 @@ def _document(spec: ModelSpec, physics: Any, fitted: dict[str, Any]) -> ModelDoc
 def save_model(
     path: str | os.PathLike[str], spec: ModelSpec, physics: Any, fitted: dict[str, Any]
 ) -> Path:
-    """Write a model directory atomically (a temp dir, then a rename over any old one).
+    """Write a model directory atomically (a temp dir, then a rename over any old one): a
+    failed save (disk full, Ctrl-C, ...) leaves an earlier directory at ``path`` byte-identical.
 
     Args:
         path: the directory (new, empty, or a model directory to replace).
@@ -169,6 +197,7 @@ def save_model(
 
     Raises:
         FormatError: ``path`` exists and is not a hybridwm model directory.
+        OutputError: writing failed (disk full, read-only, ...); ``path`` is unchanged.
     """
     path = Path(path)
     if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or is_model_dir(path))):
@@ -179,35 +208,20 @@ def save_model(
     model = fitted["model_"]
     document = _document(spec, physics, fitted)
     phys_json = _physics_json(physics, model.dynamics.physics, spec.trainable_physics)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        atomic_write_json(tmp / "config.json", document.to_dict())
-        if phys_json is not None:
-            atomic_write_text(tmp / "physics.json", phys_json)
-        tensors = {
-            k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()
-        }
-        save_file(tensors, str(tmp / "weights.safetensors"), metadata={"format": FORMAT})
-        for attr, name in EXTRAS.items():
-            if fitted.get(attr) is not None:
-                fitted[attr].save(tmp / name)
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    weights = save_safetensors(tensors, metadata={"format": FORMAT})
+    with atomic_dir(path) as tmp:
+        try:
+            atomic_write_json(tmp / "config.json", document.to_dict())
+            if phys_json is not None:
+                atomic_write_text(tmp / "physics.json", phys_json)
+            atomic_write_bytes(tmp / "weights.safetensors", weights)
+            for attr, name in EXTRAS.items():
+                if fitted.get(attr) is not None:
+                    fitted[attr].save(tmp / name)
+        except OutputError as exc:  # name the file in the model directory, not the temporary
+            raise output_error(exc, path / Path(exc.filename or "").name) from exc
     return path
-
-
-def _replace_dir(new: Path, path: Path) -> None:
-    """Rename ``new`` to ``path``, replacing an existing directory."""
-    backup = None
-    if path.exists():
-        backup = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, backup)
-    os.replace(new, path)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
 
 
 @dataclass
@@ -222,12 +236,29 @@ class SavedModel:
 
 
 def _load_json(file: Path) -> Any:
+    """The JSON document in ``file``.
+
+    Raises:
+        FormatError: the file cannot be read, is not UTF-8, not JSON or nested too deeply.
+    """
+    fix = "Restore the file or re-save the model with WorldModel.save."
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
     except OSError as exc:
         raise FormatError(f"Cannot read {str(file)!r}: {exc}.") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            f"{str(file)!r} is not UTF-8 text (byte {exc.start}: {exc.reason}); it is damaged. "
+            f"{fix}"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise FormatError(f"{str(file)!r} is not valid JSON: {exc}.") from None
+        raise FormatError(f"{str(file)!r} is not valid JSON: {exc}. {fix}") from None
+    except RecursionError:
+        raise FormatError(
+            f"{str(file)!r} is nested too deeply to be a file written by hybridwm. {fix}"
+        ) from None
 
 
 def _read_document(path: Path) -> ModelDocument:
@@ -263,16 +294,83 @@ def _read_document(path: Path) -> ModelDocument:
 def _read_physics(path: Path, entry: str | None, physics: Any) -> Any:
     if entry == "physics.json":
         file = path / "physics.json"
+        data = _load_json(file)
         try:
-            return PhysicsModel.from_json(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise FormatError(f"Cannot read {str(file)!r}: {exc}.") from None
+            return PhysicsModel.from_dict(data, source=repr(str(file)))
+        except (ArithmeticError, AttributeError, LookupError, RecursionError, TypeError) as exc:
+            # a damaged file is a FormatError whatever the physics reader stumbles on
+            raise FormatError(
+                f"{str(file)!r} is invalid ({type(exc).__name__}: {str(exc)[:200]}). Restore "
+                f"the file or re-save the model with WorldModel.save."
+            ) from None
     if entry == "custom" and physics is None:
         raise FormatError(
             f"{str(path)!r} was saved with a custom physics module, which cannot be "
             f"stored as JSON; pass it again: WorldModel.load(path, physics=module)."
         )
     return physics if entry == "custom" else None
+
+
+def _weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensors' shapes in ``weights.safetensors`` (its header only; the library checks that
+    the file holds all their data)."""
+    file = path / "weights.safetensors"
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise FormatError(f"Cannot read {str(file)!r}: {exc}.") from None
+
+
+def _probe(path: Path, args: tuple[Any, ...], angles: tuple[str, ...]) -> ODEModel:
+    """The model of config.json and physics.json on the meta device (shapes, no memory).
+
+    Raises:
+        FormatError: the files describe no model that can be built (hybridwm's own errors,
+            which name the problem, are raised as they are).
+    """
+    try:
+        with torch.device("meta"):
+            return build_model(*args, angles)
+    except HybridWMError:
+        raise
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError) as exc:
+        raise FormatError(
+            f"The model in {str(path)!r} cannot be built from config.json and physics.json "
+            f"({type(exc).__name__}: {str(exc)[:200]}). Restore the files, or re-save the "
+            f"model with WorldModel.save."
+        ) from None
+
+
+def _check_architecture(path: Path, probe: ODEModel) -> None:
+    """Check that the model of config.json (``probe``, built on the meta device) has the
+    tensors of ``weights.safetensors``, before any memory is allocated for it: a damaged
+    config.json cannot make loading allocate more than the weights file holds.
+
+    Raises:
+        FormatError: a tensor is missing, extra or of another shape.
+    """
+    found = _weight_shapes(path)
+    wanted = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    if found == wanted:
+        return
+    missing = sorted(set(wanted) - set(found))
+    extra = sorted(set(found) - set(wanted))
+    shape = [k for k in wanted if k in found and found[k] != wanted[k]]
+    if missing or extra:
+        parts = [
+            f"{label} {names[:5]}"
+            for label, names in (("missing", missing), ("unexpected", extra))
+            if names
+        ]
+        what = ", ".join(parts) + " in weights.safetensors"
+    else:
+        k = shape[0]
+        what = f"{k!r} has shape {found[k]} in weights.safetensors, {wanted[k]} in config.json"
+    raise FormatError(
+        f"The weights in {str(path)!r} do not fit the architecture in config.json: {what}. "
+        f"Restore the files, or re-save the model with WorldModel.save."
+    )
 
 
 def _read_weights(path: Path, model: ODEModel) -> None:
@@ -289,6 +387,84 @@ def _read_weights(path: Path, model: ODEModel) -> None:
         ) from None
 
 
+#: relative tolerance of the check that physics.json agrees with the weights, per weight dtype
+#: (float32 weights hold float32 roundings of the JSON values; declared coefficients are
+#: evaluated by numpy from the JSON and by torch from the weights)
+AGREEMENT_RTOL = {"torch.float64": 1e-9, "torch.float32": 1e-5}
+
+
+def _first_difference(written: PhysicsModel, module: nn.Module) -> tuple[str, float, float] | None:
+    """The first value on which ``written`` (physics.json) and ``module`` (the physics term
+    holding the weights) disagree: ``(what, in_json, in_weights)``, or None."""
+    dtype = str(module.mask.dtype)
+    rtol = AGREEMENT_RTOL.get(dtype, 1e-5)
+    tiny = float(np.finfo(np.float32 if dtype == "torch.float32" else np.float64).tiny)
+    used = module.parameter_values() if written.parameters else {}
+    for name, value in written.parameter_values.items():
+        if not _close(value, used.get(name, math.nan), rtol, tiny):
+            return f"parameter {name!r}", value, used.get(name, math.nan)
+    in_json = np.asarray(written.coef_array, dtype=np.float64) * written.mask
+    in_weights = module.coefficient_matrix().detach().cpu().double().numpy()
+    finite = np.abs(in_json[np.isfinite(in_json)])
+    atol = max(tiny, 1e-12 * float(finite.max(initial=0.0)))
+    for i, state in enumerate(written.state_names):
+        for j, feature in enumerate(written.feature_names):
+            a, b = float(in_json[i, j]), float(in_weights[i, j])
+            if not _close(a, b, rtol, atol):
+                return f"coefficient of {feature!r} in d({state})/dt", a, b
+    return None
+
+
+def _close(a: float, b: float, rtol: float, atol: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or abs(a - b) <= max(atol, rtol * max(abs(a), abs(b)))
+
+
+def check_physics_agrees(path: Path, written: Any, model: ODEModel) -> None:
+    """Check that ``physics.json`` agrees with ``weights.safetensors``.
+
+    The weights are the truth: the rollout computes with the coefficients (discovered
+    physics) or parameter values (declared priors) in ``weights.safetensors``, and
+    ``physics.json`` is written from them at save time, so that the equations can be printed.
+    Were it edited afterwards, ``physics_model.equations()`` would print equations that the
+    model does not use; hence loading compares the two (to the weights' precision) and refuses
+    a disagreement.
+
+    Args:
+        path: the model directory (for the message).
+        written: the PhysicsModel read from ``physics.json``.
+        model: the model built from it, with the weights loaded.
+
+    Raises:
+        FormatError: a coefficient or parameter differs; the message names both files, the
+            first differing value (both values) and the fix.
+    """
+    module = model.dynamics.physics
+    if not is_physics_model(written) or not callable(getattr(module, "coefficient_matrix", None)):
+        return
+    diff = _first_difference(written, module)
+    if diff is None:
+        return
+    what, in_json, in_weights = diff
+    raise FormatError(
+        f"{str(path / 'physics.json')!r} disagrees with {str(path / 'weights.safetensors')!r}: "
+        f"the {what} is {in_json!r} in physics.json but {in_weights!r} in "
+        f"weights.safetensors. The weights are what the model computes with, so physics.json "
+        f"must agree with them. Restore physics.json (or re-save the model from the fitted "
+        f"WorldModel with .save(path)); to use other coefficients, build a new model from "
+        f"them and fit it."
+    )
+
+
+def _history(data: dict[str, Any]) -> History:
+    """The History of a ``history.json`` document (its records: a list of objects)."""
+    records = data.get("records", [])
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise FormatError("'records' must be a list of objects, one per epoch.")
+    return History.from_dict(data)
+
+
 def _read_extras(path: Path, adapted: bool) -> dict[str, Any]:
     """``history_``, and where their files exist ``config_``; after adaptation
     ``adapt_history_`` and ``adapt_config_``."""
@@ -298,11 +474,21 @@ def _read_extras(path: Path, adapted: bool) -> dict[str, Any]:
         if not file.is_file() or (attr.startswith("adapt_") and not adapted):
             continue
         try:
+            data = _load_json(file)
+            if not isinstance(data, dict):
+                raise FormatError(f"expected a JSON object, got {type(data).__name__}.")
             if attr.endswith("history_"):
-                out[attr] = History.from_dict(_load_json(file))
+                out[attr] = _history(data)
             else:
-                out[attr] = TrainConfig.from_file(file)
-        except (HybridWMError, AttributeError, KeyError, TypeError, ValueError) as exc:
+                out[attr] = TrainConfig.from_record(data)  # trained on a GPU loads here too
+        except (
+            HybridWMError,
+            ArithmeticError,
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:
             raise FormatError(
                 f"Cannot read {str(file)!r}: {exc} It records how the model was trained; "
                 f"remove the file to load the model without it, or re-save the model."
@@ -335,16 +521,13 @@ def read_model_dir(path: str | os.PathLike[str], physics: Any = None) -> SavedMo
             f"{str(path / 'config.json')!r} holds an invalid model architecture: {exc}"
         ) from None
     phys = _read_physics(path, doc.physics, physics)
-    model = build_model(
-        spec,
-        phys,
-        doc.state_names,
-        doc.observed_names,
-        doc.action_names,
-        DTYPES[doc.dtype],
-        tuple(spec.angles or ()),
-    )
+    args = (spec, phys, doc.state_names, doc.observed_names, doc.action_names, DTYPES[doc.dtype])
+    angles = tuple(spec.angles or ())
+    _check_architecture(path, _probe(path, args, angles))
+    model = build_model(*args, angles)
     _read_weights(path, model)
+    if doc.physics == "physics.json":
+        check_physics_agrees(path, phys, model)
     fitted: dict[str, Any] = {
         "model_": model.eval(),
         "state_names_": doc.state_names,

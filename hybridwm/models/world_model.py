@@ -369,6 +369,8 @@ class WorldModel:
         Raises:
             NotFittedError: before ``fit``.
             FormatError: ``path`` exists and is not a hybridwm model directory.
+            OutputError: writing failed (disk full, read-only, ...); an earlier model
+                directory at ``path`` is left byte-identical.
         """
         self._require_fitted("save")
         fitted = {k: v for k, v in vars(self).items() if k.endswith("_")}
@@ -387,7 +389,8 @@ class WorldModel:
         (non-PhysicsModel) physics module.
 
         Raises:
-            FormatError: ``path`` is not a hybridwm model directory or its files are damaged.
+            FormatError: ``path`` is not a hybridwm model directory or its files are damaged,
+                or its ``physics.json`` disagrees with the weights (edited after saving).
             IncompatibleVersionError: the directory comes from a newer format version.
         """
         saved = persistence.read_model_dir(path, physics)

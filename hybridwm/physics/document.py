@@ -104,7 +104,7 @@ def read_document(data: Any, source: str = "physics JSON") -> dict[str, Any]:
     _check_header(data, source)
     try:
         params = [Parameter.from_dict(p) for p in data.get("parameters") or []]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise FormatError(
             f"{source} has an invalid 'parameters' entry ({exc!r}); each needs 'name' and 'value'."
         ) from None

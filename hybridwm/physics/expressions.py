@@ -17,17 +17,34 @@ run code. Errors point at the offending character.
 from __future__ import annotations
 
 import ast
-import contextlib
-import contextvars
 import keyword
+import math
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from hybridwm.errors import ParseError, UnknownNameError
+from hybridwm.physics.limits import (
+    MAX_NESTING_DEPTH,
+    MAX_NUMBER_BITS,
+    check_length,
+    check_number,
+    check_power,
+    nesting_depth,
+)
+from hybridwm.physics.saturation import (
+    SharpMax,
+    SharpMin,
+    np_maximum,
+    np_minimum,
+    smooth_saturation,
+    torch_binary,
+    torch_safe_sqrt,
+)
 
 __all__ = [
     "SUPPORTED_FUNCTIONS",
@@ -95,7 +112,8 @@ def parse_expression(
     """Parse ``text`` (e.g. ``"u0*cos(theta)"``) into a sympy expression over ``names``.
 
     Accepted syntax: numbers, the names given, ``pi``, ``E``, ``+ - * / **`` (``^`` also means
-    power), parentheses and the functions in :data:`SUPPORTED_FUNCTIONS`.
+    power), parentheses and the functions in :data:`SUPPORTED_FUNCTIONS`; ``min``, ``max`` and
+    ``clip`` take an optional ``sharpness=k`` (see :mod:`hybridwm.physics.saturation`).
 
     Args:
         text: the expression as text (a sympy expression or number is accepted as is).
@@ -107,7 +125,9 @@ def parse_expression(
         The sympy expression; every symbol is ``sympy.Symbol(name, real=True)``.
 
     Raises:
-        ParseError: the text is not a valid expression (the message shows the position).
+        ParseError: the text is not a valid expression (the message shows the position), or
+            it exceeds a bound of :mod:`hybridwm.physics.limits` (length, nesting, numbers
+            beyond float64 such as ``9**9**9**9``), which keep parsing untrusted text fast.
         UnknownNameError: the text uses a name that is not in ``names`` (the message lists them).
     """
     symbols = {n: sp.Symbol(n, real=True) for n in names}
@@ -128,6 +148,7 @@ def parse_expression(
         raise ParseError(f"{what} is empty; write an expression such as 'sin(theta)'.")
     # ``^`` means power (as in the feature names); Python would read it as xor with a lower
     # precedence than ``*``, so rewrite it to ``**`` and map error positions back.
+    check_length(src, what)
     py = src.replace("^", "**")
     try:
         tree = ast.parse(py, mode="eval")
@@ -136,6 +157,19 @@ def parse_expression(
         raise ParseError(
             f"Cannot parse {what} {src!r}: {exc.msg} at position {col}:\n{_caret(src, col)}"
         ) from None
+    except (RecursionError, MemoryError):
+        raise ParseError(
+            f"Cannot parse {what} {src[:60]!r}...: it is nested too deeply or chains too "
+            f"many terms for Python's parser (hybridwm accepts at most {MAX_NESTING_DEPTH} "
+            f"levels of nesting). Check the file."
+        ) from None
+    depth = nesting_depth(tree.body)
+    if depth > MAX_NESTING_DEPTH:
+        raise ParseError(
+            f"Cannot parse {what} {src[:60]!r}...: it is nested {depth} levels deep; hybridwm "
+            f"accepts at most {MAX_NESTING_DEPTH} (parentheses, calls, powers and signs), a bound "
+            f"that keeps loading an untrusted file fast. Check the file."
+        )
     return _ToSympy(src, symbols, what, names, kinds)(tree.body)
 
 
@@ -169,6 +203,7 @@ _BINARY: dict[type, Callable[[sp.Expr, sp.Expr], sp.Expr]] = {
     ast.BitXor: operator.pow,  # ``^`` means power
 }
 _UNARY: dict[type, Callable[[sp.Expr], sp.Expr]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_CHAIN_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
 class _ToSympy:
@@ -193,6 +228,11 @@ class _ToSympy:
         )
 
     def __call__(self, n: ast.AST) -> sp.Expr:
+        out = self.convert(n)
+        check_number(out, lambda msg: self.fail(msg, n))
+        return out
+
+    def convert(self, n: ast.AST) -> sp.Expr:
         if isinstance(n, ast.Constant):
             return self.constant(n)
         if isinstance(n, ast.Name):
@@ -203,20 +243,43 @@ class _ToSympy:
                 raise self.fail(f"unsupported operator {type(n.op).__name__}", n)
             return op(self(n.operand))
         if isinstance(n, ast.BinOp):
-            a, b = self(n.left), self(n.right)
-            binary = _BINARY.get(type(n.op))
-            if binary is None:
-                raise self.fail(
-                    f"unsupported operator {type(n.op).__name__}; use + - * / ** or ^", n
-                )
-            return binary(a, b)
+            return self.chain(n)
         if isinstance(n, ast.Call):
             return self.call(n)
         raise self.fail(f"unsupported syntax {type(n).__name__}", n)
 
+    def chain(self, n: ast.BinOp) -> sp.Expr:
+        """A binary operation; a flat chain ``a + b - c ...`` is folded in a loop, not by
+        recursion, so a long sum cannot exhaust the stack."""
+        spine = [n]
+        while isinstance(spine[-1].left, ast.BinOp) and isinstance(spine[-1].op, _CHAIN_OPS):
+            spine.append(spine[-1].left)
+        acc = self(spine[-1].left)
+        for node in reversed(spine):
+            binary = _BINARY.get(type(node.op))
+            if binary is None:
+                raise self.fail(
+                    f"unsupported operator {type(node.op).__name__}; use + - * / ** or ^", node
+                )
+            right = self(node.right)
+            if binary is operator.pow:
+                check_power(acc, right, lambda msg, at=node: self.fail(msg, at))
+            acc = binary(acc, right)
+            if node is not n:
+                check_number(acc, lambda msg, at=node: self.fail(msg, at))
+        return acc
+
     def constant(self, n: ast.Constant) -> sp.Expr:
         if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
             raise self.fail(f"only numbers are allowed as constants, got {n.value!r}", n)
+        if isinstance(n.value, float) and not math.isfinite(n.value):
+            raise self.fail("a number beyond the float64 range (about 1.8e308) is not allowed", n)
+        if isinstance(n.value, int) and n.value.bit_length() > MAX_NUMBER_BITS:
+            raise self.fail(
+                f"an integer of {n.value.bit_length()} bits is beyond the float64 range "
+                f"(2^{MAX_NUMBER_BITS}) and not allowed",
+                n,
+            )
         return sp.Integer(n.value) if isinstance(n.value, int) else sp.Float(n.value)
 
     def name(self, n: ast.Name) -> sp.Expr:
@@ -239,8 +302,7 @@ class _ToSympy:
         if fname not in SUPPORTED_FUNCTIONS:
             supported = sorted(set(SUPPORTED_FUNCTIONS))
             raise self.fail(f"unknown function {fname!r}; supported functions: {supported}", n)
-        if n.keywords:
-            raise self.fail("keyword arguments are not allowed", n)
+        k = self.sharpness(fname, n)
         args = [self(a) for a in n.args]
         if fname in ("min", "Min", "max", "Max"):
             if len(args) < 2:
@@ -250,12 +312,61 @@ class _ToSympy:
                 raise self.fail(f"clip takes three arguments (x, low, high), got {len(args)}", n)
         elif len(args) != 1:
             raise self.fail(f"{fname} takes exactly one argument, got {len(args)}", n)
-        return SUPPORTED_FUNCTIONS[fname](*args)
+        if k is None:
+            return SUPPORTED_FUNCTIONS[fname](*args)
+        if fname == "clip":
+            return SharpMin(k, SharpMax(k, args[0], args[1]), args[2])
+        return (SharpMax if fname.lower() == "max" else SharpMin)(k, *args)
+
+    def sharpness(self, fname: str, n: ast.Call) -> sp.Float | None:
+        """The ``sharpness=k`` keyword of a ``min``/``max``/``clip`` call (None if absent): a
+        number > 0, in 1/units of the call's arguments (see :mod:`hybridwm.physics.saturation`)."""
+        if not n.keywords:
+            return None
+        kw = n.keywords[0]
+        if fname.lower() not in ("min", "max", "clip") or len(n.keywords) > 1:
+            raise self.fail(
+                "the only keyword argument is sharpness=..., of min, max and clip "
+                "(e.g. max(q, 0, sharpness=50))",
+                kw.value,
+            )
+        if kw.arg != "sharpness":
+            raise self.fail(
+                f"unknown keyword {kw.arg!r}; {fname} takes only sharpness=... (e.g. "
+                f"{fname}(a, b, sharpness=50)), the smoothing's 1/scale in training",
+                kw.value,
+            )
+        value = self(kw.value)
+        v = float(value) if value.is_number and value.is_extended_real else float("nan")
+        if not 0 < v < float("inf"):
+            raise self.fail(f"sharpness must be a number > 0, got {expr_name(value)}", kw.value)
+        return sp.Float(v)
 
 
-def expr_name(expr: sp.Expr) -> str:
-    """Readable, parseable name of an expression: ``"omega^2*sin(theta)"``, ``"1"``."""
-    return str(expr).replace("**", "^")
+class _NamePrinter(StrPrinter):
+    """sympy's text, with ``min``/``max`` spelled as users write them and, given a
+    ``precision``, floats rounded to that many significant digits."""
+
+    def __init__(self, precision: int | None = None) -> None:
+        super().__init__()
+        self.precision = precision
+
+    def _print_Min(self, e: sp.Expr) -> str:
+        return "min(" + ", ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Max(self, e: sp.Expr) -> str:
+        return "max(" + ", ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Float(self, e: sp.Float) -> str:
+        if self.precision is None:
+            return str(super()._print_Float(e))
+        return f"{float(e):.{self.precision}g}"
+
+
+def expr_name(expr: sp.Expr, precision: int | None = None) -> str:
+    """Readable, parseable name of an expression: ``"omega^2*sin(theta)"``, ``"1"``,
+    ``"min(h1, 0.3)"``; ``precision``: significant digits of its floats (default: all)."""
+    return _NamePrinter(precision).doprint(expr).replace("**", "^")
 
 
 def expr_latex(expr: sp.Expr) -> str:
@@ -282,19 +393,14 @@ class _Printer:
         if isinstance(e, sp.Mul):
             return "(" + "*".join(self(a) for a in e.args) + ")"
         if isinstance(e, sp.Pow):
-            base, ex = e.args
-            b = self(base)
-            if ex == sp.Rational(1, 2):
-                return f"{self.ns}.sqrt({b})"
-            if ex == sp.Rational(-1, 2):
-                return f"(1.0/{self.ns}.sqrt({b}))"
-            if ex == -1:
-                return f"(1.0/{b})"
-            if ex.is_Integer:
-                return f"({b}**{int(ex)})"
-            if base == sp.E:
-                return f"{self.ns}.exp({self(ex)})"
-            return f"({b}**{self(ex)})"
+            return self.power(e)
+        if isinstance(e, (SharpMax, SharpMin)):
+            fn = "_maximum" if isinstance(e, SharpMax) else "_minimum"
+            k, *args = (self(a) for a in e.args)
+            out = args[0]
+            for a in args[1:]:
+                out = f"{fn}({out}, {a}, {k})"
+            return out
         if type(e) in _FUNC_CODE:
             fn = _FUNC_CODE[type(e)][self.idx]
             args = [self(a) for a in e.args]
@@ -309,60 +415,20 @@ class _Printer:
             f"{sorted(set(SUPPORTED_FUNCTIONS))}."
         )
 
-
-def _np_minimum(a: Any, b: Any) -> Any:
-    return np.minimum(a, b)
-
-
-def _np_maximum(a: Any, b: Any) -> Any:
-    return np.maximum(a, b)
-
-
-_SHARPNESS: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "hybridwm_saturation_sharpness", default=None
-)
-
-
-@contextlib.contextmanager
-def smooth_saturation(sharpness: float | None) -> Iterator[None]:
-    """Within this context, torch code generated here evaluates ``min``/``max``/``clip`` smoothly.
-
-    The smooth forms (softplus-based, ``k`` = ``sharpness``, in 1/units of the arguments) are
-
-    * ``smooth_max(a, b) = b + softplus(k (a - b)) / k``
-    * ``smooth_min(a, b) = a - softplus(k (a - b)) / k``
-
-    They are infinitely differentiable, always lie on the safe side of the exact value
-    (``smooth_max >= max``, ``smooth_min <= min``) and differ from it by at most
-    ``log(2) / k`` (at the kink ``a = b``), decaying like ``exp(-k |a - b|) / k`` away from it.
-    ``PhysicsVectorField`` uses them in training mode when its model has a ``sharpness`` (a
-    declared prior's ``sharpness`` key) and the exact forms in evaluation mode; numpy code is
-    always exact. ``None`` switches the smooth forms off.
-    """
-    token = _SHARPNESS.set(None if sharpness is None else float(sharpness))
-    try:
-        yield
-    finally:
-        _SHARPNESS.reset(token)
-
-
-def _torch_binary(name: str) -> Callable[[Any, Any], Any]:
-    def f(a: Any, b: Any) -> Any:
-        import torch
-
-        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
-            a = torch.as_tensor(a, dtype=torch.float64)
-        if not isinstance(a, torch.Tensor):
-            a = torch.as_tensor(a, dtype=b.dtype, device=b.device)
-        if not isinstance(b, torch.Tensor):
-            b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
-        k = _SHARPNESS.get()
-        if k is not None:
-            soft = torch.nn.functional.softplus(k * (a - b)) / k
-            return b + soft if name == "maximum" else a - soft
-        return getattr(torch, name)(a, b)
-
-    return f
+    def power(self, e: sp.Pow) -> str:
+        base, ex = e.args
+        b = self(base)
+        if ex == sp.Rational(1, 2):  # torch: a sqrt with a finite gradient at 0
+            return f"{self.ns}.sqrt({b})" if self.idx == 0 else f"_sqrt({b})"
+        if ex == sp.Rational(-1, 2):
+            return f"(1.0/{self.ns}.sqrt({b}))"
+        if ex == -1:
+            return f"(1.0/{b})"
+        if ex.is_Integer:
+            return f"({b}**{int(ex)})"
+        if base == sp.E:
+            return f"{self.ns}.exp({self(ex)})"
+        return f"({b}**{self(ex)})"
 
 
 def compile_expressions(
@@ -430,11 +496,12 @@ def compile_expressions(
         import torch
 
         namespace["torch"] = torch
-        namespace["_minimum"] = _torch_binary("minimum")
-        namespace["_maximum"] = _torch_binary("maximum")
+        namespace["_minimum"] = torch_binary("minimum")
+        namespace["_maximum"] = torch_binary("maximum")
+        namespace["_sqrt"] = torch_safe_sqrt()
     else:
-        namespace["_minimum"] = _np_minimum
-        namespace["_maximum"] = _np_maximum
+        namespace["_minimum"] = np_minimum
+        namespace["_maximum"] = np_maximum
     exec(compile(src, "<hybridwm.physics generated>", "exec"), namespace)
     fn = namespace["_generated"]
     fn.__source__ = src  # type: ignore[attr-defined]
@@ -443,4 +510,9 @@ def compile_expressions(
 
 def valid_identifier(name: str) -> bool:
     """True if ``name`` can be used as a state/action/parameter name in expressions."""
-    return name.isidentifier() and not keyword.iskeyword(name) and name not in SUPPORTED_FUNCTIONS
+    return (
+        isinstance(name, str)
+        and name.isidentifier()
+        and not keyword.iskeyword(name)
+        and name not in SUPPORTED_FUNCTIONS
+    )

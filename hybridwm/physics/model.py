@@ -358,17 +358,18 @@ class PhysicsModel(Equations):
         fields = read_document(data, source)
         try:
             return cls(**fields)
-        except (HybridWMError, TypeError, ValueError) as exc:
+        except (HybridWMError, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise FormatError(f"{source} is invalid: {exc}") from None
+        except (AttributeError, KeyError, IndexError) as exc:  # a field of the wrong type
+            raise FormatError(
+                f"{source} is invalid: a field has the wrong type ({type(exc).__name__}: {exc}); "
+                f"re-create the file with PhysicsModel.save."
+            ) from None
 
     @classmethod
     def from_json(cls, text: str) -> PhysicsModel:
         """Inverse of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"physics JSON is not valid JSON: {exc}.") from None
-        return cls.from_dict(data)
+        return cls.from_dict(_parse_json(text, "physics JSON"))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model as JSON, atomically (a crash never leaves a half-written file)."""
@@ -381,7 +382,23 @@ class PhysicsModel(Equations):
         if not p.is_file():
             raise FormatError(f"Physics model file {str(p)!r} does not exist.")
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{str(p)!r} is not valid JSON: {exc}.") from None
-        return cls.from_dict(data, source=repr(str(p)))
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FormatError(
+                f"Physics model file {str(p)!r} is not a text file (byte {exc.start} is not "
+                f"UTF-8); expected the JSON document written by PhysicsModel.save (physics.json). "
+                f"Check the path."
+            ) from None
+        return cls.from_dict(_parse_json(text, repr(str(p))), source=repr(str(p)))
+
+
+def _parse_json(text: str, source: str) -> Any:
+    """The JSON value of ``text``; FormatError (naming ``source``) for anything else, including
+    nesting too deep for the parser and integers too long to convert."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise FormatError(
+            f"{source} is not valid JSON ({type(exc).__name__}: {str(exc)[:200]}); expected the "
+            f"JSON document written by PhysicsModel.save."
+        ) from None

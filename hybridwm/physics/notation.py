@@ -31,6 +31,9 @@ def parse_lhs(text: str) -> str | None:
     return None
 
 
+_KEYWORD = re.compile(r"\bsharpness\s*=")
+
+
 def split_equation(eq: str, i: int) -> tuple[str, str]:
     """``(state, right side)`` of equation number ``i`` written as ``"d(state) = rhs"``.
 
@@ -40,13 +43,16 @@ def split_equation(eq: str, i: int) -> tuple[str, str]:
     """
     if not isinstance(eq, str):
         raise ParseError(f"Equation {i} must be a string like 'd(theta) = omega'. Got {eq!r}.")
-    if eq.count("=") != 1:
-        col = eq.find("=", eq.find("=") + 1) if eq.count("=") > 1 else len(eq)
+    # the '=' of a keyword argument (max(a, b, sharpness=50)) does not count
+    masked = _KEYWORD.sub(lambda m: " " * len(m.group()), eq)
+    if masked.count("=") != 1:
+        col = masked.find("=", masked.find("=") + 1) if masked.count("=") > 1 else len(eq)
         raise ParseError(
             f"Equation {i} must have exactly one '=' (as in 'd(theta) = omega'):\n"
             f"    {eq}\n    {' ' * max(col, 0)}^"
         )
-    lhs, rhs = eq.split("=")
+    at = masked.index("=")
+    lhs, rhs = eq[:at], eq[at + 1 :]
     state = parse_lhs(lhs)
     if state is None:
         raise ParseError(

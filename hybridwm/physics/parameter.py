@@ -33,17 +33,19 @@ class Parameter:
 
         Raises:
             KeyError: ``value`` (or ``name``) is missing.
-            TypeError, ValueError: a value is not a number.
+            TypeError, ValueError: a value is not a number, or ``bounds`` is not a pair.
         """
         label = str(spec["name"] if name is None else name)
         value = float(spec["value"])
         bounds = spec.get("bounds")
-        return cls(
-            label,
-            value,
-            None if bounds is None else tuple(bounds),  # type: ignore[arg-type]
-            bool(spec.get("fixed", False)),
-        )
+        if bounds is not None:
+            if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+                raise ValueError(
+                    f"bounds of parameter {label!r} must be [lower, upper] (null for an open "
+                    f"side). Got {bounds!r}."
+                )
+            bounds = tuple(None if b is None else float(b) for b in bounds)
+        return cls(label, value, bounds, bool(spec.get("fixed", False)))
 
     def bounds_tuple(self) -> tuple[float, float]:
         """``(lo, hi)`` with ``-inf``/``inf`` for missing bounds."""

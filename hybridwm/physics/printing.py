@@ -46,14 +46,63 @@ def _numeric_term(parts: list[str], c: float, name: str, precision: int) -> str:
     return f"- {term}" if c < 0 else f"+ {term}"
 
 
+def _declared_term(parts: list[str], coef: sp.Expr, feature: sp.Expr, precision: int) -> str:
+    """``"0.25*min(0.5*h1, h1 - x1)"`` or ``"(k + 1)*torque"`` with its sign (``"- "`` after
+    other terms), multiplication written out."""
+    neg = bool(coef.could_extract_minus_sign()) if not coef.is_Number else bool(coef < 0)
+    c = -coef if neg else coef
+    c_txt = _fmt(float(c), precision) if c.is_Number else expr_name(c)
+    if isinstance(c, sp.Add):
+        c_txt = f"({c_txt})"
+    f_txt = expr_name(feature, precision)
+    if isinstance(feature, sp.Add):
+        f_txt = f"({f_txt})"
+    if feature == 1:
+        term = c_txt
+    else:
+        term = f_txt if c_txt == "1" else f"{c_txt}*{f_txt}"
+    if not parts:
+        return f"-{term}" if neg else term
+    return f"- {term}" if neg else f"+ {term}"
+
+
+def _declared_lines(eqs: Equations, precision: int, symbolic: bool) -> list[str]:
+    """Equations of a declared prior as valid expressions (``declare`` reads them back): with
+    ``symbolic``, every parameter by name; otherwise every parameter by its value, in the
+    coefficients and inside the terms alike."""
+    values = (
+        {} if symbolic else {sp.Symbol(n, real=True): v for n, v in eqs.parameter_values.items()}
+    )
+    out = []
+    for i, s in enumerate(eqs.state_names):
+        parts: list[str] = []
+        for j, feature in enumerate(eqs.library.exprs):
+            if not eqs.mask[i, j]:
+                continue
+            if symbolic:
+                coef = eqs.coef_expressions[i][j]
+            else:
+                coef = sp.Float(float(eqs.coef_array[i, j]))
+                feature = feature.xreplace({k: sp.Float(v) for k, v in values.items()})
+            parts.append(_declared_term(parts, coef, feature, precision))
+        out.append(f"d({s})/dt = " + (" ".join(parts) if parts else "0"))
+    return out
+
+
 def equation_lines(eqs: Equations, precision: int = 4, *, symbolic: bool = False) -> list[str]:
     """One readable string per state, e.g. ``"d(omega)/dt = -9.81 sin(theta) - 0.1 omega"``.
+
+    A declared prior prints valid expressions that ``declare`` reads back, multiplication written
+    out: ``"d(h1)/dt = 0.25*min(0.5*h1, h1 - x1) - h1"`` (every parameter by its value) or, with
+    ``symbolic``, ``"d(h1)/dt = c*min(h1*q/kc, h1 - x1) - a*h1"`` (every parameter by name).
 
     Args:
         eqs: the equations.
         precision: significant digits of the coefficients.
         symbolic: for declared priors, print coefficients as expressions of the parameters.
     """
+    if eqs.parameters or eqs.info.get("method") == "declared":
+        return _declared_lines(eqs, precision, symbolic)
     out = []
     exprs = eqs.coef_expressions if symbolic else None
     mask, coef = eqs.mask, eqs.coef_array

@@ -26,8 +26,9 @@ import numpy as np
 import sympy as sp
 
 from hybridwm.config import load_mapping
-from hybridwm.errors import ConfigError, UnknownNameError
+from hybridwm.errors import ConfigError, ParseError, UnknownNameError
 from hybridwm.physics.expressions import parse_expression, valid_identifier
+from hybridwm.physics.limits import MAX_EXPANDED_TERMS, expanded_terms
 from hybridwm.physics.model import PhysicsModel
 from hybridwm.physics.notation import parse_lhs, split_equation
 from hybridwm.physics.parameter import Parameter
@@ -131,6 +132,20 @@ def _state_order(lhs_states: list[str], state_names: Sequence[str] | None) -> tu
     return states
 
 
+def _expand(rhs: sp.Expr, what: str) -> sp.Expr:
+    """``sympy.expand(rhs)``, refused (ParseError) before it starts when the expansion would
+    have more than :data:`~hybridwm.physics.limits.MAX_EXPANDED_TERMS` terms."""
+    if expanded_terms(rhs) > MAX_EXPANDED_TERMS:
+        text = str(rhs)
+        raise ParseError(
+            f"The {what} ({text[:80]}{'...' if len(text) > 80 else ''}) would expand into more "
+            f"than {MAX_EXPANDED_TERMS} terms (a product or power of sums); hybridwm refuses it "
+            f"so that loading an untrusted prior ends fast. Write the terms you mean, or use "
+            f"fewer and smaller powers of sums."
+        )
+    return sp.expand(rhs)
+
+
 def _terms(
     rhs_by_state: Mapping[str, str],
     states: tuple[str, ...],
@@ -147,6 +162,7 @@ def _terms(
     )
     xu_syms = [sp.Symbol(n, real=True) for n in states + actions]
     features: list[sp.Expr] = []
+    index: dict[sp.Expr, int] = {}  # feature -> its column
     coefs: dict[tuple[int, int], sp.Expr] = {}
     for i, s in enumerate(states):
         try:
@@ -159,15 +175,15 @@ def _terms(
                 "parameters={...}."
             )
             raise UnknownNameError(str(exc) + hint) from None
-        for term in sp.Add.make_args(sp.expand(rhs)):
+        for term in sp.Add.make_args(_expand(rhs, f"equation for d({s})/dt")):
             if term == 0:
                 continue
             c, f = term.as_independent(*xu_syms, as_Add=False)
             if f == 1 and c.free_symbols & set(xu_syms):
                 c, f = sp.Integer(1), term
-            if f not in features:
+            j = index.setdefault(f, len(features))
+            if j == len(features):
                 features.append(f)
-            j = features.index(f)
             coefs[(i, j)] = coefs.get((i, j), sp.Integer(0)) + c
     if not features:
         features = [sp.Integer(1)]
@@ -202,8 +218,10 @@ def declare(
         fixed: names of parameters never fitted/trained, or ``{name: value}`` of constants.
         observations: observation equations ``{"theta_meas": "theta + offset"}`` over the
             states and parameters (what a sensor reads when it is not a state itself).
-        sharpness: ``k`` of the smooth ``min``/``max``/``clip`` used in training (see
-            :func:`~hybridwm.physics.expressions.smooth_saturation`); ``None``: exact always.
+        sharpness: default ``k`` of the smooth ``min``/``max``/``clip`` used in training, in
+            1/units of their arguments (see :mod:`hybridwm.physics.saturation`); a call may set
+            its own, ``max(q, 0, sharpness=50)``, for arguments in other units. ``None``: the
+            calls without their own sharpness stay exact.
 
     Returns:
         A PhysicsModel whose coefficients are expressions of the parameters.
@@ -234,6 +252,15 @@ def declare(
     )
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)`` cut to 80 characters (an integer too long for ``repr`` by its size)."""
+    try:
+        text = repr(value)
+    except ValueError:  # Python refuses to print integers of more than 4300 digits
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "?"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _prior_bounds(name: str, bounds: Any, source: str) -> tuple[float | None, float | None]:
     """``(lo, hi)`` of parameter ``name`` from a file's ``[low, high]`` (``None`` for +-inf)."""
     if isinstance(bounds, (str, bytes)) or not isinstance(bounds, Sequence) or len(bounds) != 2:
@@ -243,9 +270,9 @@ def _prior_bounds(name: str, bounds: Any, source: str) -> tuple[float | None, fl
         )
     try:
         lo, hi = (float(b) for b in bounds)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
-            f"`bounds` of parameter {name!r} in {source} must be two numbers. Got {bounds!r}."
+            f"`bounds` of parameter {name!r} in {source} must be two numbers. Got {_shown(bounds)}."
         ) from None
     return (None if lo == -np.inf else lo, None if hi == np.inf else hi)
 
@@ -253,7 +280,7 @@ def _prior_bounds(name: str, bounds: Any, source: str) -> tuple[float | None, fl
 def _prior_parameter(name: str, spec: Any, source: str) -> dict[str, Any]:
     """``{"value", "bounds", "fixed"}`` of parameter ``name`` from a file's number or table."""
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return {"value": float(spec)}
+        spec = {"value": spec}
     if not isinstance(spec, Mapping) or "value" not in spec:
         raise ConfigError(
             f"Parameter {name!r} of {source} needs a value: write `{name} = 1.0` or "
@@ -270,9 +297,10 @@ def _prior_parameter(name: str, spec: Any, source: str) -> dict[str, Any]:
         bounds = _prior_bounds(name, bounds, source)
     try:
         value = float(spec["value"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
-            f"`value` of parameter {name!r} in {source} must be a number. Got {spec['value']!r}."
+            f"`value` of parameter {name!r} in {source} must be a number. Got "
+            f"{_shown(spec['value'])}."
         ) from None
     return {"value": value, "bounds": bounds, "fixed": bool(spec.get("fixed", False))}
 
@@ -303,8 +331,14 @@ def _declare_arguments(data: dict[str, Any], source: str) -> dict[str, Any]:
     states = data["states"]
     actions = data.get("actions", [])
     for key, value in (("states", states), ("actions", actions)):
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise ConfigError(f"`{key}` of {source} must be a list of names. Got {value!r}.")
+        if (
+            isinstance(value, str)
+            or not isinstance(value, Sequence)
+            or not all(isinstance(v, str) for v in value)
+        ):
+            raise ConfigError(
+                f"`{key}` of {source} must be a list of names (strings). Got {value!r}."
+            )
     observations = data.get("observations") or {}
     if not isinstance(observations, Mapping):
         raise ConfigError(
@@ -335,7 +369,8 @@ def load_prior(path: Any) -> PhysicsModel:
         actions = ["torque"]
         equations = ["d(theta) = omega",
                      "d(omega) = -w0**2*sin(theta) - c*omega + b*clip(torque, -2, 2)"]
-        sharpness = 20.0                     # optional: smooth min/max/clip in training
+        sharpness = 20.0                     # optional: smooth min/max/clip in training;
+                                             # per call: clip(torque, -2, 2, sharpness=5)
 
         [parameters]                         # value, optional bounds [lo, hi], optional fixed
         w0 = { value = 3.0, bounds = [0.5, 10.0] }
@@ -368,6 +403,13 @@ def load_prior(path: Any) -> PhysicsModel:
         ParseError: an equation cannot be parsed (the message shows where).
     """
     source = f"prior {str(path)!r}"
-    model = declare(**_declare_arguments(load_mapping(path), source))
+    data = load_mapping(path)
+    try:
+        model = declare(**_declare_arguments(data, source))
+    except (TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        raise ConfigError(
+            f"{source} is invalid: a value has the wrong type ({type(exc).__name__}: {exc}). "
+            f"See the format in the documentation of load_prior."
+        ) from None
     model.info["source"] = str(path)
     return model

@@ -116,7 +116,7 @@ class PhysicsVectorField(nn.Module, NamedSignals):
         """Observation equations at states ``x`` (..., n_x) → (..., n_y) (n_y may be 0)."""
         if self._observe_fn is None:
             return x[..., :0]
-        with smooth_saturation(self.sharpness if self.training else None):
+        with smooth_saturation(self.sharpness, enabled=self.training):
             return self._observe_fn(x, x[..., :0], self.parameter_tensor())
 
     # ------------------------------------------------------------------ parameters
@@ -189,7 +189,7 @@ class PhysicsVectorField(nn.Module, NamedSignals):
                 f"u must have shape (..., {self.n_u}) for actions {list(self.action_names)}. "
                 f"Got {got}."
             )
-        with smooth_saturation(self.sharpness if self.training else None):
+        with smooth_saturation(self.sharpness, enabled=self.training):
             p = self.parameter_tensor()
             theta = self._features(x, u, p)
             return theta @ self.coefficient_matrix().transpose(0, 1)

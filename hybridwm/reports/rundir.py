@@ -112,6 +112,11 @@ def _read_table(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame
 
 
 def _results_path(path: Path) -> Path:
+    if path.is_file():
+        raise FormatError(
+            f"{str(path)!r} is a file, but a run directory is expected (the folder written by "
+            f"`hybridwm benchmark --out DIR` or `hybridwm demo`, holding results.json)."
+        )
     if not path.is_dir():
         raise FormatError(
             f"Run directory {str(path)!r} does not exist. Pass the folder written by "

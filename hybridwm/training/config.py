@@ -19,11 +19,15 @@ flat key overrides the same setting of its part.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 import typing
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
+import torch
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
@@ -39,6 +43,7 @@ __all__ = [
     "TrainConfig",
     "ValidationConfig",
     "WindowConfig",
+    "check_device",
 ]
 
 LRSchedule = Literal["cosine", "plateau", "constant"]
@@ -207,14 +212,15 @@ class ValidationConfig(_Part):
 class RunConfig(_Part):
     """How the run executes: seed, solver, threads, device, dtype, checkpoints, progress bar."""
 
-    seed: Integer = 0
+    seed: Integer = Field(0, ge=0)
     """Seeds the split, model initialization, shuffling and collocation sampling."""
     solver: str | None = None
     """Integration solver during training (``None``: the model's own)."""
     threads: Integer | None = Field(1, ge=1)
     """``torch.set_num_threads`` during training (``None``: leave unchanged)."""
     device: str | None = None
-    """``"cpu"``, ``"cuda"``, ... (``None``: the model's device)."""
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... (``None``: the model's device); it must exist
+    on this machine."""
     dtype: Literal["float64", "float32"] = "float64"
     """Floating-point type of the model during training."""
     checkpoint_dir: PathStr | None = None
@@ -225,6 +231,58 @@ class RunConfig(_Part):
     """A checkpoint file to resume from."""
     progress: bool = True
     """Show a progress bar with each loss part."""
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_device(value)
+        return value
+
+
+#: False while reading the record of a past run (its device may be absent from this machine)
+_CHECK_AVAILABLE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "hybridwm_check_device", default=True
+)
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` parsed by ``torch.device`` and checked to be available on this machine.
+
+    Raises:
+        ConfigError: ``device`` is not a torch device name, or (outside
+            :meth:`TrainConfig.from_record`) one that this machine or torch build lacks.
+    """
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(
+            f"TrainConfig.run.device must be a torch device such as 'cpu', 'cuda' or 'cuda:1'. "
+            f"Got {device!r}. Fix: use 'cpu', or leave it unset (the model's device)."
+        ) from None
+    if parsed.type == "cpu" or not _CHECK_AVAILABLE.get():
+        return parsed
+    backend = getattr(torch, parsed.type, None)
+    available = getattr(backend, "is_available", None)
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"TrainConfig.run.device is {device!r}, but this torch ({torch.__version__}) sees no "
+            f"CUDA device (torch.cuda.is_available() is False; valid here: 'cpu'). Fix: install "
+            f"a CUDA build of torch on a machine with an NVIDIA GPU, or use device 'cpu'."
+        )
+    if available is None or not available():
+        raise ConfigError(
+            f"TrainConfig.run.device is {device!r}, but the {parsed.type!r} backend is not "
+            f"available in this torch ({torch.__version__}); valid here: 'cpu'"
+            f"{', cuda' if torch.cuda.is_available() else ''}. Fix: use device 'cpu'."
+        )
+    count = getattr(backend, "device_count", None)
+    if parsed.index is not None and callable(count) and parsed.index >= count():
+        raise ConfigError(
+            f"TrainConfig.run.device is {device!r}, but this machine has {count()} "
+            f"{parsed.type} device(s) (indices 0..{count() - 1}). Fix: use a smaller index."
+        )
+    return parsed
 
 
 class TrainConfig(Config):
@@ -309,6 +367,19 @@ class TrainConfig(Config):
                 part[name] = value
         return parts
 
+    @classmethod
+    def from_record(cls, record: str | os.PathLike[str] | Mapping[str, Any]) -> TrainConfig:
+        """The config recorded with a past run (a model directory's ``train_config.json``, as
+        a path or as its parsed mapping).
+
+        Like :meth:`from_file` / :meth:`from_dict`, but the ``device`` need not exist here: a
+        model trained on a GPU loads on a CPU-only machine.
+        """
+        with _device_unchecked():
+            if isinstance(record, Mapping):
+                return cls.from_dict(dict(record))
+            return cls.from_file(record)
+
     def replace(self, **changes: Any) -> TrainConfig:
         """A validated copy with some settings changed, by flat name or by part."""
         parts = {name: getattr(self, name) for name in type(self).model_fields}
@@ -331,6 +402,15 @@ class TrainConfig(Config):
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *_PART_OF]
+
+
+@contextlib.contextmanager
+def _device_unchecked() -> Iterator[None]:
+    token = _CHECK_AVAILABLE.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_AVAILABLE.reset(token)
 
 
 def _part_dict(part: str, value: Any) -> Any:

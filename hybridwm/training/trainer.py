@@ -50,7 +50,10 @@ class _Fit:
     val_groups: list[Batch]
     params: list[torch.nn.Parameter]
     device: torch.device
-    since_best: int = 0
+    #: the checkpoint of the last completed epoch (what an interrupted run resumes from)
+    snapshot: dict[str, Any] | None = None
+    #: the epoch whose weights ``best.pt`` holds (-1: not written by this run)
+    best_written: int = -1
     # set when the epochs start (there is something to train)
     clock: Clock = field(init=False)
     optimizer: torch.optim.Optimizer = field(init=False)
@@ -96,7 +99,11 @@ class Trainer:
             TrainingError: a loss or gradient became NaN/inf, or the solver failed; the best
                 weights are restored (and saved to ``best.pt`` if ``checkpoint_dir`` is set)
                 before raising. The history is at ``error.history``.
-            KeyboardInterrupt: re-raised after restoring and saving the best weights.
+            KeyboardInterrupt: re-raised after restoring the best weights, saving them and (with
+                ``checkpoint_dir``) writing ``last.pt``, the state after the last completed epoch,
+                which ``resume_from`` continues exactly. The exception carries that checkpoint
+                (``exc.checkpoint``, for :func:`save_checkpoint`; absent when the interrupt came
+                before epoch 1 started) and the history (``exc.history``).
         """
         threads = self.config.run.threads
         old_threads = torch.get_num_threads()
@@ -124,11 +131,16 @@ class Trainer:
             return self.history
         fit.optimizer, fit.schedule = state.optimizer, state.schedule
         fit.clock = Clock(cfg.optim.epochs, cfg.validation.max_time, elapsed)
-        stop, epoch = self._epochs(fit, start_epoch)
-        self.history.stop_reason = stop or "epochs"
-        self.model.load_state_dict(state.best)
-        if cfg.optim.lbfgs_steps:
-            self._lbfgs(fit)
+        fit.snapshot = state.payload(start_epoch - 1, weights(self.model), elapsed)
+        try:
+            epoch = self._epochs(fit, start_epoch) if not state.stop else start_epoch - 1
+            self.history.stop_reason = state.stop or "epochs"
+            self.model.load_state_dict(state.best)
+            if cfg.optim.lbfgs_steps:
+                self._lbfgs(fit)
+        except KeyboardInterrupt as exc:
+            self._interrupted(fit, exc)
+            raise
         if cfg.run.checkpoint_dir:
             self._write("best.pt", state.payload(epoch, state.best, fit.clock.elapsed()))
         return self.history
@@ -206,30 +218,30 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ the loop
-    def _epochs(self, fit: _Fit, start_epoch: int) -> tuple[str, int]:
-        """Train from ``start_epoch``; returns the stop reason ("" = all epochs) and last epoch."""
-        cfg = self.config
-        stop, epoch = "", start_epoch - 1
-        try:
-            with EpochBar.open(cfg.run.progress, cfg.optim.epochs, start_epoch - 1) as bar:
-                for epoch in range(start_epoch, cfg.optim.epochs + 1):
-                    record, stop = self._train_epoch(fit, epoch)
-                    score = self._score(fit, record, final=bool(stop))
-                    self.history.records.append(record)
-                    self._keep_best(fit, record, score)
-                    if cfg.run.checkpoint_every and epoch % cfg.run.checkpoint_every == 0:
-                        payload = fit.state.payload(epoch, weights(self.model), record["time"])
-                        self._write("last.pt", payload)
-                    bar.update(record)
-                    patience = cfg.validation.patience
-                    if not stop and patience is not None and fit.since_best >= patience:
-                        stop = "patience"
-                    if stop:
-                        break
-        except KeyboardInterrupt:
-            self._restore_best(fit, "interrupted")
-            raise
-        return stop, epoch
+    def _epochs(self, fit: _Fit, start_epoch: int) -> int:
+        """Train from ``start_epoch``; returns the last epoch (the stop reason is in the state).
+
+        After each epoch ``fit.snapshot`` is the checkpoint to resume from (written as
+        ``last.pt`` every ``checkpoint_every`` epochs, and when the run is interrupted).
+        """
+        cfg, state = self.config, fit.state
+        epoch = start_epoch - 1
+        with EpochBar.open(cfg.run.progress, cfg.optim.epochs, start_epoch - 1) as bar:
+            for epoch in range(start_epoch, cfg.optim.epochs + 1):
+                record, state.stop = self._train_epoch(fit, epoch)
+                score = self._score(fit, record, final=bool(state.stop))
+                self.history.records.append(record)
+                self._keep_best(fit, record, score)
+                patience = cfg.validation.patience
+                if not state.stop and patience is not None and state.since_best >= patience:
+                    state.stop = "patience"
+                fit.snapshot = state.payload(epoch, weights(self.model), record["time"])
+                if cfg.run.checkpoint_every and epoch % cfg.run.checkpoint_every == 0:
+                    self._write("last.pt", fit.snapshot)
+                bar.update(record)
+                if state.stop:
+                    break
+        return epoch
 
     def _train_epoch(self, fit: _Fit, epoch: int) -> tuple[dict[str, Any], str]:
         """One pass over the shuffled minibatches; the epoch's record and a stop reason."""
@@ -324,25 +336,45 @@ class Trainer:
         if improved:
             history.best_score, history.best_epoch = score, record["epoch"]
             state.best = weights(self.model)
-            fit.since_best = 0
+            state.since_best = 0
             self._write("best.pt", state.payload(record["epoch"], state.best, record["time"]))
+            fit.best_written = record["epoch"]
         elif record["horizon"] == horizon:
             # patience runs only once the curriculum has reached the full horizon: while the
             # horizon grows, long validation rollouts of a model trained on short ones may not
             # improve yet
-            fit.since_best += 1
+            state.since_best += 1
 
     # ------------------------------------------------------------------ endings
     def _restore_best(self, fit: _Fit, reason: str) -> str:
-        """Put the best weights back, record ``reason`` and save them; where they were saved."""
+        """Put the best weights back, record ``reason`` and save them; where they were saved.
+
+        ``best.pt`` is written when this run has not written it at the best epoch already
+        (that one holds the whole state of the epoch; this one the weights without the
+        optimizer state).
+        """
         state = fit.state
         self.model.load_state_dict(state.best)
         self.history.stop_reason = reason
         if not self.config.run.checkpoint_dir:
             return ""
         epoch = self.history.best_epoch
-        self._write("best.pt", state.payload(epoch, state.best, 0.0, with_optimizer=False))
+        if fit.best_written != epoch:
+            elapsed = fit.clock.elapsed() if hasattr(fit, "clock") else 0.0
+            self._write("best.pt", state.payload(epoch, state.best, elapsed, with_optimizer=False))
+        else:
+            self.history.save(Path(self.config.run.checkpoint_dir) / "history.json")
         return f" and saved to {str(Path(self.config.run.checkpoint_dir) / 'best.pt')!r}"
+
+    def _interrupted(self, fit: _Fit, exc: KeyboardInterrupt) -> None:
+        """Ctrl-C: restore the best weights, write ``last.pt`` (the last completed epoch, to
+        resume from) if ``checkpoint_dir`` is set, and attach to ``exc`` what a caller needs to
+        save the run: ``exc.checkpoint`` (that payload), ``exc.history``."""
+        self._restore_best(fit, "interrupted")
+        if self.config.run.checkpoint_dir and fit.snapshot is not None:
+            self._write("last.pt", fit.snapshot)
+        exc.checkpoint = fit.snapshot  # type: ignore[attr-defined]
+        exc.history = self.history  # type: ignore[attr-defined]
 
     def _fail(self, fit: _Fit, reason: str, message: str) -> TrainingError:
         """The error that stops training (after restoring and saving the best weights)."""

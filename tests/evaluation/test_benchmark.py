@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from hybridwm.data import read_trajectories
 from hybridwm.errors import ConfigError, FormatError, UnknownNameError
 from hybridwm.evaluation import BenchmarkConfig, benchmark, evaluate, load_preset
 from hybridwm.evaluation.benchmark import EXECUTORS
 from hybridwm.reports import render_report
+from hybridwm.schemas import JobResult
 
 
 def tiny(**changes: object) -> BenchmarkConfig:
@@ -96,6 +100,13 @@ def test_benchmark_resumes_without_refitting(run_dir: Path) -> None:
 def test_benchmark_refuses_a_directory_with_another_config(run_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"different configuration \(fields \['n_train'\]"):
         benchmark(tiny(n_train=5), run_dir, progress=False)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\x89PNG\r\n\x1a\n\xff\xfe"])
+def test_a_damaged_config_json_is_a_named_error(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(FormatError, match=r"config\.json' is not valid JSON.*choose another --out"):
+        benchmark(tiny(), tmp_path, progress=False)
 
 
 def test_run_written_before_a_field_existed_still_resumes(run_dir: Path) -> None:
@@ -335,19 +346,80 @@ def test_resume_compares_configs_as_validated(adapt_dir: Path) -> None:
     assert json.loads(path.read_text())["adapt"]["ood-params"]["duration"] == 1.0
 
 
-def test_a_malformed_job_file_is_named(adapt_dir: Path, tmp_path: Path) -> None:
-    import shutil
-
+def test_a_malformed_job_file_is_named_and_computed_again(adapt_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(adapt_dir, run)
     job = run / "jobs" / "pendulum" / "seed0" / "eval" / "physics.json"
     data = json.loads(job.read_text())
     del data["curves"][0]["nrmse"]
     job.write_text(json.dumps(data))
-    with pytest.raises(
-        FormatError, match=r"physics.json': curves\[0\] lacks key\(s\) \['nrmse'\].*Delete the file"
+    with pytest.warns(
+        UserWarning,
+        match=r"physics.json': curves\[0\] lacks key\(s\) \['nrmse'\].*computing it again",
     ):
         benchmark(tiny_adapt(), run, progress=False)
+    assert len(JobResult.read(job).curves[0].nrmse) > 0
+    assert _numbers(run) == _numbers(adapt_dir)
+
+
+def _numbers(run: Path) -> dict[tuple, object]:
+    """The results' numbers, but the costs (a model loaded from the cache takes no fit time)."""
+    rows = json.loads((run / "results.json").read_text())["metrics"]
+    key = ("system", "model", "scenario", "seed", "metric")
+    return {tuple(r[k] for k in key): r["value"] for r in rows if not r["metric"].endswith("_time")}
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_a_truncated_cached_eval_file_is_computed_again(run_dir: Path, tmp_path: Path) -> None:
+    """Issue 19, item 5: no JSONDecodeError on resume; that job only is computed again."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    job = run / "jobs" / "pendulum" / "seed0"
+    bad = job / "eval" / "hybrid.json"
+    bad.write_bytes(bad.read_bytes()[:100])
+    before = _mtimes(job)
+    with pytest.warns(
+        UserWarning, match=r"cached '.*hybrid\.json' cannot be read back .*not valid JSON.*again"
+    ):
+        benchmark(tiny(), run, progress=False)
+    after = _mtimes(job)
+    changed = sorted(k for k in before if before[k] != after.get(k))
+    assert changed == ["eval/hybrid.json"]  # not refitted, no other job touched
+    assert JobResult.read(bad).state_names == ["theta", "omega"]
+    assert _numbers(run) == _numbers(run_dir)
+
+
+def test_every_corrupted_cache_of_a_job_is_computed_again(run_dir: Path, tmp_path: Path) -> None:
+    """Truncated data, physics, model and job files are each recomputed, with a warning."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    job = run / "jobs" / "pendulum" / "seed0"
+    broken = [
+        job / "data" / "ood-state.parquet",
+        job / "physics.json",
+        job / "models" / "hybrid" / "weights.safetensors",
+        job / "eval" / "hybrid.json",
+    ]
+    for path in broken:
+        path.write_bytes(path.read_bytes()[:40])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        benchmark(tiny(), run, progress=False)
+    said = " ".join(str(w.message) for w in caught if "cannot be read back" in str(w.message))
+    for name in ("ood-state.parquet", "physics.json", "models/hybrid'", "hybrid.json"):
+        assert name in said, name
+    again, first = (
+        read_trajectories(broken[0]),
+        read_trajectories(run_dir / broken[0].relative_to(run)),
+    )
+    for a, b in zip(again, first, strict=True):
+        np.testing.assert_array_equal(a.x, b.x)
+    assert _numbers(run) == _numbers(run_dir)
 
 
 def test_executors_share_one_interface() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hybridwm.errors import UnknownNameError
+from hybridwm.data import Trajectory, TrajectorySet
+from hybridwm.errors import ConfigError, UnknownNameError
 from hybridwm.evaluation import ground_truth_energy
 from hybridwm.systems import get_scenario, get_system, simulate
 
@@ -42,3 +43,49 @@ def test_falls_back_to_the_scenario_then_the_defaults(heavy) -> None:
 def test_unknown_system_lists_valid_names(heavy) -> None:
     with pytest.raises(UnknownNameError, match=r"pendulum"):
         ground_truth_energy("pendulm", heavy)
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    return simulate(system="cartpole", scenario="id", n_trajectories=1, duration=0.1, seed=0)
+
+
+def test_data_of_another_system_name_both_systems(cartpole) -> None:
+    # not the misleading "Unknown parameter 'cart_mass' of pendulum"
+    with pytest.raises(ConfigError, match=r"recorded from system 'cartpole'") as e:
+        ground_truth_energy("pendulum", cartpole)
+    msg = str(e.value)
+    assert "['x', 'theta', 'v', 'omega']" in msg and "['theta', 'omega']" in msg
+    assert "--system cartpole" in msg and "cart_mass" not in msg
+
+
+def test_states_of_another_system_without_a_recorded_name(cartpole) -> None:
+    bare = cartpole.select([0])
+    bare[0].meta.pop("system")
+    want = r"The data's states \['x', 'theta', 'v', 'omega'\] do not match the states "
+    with pytest.raises(ConfigError, match=want + r"\['theta', 'omega'\] of system 'pendulum'"):
+        ground_truth_energy("pendulum", bare)
+
+
+def test_parameters_of_another_system_are_named(heavy) -> None:
+    renamed = heavy.select([0])
+    renamed[0].meta.pop("system")
+    renamed[0].meta["parameters"] = {"cart_mass": 1.0, "pole_mass": 0.1}
+    want = r"\['cart_mass', 'pole_mass'\], which are not parameters of 'pendulum'"
+    with pytest.raises(ConfigError, match=want + r".*parameters of 'cartpole'"):
+        ground_truth_energy("pendulum", renamed)
+
+
+def test_a_system_sharing_the_states_is_told_apart_by_its_recorded_name() -> None:
+    acrobot = simulate(system="acrobot", scenario="id", n_trajectories=1, duration=0.1, seed=0)
+    with pytest.raises(ConfigError, match=r"recorded from system 'acrobot'"):
+        ground_truth_energy("reacher", acrobot)
+
+
+def test_data_measuring_some_of_the_states_have_no_energy(cartpole) -> None:
+    partial = TrajectorySet([
+        Trajectory(t=tr.t, x=tr.x[:, 1:2], u=tr.u, state_names=("theta",),
+                   action_names=tr.action_names, meta={})
+        for tr in cartpole
+    ])  # fmt: skip
+    assert ground_truth_energy("cartpole", partial) is None

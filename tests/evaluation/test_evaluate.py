@@ -83,3 +83,45 @@ def test_evaluate_input_errors(model, data):
     renamed = TrajectorySet(tr.replace(state_names=("a", "b")) for tr in data)
     with pytest.raises(ShapeError, match=r"The data have states \['a', 'b'\].*fitted on states"):
         evaluate(model, renamed)
+
+
+class _Fake:
+    """A 'model' whose prediction is a fixed function of the recorded episode."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def predict(self, data, **_options):
+        return TrajectorySet([tr.replace(x=self.fn(tr.x)) for tr in data])
+
+
+def _off(x):
+    return 0.9 * x + 0.1 * x[:1]  # a biased but sane prediction
+
+
+def test_divergence_is_judged_on_the_datas_own_scale(data):
+    """Issue 19, item 4: data in large units (an encoder in counts) are not 'diverged'."""
+    big = TrajectorySet([tr.replace(x=tr.x * 1e7) for tr in data])
+    assert max(np.abs(tr.x).max() for tr in big) > 1e6
+    ev, ev_big = evaluate(_Fake(_off), data), evaluate(_Fake(_off), big)
+    assert ev_big.metrics["diverged"] == 0 == ev.metrics["diverged"]
+    for key in ("nrmse", "nrmse_finite", "vpt"):
+        assert ev_big.metrics[key] == pytest.approx(ev.metrics[key], rel=1e-9), key
+    assert np.isfinite(ev_big.metrics["nrmse"])
+    assert ev_big.metrics["rmse"] == pytest.approx(1e7 * ev.metrics["rmse"], rel=1e-9)
+    # and in tiny units too
+    tiny = TrajectorySet([tr.replace(x=tr.x * 1e-7) for tr in data])
+    assert evaluate(_Fake(_off), tiny).metrics["nrmse"] == pytest.approx(ev.metrics["nrmse"])
+
+
+def test_an_exploding_prediction_is_still_diverged_in_any_units(data):
+    def explode(x):
+        out = x.copy()
+        out[len(x) // 2 :] *= 1e9  # finite, but a billion times the data's range
+        return out
+
+    for c in (1.0, 1e7, 1e-7):
+        scaled = TrajectorySet([tr.replace(x=tr.x * c) for tr in data])
+        ev = evaluate(_Fake(explode), scaled)
+        assert ev.metrics["diverged"] == len(data), c
+        assert ev.metrics["nrmse"] == np.inf and ev.metrics["rmse"] == np.inf

@@ -21,6 +21,7 @@ from hybridwm.evaluation import (
     rmse,
     valid_prediction_time,
 )
+from hybridwm.metrics import DIVERGENCE_FACTOR
 
 
 @pytest.fixture
@@ -241,6 +242,48 @@ def test_bad_scale():
 def test_count_diverged_bad_threshold():
     with pytest.raises(ConfigError, match="`threshold` must be > 0"):
         count_diverged(np.zeros((1, 2, 1)), threshold=0)
+
+
+def test_divergence_relative_to_the_data_is_unit_free():
+    """Issue 19, item 4: the verdict does not depend on the data's units."""
+    r = np.random.default_rng(0)
+    true = r.normal(size=(4, 20, 2)) * [1.0, 10.0]
+    pred = true + 0.3 * r.normal(size=true.shape)
+    pred[1, 5, 0] = np.nan
+    pred[2, 7, 1] = true[:, :, 1].max() + 2e6 * true[:, :, 1].std()  # 2e6 scales outside
+    pred[3, 9, 0] = true[:, :, 0].min() - 0.5e6 * true[:, :, 0].std()  # 0.5e6: inside
+    want = [False, True, True, False]
+    for c in (1.0, 1e7, 1e-7):
+        np.testing.assert_array_equal(diverged_mask(c * pred, c * true), want, err_msg=str(c))
+        assert count_diverged(c * pred, c * true) == 2
+        np.testing.assert_array_equal(
+            diverged_mask(c * pred, c * true, c * np.array([1.0, 10.0])), want
+        )
+    # the factor is the documented knob; ragged episodes and pooled reference data work too
+    assert DIVERGENCE_FACTOR == 1e6
+    assert count_diverged(pred, true, factor=1e5) == 3
+    episodes = [pred[0, :10], pred[1], pred[2, :8]]
+    np.testing.assert_array_equal(diverged_mask(episodes, true.reshape(-1, 2)), [False, True, True])
+    # counts-like data far beyond 1e6 are not diverged
+    assert count_diverged(1e7 * true, 1e7 * true) == 0
+    assert count_diverged(1e7 * true) == 4  # the absolute bound, without reference data
+
+
+def test_divergence_reference_errors():
+    pred = np.zeros((2, 3, 2))
+    with pytest.raises(ShapeError, match=r"`true` must hold samples of the 2 states"):
+        diverged_mask(pred, np.zeros((3, 3)))
+    with pytest.raises(DataError, match="`true` has NaN"):
+        diverged_mask(pred, np.full((3, 2), np.nan))
+    with pytest.raises(
+        ConfigError, match=r"either `true` \(relative to the data\) or `threshold`, not both"
+    ):
+        diverged_mask(pred, np.ones((3, 2)), threshold=1.0)
+    with pytest.raises(ConfigError, match="`factor` must be a finite number > 0"):
+        diverged_mask(pred, np.ones((3, 2)), factor=-1.0)
+    # a constant reference state takes scale 1
+    assert count_diverged(pred + 5e5, np.ones((3, 2))) == 0
+    assert count_diverged(pred + 2e6, np.ones((3, 2))) == 2
 
 
 # ---------------------------------------------------------------------------- coefficients

@@ -119,3 +119,21 @@ def test_damaged_files_raise_format_errors_naming_them(tmp_path):
     _edit_config(path, dtype="float16")
     with pytest.raises(FormatError, match=r"config.json.*bad entry.*dtype"):
         WorldModel.load(path)
+
+
+def test_a_model_trained_on_a_gpu_loads_on_a_cpu_only_machine(data, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this checks a CPU-only torch build")
+    path = tmp_path / "gpu-trained"
+    shutil.copytree(SAVED / "hybrid", path)
+    record = json.loads((path / "train_config.json").read_text())
+    record["device"] = "cuda"  # a flat record, as format version 1 wrote it
+    (path / "train_config.json").write_text(json.dumps(record))
+    model = WorldModel.load(path)
+    assert model.config_.device == "cuda"  # the record says where it was trained
+    expected = np.load(SAVED / "expected.npz")
+    np.testing.assert_allclose(
+        np.stack([tr.x for tr in model.predict(data)]), expected["hybrid"], rtol=0, atol=1e-12
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hybridwm.errors import OutputError
 from hybridwm.reports import build_report, read_run, render_report
 from hybridwm.reports.summary import fmt
 
@@ -279,3 +280,58 @@ def test_non_finite_values_are_reported_not_fatal(run_factory):
         (r["system"], r["scenario"]): r["model"] for r in summary["best"] if r["metric"] == "nrmse"
     }
     assert best[("pendulum", "id")] == "hybrid-no-pinn"
+
+
+# ---------------------------------------------------------------------------- untrusted text
+EVIL = "<script>alert(1)</script>"
+
+
+def _poison(run: Path) -> None:
+    """Put a script into a system, a scenario, a model and an equation name of ``run``."""
+    names = {
+        '"pendulum"': f'"pendulum{EVIL}"',
+        '"ood-state"': f'"ood{EVIL}"',
+        '"hybrid-no-pinn"': f'"nopinn{EVIL}"',
+        "d(theta)/dt = 1.000 omega": f"d(theta)/dt = 1.000 omega{EVIL}",
+        r"\\dot{\\theta} = 1.000\\,\\omega": r"\\dot{\\theta} = 1.000\\,\\omega" + EVIL,
+        '"d(omega)/dt"': f'"d(omega)/dt{EVIL}"',
+        '"2025-01-01T10:05:00"': f'"a & b | c{EVIL}"',
+    }
+    for name in ("results.json", "config.json"):
+        text = (run / name).read_text()
+        for old, new in names.items():
+            text = text.replace(old, new.replace("/", "\\/"))
+        (run / name).write_text(text)
+
+
+def test_untrusted_names_are_escaped_in_markdown_and_html(run_factory):
+    """Issue 19, item 7: report.md escapes text from the results file like report.html does."""
+    run = run_factory(with_curves=False, with_samples=False)
+    _poison(run)
+    results = json.loads((run / "results.json").read_text())
+    assert any(EVIL in r["system"] for r in results["metrics"])  # the poison is in place
+    paths = render_report(run)
+    md, page = paths["markdown"].read_text(), paths["html"].read_text()
+    for text in (md, page):
+        assert "<script" not in text.lower()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    for name in (f"pendulum{EVIL}", f"ood{EVIL}", f"nopinn{EVIL}", f"1.000 omega{EVIL}"):
+        escaped = name.replace("<", "&lt;").replace(">", "&gt;")
+        assert escaped in md, name
+    # the Markdown stays Markdown: tables keep their columns, LaTeX stays LaTeX
+    assert r"\lt script\gt alert(1)\lt /script\gt " in md
+    assert "a &amp; b \\| c&lt;script&gt;" in md  # a table cell: '|' escaped too
+    tables = re.findall(r"(?:^\|.*\n)+", md, flags=re.M)
+    assert len(tables) > 5
+    for table in tables:
+        widths = {len(re.split(r"(?<!\\)\|", line)) for line in table.splitlines()}
+        assert len(widths) == 1, table  # every row has the header's columns
+
+
+def test_an_unwritable_out_dir_is_a_named_error(run_factory, tmp_path):
+    run = run_factory(with_curves=False, with_samples=False)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file")
+    with pytest.raises(OutputError, match=r"Cannot write .*not-a-dir/figures.*--out"):
+        render_report(run, out_dir=blocker)
+    assert blocker.read_text() == "a file"

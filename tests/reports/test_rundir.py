@@ -62,6 +62,13 @@ def test_missing_directory(tmp_path):
         read_run(tmp_path / "nope")
 
 
+def test_a_file_is_not_a_run_directory(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text("{}")
+    with pytest.raises(FormatError, match=r"is a file, but a run directory is expected"):
+        read_run(path)
+
+
 def test_missing_results_json(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FormatError, match=r"has no results\.json"):
