@@ -53,3 +53,9 @@ def test_dict_round_trip_positional_fields_and_coercion() -> None:
     assert DiscoverConfig.field_names()[:3] == ["library", "angles", "degree"]
     with pytest.raises(ConfigError, match=r"Unknown DiscoverConfig field\(s\) \['treshold'\]"):
         DiscoverConfig.from_dict({"treshold": 0.1})
+
+
+def test_unknown_discover_config_field_is_a_config_error_listing_the_valid_ones() -> None:
+    """Issue 19, item 5: `DiscoverConfig(foo=1)` raised a bare TypeError."""
+    with pytest.raises(ConfigError, match=r"Unknown DiscoverConfig field\(s\) \['foo'\]. Valid"):
+        DiscoverConfig(foo=1)
