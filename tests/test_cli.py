@@ -134,7 +134,6 @@ def test_disk_full_during_simulate_is_a_message_and_keeps_the_earlier_file(
     [
         (lambda p: OutputError(f"Cannot write {p!r}: No space left on device."), "Cannot write"),
         (lambda p: PermissionError(errno.EACCES, "Permission denied", p), "Permission denied"),
-        (lambda p: OSError(errno.ENOSPC, "No space left on device"), "Free some space"),
     ],
 )
 def test_a_refused_write_names_the_output(

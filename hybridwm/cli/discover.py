@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hybridwm.cli.entry import console, writing_to
+from hybridwm.cli.entry import console
 from hybridwm.cli.flags import build_config, config_flags
 from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
 from hybridwm.physics import DiscoverConfig, PhysicsModel
@@ -37,8 +37,7 @@ def discover(
     cfg = build_config(DiscoverConfig, config, settings)
     ts = reading.read(data)
     model = run_discover(ts, config=cfg)
-    with writing_to(out):
-        path = model.save(out)
+    path = model.save(out)
     console.print(f"[bold]Discovered equations[/bold] ({model.n_terms} terms, {len(ts)} episodes):")
     for eq in model.equations():
         console.print(f"  {eq}", highlight=False)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 import sys
-from collections.abc import Iterator
 
 import typer
 from rich.console import Console
@@ -14,7 +11,7 @@ from rich.markup import escape
 
 from hybridwm.errors import HybridWMError
 
-__all__ = ["app", "console", "err_console", "main", "os_error_message", "run", "writing_to"]
+__all__ = ["app", "console", "err_console", "main", "os_error_message", "run"]
 
 app = typer.Typer(
     name="hybridwm",
@@ -94,20 +91,6 @@ _OS_FIXES = {
     errno.EISDIR: "The path is a directory: give a file path.",
     errno.ENOTDIR: "A folder in the path is a file: check the path.",
 }
-
-
-@contextlib.contextmanager
-def writing_to(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Name ``path`` in an ``OSError`` raised without a file name (a failed ``write``: disk full)
-    by the writes in the body, so that :func:`run` can say which output failed."""
-    try:
-        yield
-    except HybridWMError:
-        raise
-    except OSError as exc:
-        if exc.filename is None:
-            exc.filename = os.fspath(path)
-        raise
 
 
 def os_error_message(exc: OSError) -> str:

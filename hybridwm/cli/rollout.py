@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hybridwm.cli.entry import console, writing_to
+from hybridwm.cli.entry import console
 from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
 from hybridwm.data import TrajectorySet, write_trajectories
 from hybridwm.evaluation import evaluate, ground_truth_energy
@@ -62,8 +62,7 @@ def rollout(
     """Roll a fitted model out open-loop on the recorded actions of each episode."""
     wm, ts = _load(model, data, reading)
     ev = evaluate(wm, ts, init=init, solver=solver)
-    with writing_to(out):
-        path = write_trajectories(ev.predictions, out)
+    path = write_trajectories(ev.predictions, out)
     note = init_note(wm, init)
     if note:
         console.print(note, highlight=False)
@@ -143,6 +142,5 @@ def evaluate_command(
         table.add_row(escape(k), f"{v:.4g}")
     console.print(table)
     if out is not None:
-        with writing_to(out):
-            MetricsFile(model=str(model), data=str(data), metrics=metrics).write(out)
+        MetricsFile(model=str(model), data=str(data), metrics=metrics).write(out)
         console.print(f"Wrote [green]{out}[/green]")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hybridwm.cli.entry import console, writing_to
+from hybridwm.cli.entry import console
 from hybridwm.cli.flags import build_config, config_flags
 from hybridwm.data import write_trajectories
 from hybridwm.systems import SimulateConfig, get_system, list_scenarios, list_systems
@@ -75,8 +75,7 @@ def simulate(
     """Simulate ground-truth trajectories with MuJoCo and write them to a file."""
     cfg = build_config(SimulateConfig, config, settings)
     data = run_simulate(cfg)
-    with writing_to(out):
-        path = write_trajectories(data, out)
+    path = write_trajectories(data, out)
     console.print(
         f"Wrote {len(data)} trajectories × {int(data.lengths[0])} samples of [bold]{cfg.system}"
         f"[/bold] ({cfg.scenario}, seed {cfg.seed}) to [green]{path}[/green]"
