@@ -6,7 +6,10 @@ A malformed document raises :class:`~hybridwm.errors.FormatError` naming the fil
 what was expected and how to fix it.
 
 Run directory (``format_version`` 1). Only ``results.json`` is required by the reports; the
-other files are used when present.
+other files are used when present. ``results.json`` holds only what the config and seed decide:
+two runs of one config on one machine write it byte for byte the same, however loaded the
+machine was (unless the ``max_time`` safety cap stopped a training run, which its ``training``
+rows say). Wall-clock times go to ``timings.json``.
 
 ``<run>/config.json``
     The ``BenchmarkConfig`` (:mod:`hybridwm.evaluation.config`) as a JSON object.
@@ -15,23 +18,31 @@ other files are used when present.
     * ``format_version``: the integer ``1``.
     * ``setup``: object; the report shows every key. The runner writes ``python``,
       ``hybridwm``, ``torch``, ``torchdiffeq``, ``pysindy``, ``mujoco``, ``numpy``,
-      ``machine``, ``preset``, ``started``, ``finished``.
-    * ``systems``: ``{system: SystemEntry}``: names, equations and coefficients per system.
+      ``machine``, ``preset``.
+    * ``systems``: ``{system: SystemEntry}``: names, equations, coefficients and whether the
+      physics is incomplete, per system.
     * ``scenarios`` (optional): ``{system: {scenario: one-line description}}``.
     * ``metrics``: list of :class:`MetricRow` ``{"system", "model", "scenario", "seed",
       "metric", "value"}``; ``metric`` is e.g. ``"nrmse"``, ``"vpt"``, ``"diverged"``,
-      ``"energy_drift"``. Every ``system`` must be a key of ``systems``. A scenario named
-      ``<name>-adapted`` holds the errors on scenario ``<name>`` after the model was
-      recalibrated on a short record of that scenario's system.
-    * ``fit`` (optional): cost rows in the same layout: ``fit_time`` (scenario ``"train"``) and
-      ``adapt_time`` (scenario ``"<name>-adapted"``), in seconds; NaN where a cached model was
-      reused.
+      ``"energy_drift"``, ``"residual_share"``. Every ``system`` must be a key of
+      ``systems``. A scenario named ``<name>-adapted`` holds the errors on scenario ``<name>``
+      after the model was recalibrated on a short record of that scenario's system.
+    * ``training`` (optional): list of :class:`TrainingRow`: per model and training run (the
+      fit, scenario ``"train"``; each adaptation, ``"<name>-adapted"``) the optimizer steps,
+      the stop reason, the best epoch and how far trainable physics moved.
+    * ``fit`` (optional, runs written before ``timings.json`` existed): cost rows as in
+      ``timings.json``.
 
     Numbers are JSON numbers, ``null`` (NaN) or the strings ``"inf"`` / ``"-inf"`` (what
     :func:`hybridwm._io.to_jsonable` writes for non-finite floats).
 
+``<run>/timings.json`` (:class:`Timings`)
+    ``started``, ``finished`` (ISO 8601) and ``timings``: rows in the MetricRow layout,
+    ``fit_time`` (scenario ``"train"``) and ``adapt_time`` (scenario ``"<name>-adapted"``) in
+    seconds, NaN where a cached model was reused.
+
 ``<run>/metrics.parquet``
-    The metric and cost rows as a table (columns :data:`METRIC_COLUMNS`).
+    The metric rows as a table (columns :data:`METRIC_COLUMNS`).
 
 ``<run>/curves.parquet``
     Error versus horizon, columns :data:`CURVE_COLUMNS`.
@@ -65,14 +76,17 @@ from hybridwm.errors import FormatError, IncompatibleVersionError
 
 __all__ = [
     "ADAPTED_SUFFIX",
+    "COST_METRICS",
     "CURVE_COLUMNS",
     "FIT_SCENARIO",
     "FORMAT_VERSION",
     "METRIC_COLUMNS",
     "SAMPLE_COLUMNS",
+    "TIMINGS_FILE",
     "AggregateRow",
     "BestRow",
     "Coefficients",
+    "ComparisonRow",
     "Curve",
     "Document",
     "JobResult",
@@ -84,6 +98,8 @@ __all__ = [
     "SampleEpisodes",
     "Summary",
     "SystemEntry",
+    "Timings",
+    "TrainingRow",
     "json_float",
     "read_json",
 ]
@@ -94,8 +110,12 @@ CURVE_COLUMNS = ("system", "model", "scenario", "seed", "t", "nrmse")
 SAMPLE_COLUMNS = ("episode", "t", "source")
 #: a scenario evaluated again after the models were recalibrated: ``"<scenario>-adapted"``
 ADAPTED_SUFFIX = "-adapted"
-#: the scenario of the ``fit_time`` cost rows
+#: the scenario of the ``fit_time`` cost rows and of the fit's training row
 FIT_SCENARIO = "train"
+#: the wall-clock rows (``timings.json``), never among the metrics
+COST_METRICS = ("fit_time", "adapt_time")
+#: the run directory's file of wall-clock times (:class:`Timings`)
+TIMINGS_FILE = "timings.json"
 #: problems listed in one FormatError before the rest are counted
 _MAX_PROBLEMS = 3
 
@@ -214,6 +234,9 @@ class SystemEntry(Document):
         inclusion_probability: the same layout, in [0, 1].
         true_coefficients: the same layout, the ground truth where known in closed form.
         note: why the truth is not compared, where it is not.
+        incomplete_physics: True where the simulator has effects that no closed-form equations
+            hold (a ``*-rig`` system: friction, motor lag, saturation, drag), so the
+            discovered physics cannot be complete; False where the closed form is known.
     """
 
     what: ClassVar[str] = "each system"
@@ -227,6 +250,42 @@ class SystemEntry(Document):
     inclusion_probability: Coefficients | None = None
     true_coefficients: Coefficients | None = None
     note: str | None = None
+    incomplete_physics: bool | None = None
+
+
+class TrainingRow(Document):
+    """One training run of one model in one (system, seed) job: what it did, all decided by
+    the config and seed (except where ``stop_reason`` is ``"max_time"``).
+
+    Attributes:
+        system, model, seed: the job.
+        scenario: ``"train"`` for the fit, ``"<name>-adapted"`` for an adaptation.
+        steps: optimizer steps taken.
+        best_epoch: the epoch whose weights were kept (0: the initial weights).
+        stop_reason: why training ended (``"steps"``, ``"epochs"``, ``"patience"``,
+            ``"max_time"``: the wall-clock safety cap, ``"nothing to train"``, ...).
+        physics_change: the largest relative change of a physics coefficient (or a declared
+            parameter) from the job's discovered physics, ``|now - start| / |start|``; None
+            without physics.
+        physics_change_term: the coefficient (``"d(omega)/dt: sin(theta)"``) or parameter of
+            that largest change.
+        coefficients: the model's physics after training, ``{equation: {feature: value}}``
+            (non-zero terms). parameters: a declared prior's ``{name: value}`` after training.
+    """
+
+    what: ClassVar[str] = "each training row"
+
+    system: str
+    model: str
+    scenario: str
+    seed: int
+    steps: int
+    best_epoch: int
+    stop_reason: str
+    physics_change: JsonFloat | None = None
+    physics_change_term: str | None = None
+    coefficients: Coefficients | None = None
+    parameters: dict[str, JsonFloat] | None = None
 
 
 class RunResults(Document):
@@ -242,6 +301,7 @@ class RunResults(Document):
         description="must map each system to {scenario: description} with string descriptions",
     )
     metrics: list[MetricRow] = Field(description="must be a list of rows")
+    training: list[TrainingRow] = Field(default_factory=list, description="must be a list")
     fit: list[MetricRow] = Field(default_factory=list, description="must be a list of rows")
 
     @classmethod
@@ -259,7 +319,7 @@ class RunResults(Document):
 
     @model_validator(mode="after")
     def _rows_name_known_systems(self) -> RunResults:
-        for key in ("metrics", "fit"):
+        for key in ("metrics", "training", "fit"):
             for i, row in enumerate(getattr(self, key)):
                 if row.system not in self.systems:
                     raise ValueError(
@@ -300,10 +360,13 @@ class JobResult(Document):
     """``jobs/<system>/seed<k>/eval/<model>.json``: what one model measured in one job.
 
     Attributes:
-        metrics: the metric rows and the cost rows (``fit_time``, ``adapt_time``).
+        metrics: the metric rows (files written before ``timings`` existed also hold the cost
+            rows here).
         curves: error against horizon per scenario.
         samples: ``{scenario: SampleEpisodes}``.
         state_names: the columns of the sample arrays.
+        training: the training rows of the fit and of each adaptation.
+        timings: the cost rows (``fit_time``, ``adapt_time``), in seconds.
     """
 
     what: ClassVar[str] = "a job file"
@@ -313,6 +376,19 @@ class JobResult(Document):
     curves: list[Curve]
     samples: dict[str, SampleEpisodes]
     state_names: list[str]
+    training: list[TrainingRow] = Field(default_factory=list, description="must be a list")
+    timings: list[MetricRow] = Field(default_factory=list, description="must be a list of rows")
+
+
+class Timings(Document):
+    """``timings.json``: the wall-clock side of a run, kept out of ``results.json``."""
+
+    what: ClassVar[str] = "a timings.json"
+
+    format_version: int
+    started: str | None = None
+    finished: str | None = None
+    timings: list[MetricRow] = Field(default_factory=list, description="must be a list of rows")
 
 
 # ---------------------------------------------------------------------------- summary.json
@@ -370,6 +446,22 @@ class LossRow(Document):
     best_std: JsonFloat
 
 
+class ComparisonRow(Document):
+    """The hybrid's mean error over another model's on one (system, scenario); ``physics``:
+    ``"incomplete physics"``, ``"exact physics"`` or that the run did not record it."""
+
+    what: ClassVar[str] = "each comparison row"
+
+    system: str
+    scenario: str
+    other: str
+    hybrid_mean: JsonFloat
+    other_mean: JsonFloat
+    ratio: JsonFloat
+    physics: str
+    info_only: bool
+
+
 class Summary(Document):
     """``summary.json``: the aggregated view of a run (see :func:`hybridwm.reports.summarize`)."""
 
@@ -386,6 +478,7 @@ class Summary(Document):
     ood_id_ratio: list[RatioRow]
     hybrid_losses: list[LossRow]
     findings: list[str]
+    hybrid_comparison: list[ComparisonRow] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- errors

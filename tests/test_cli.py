@@ -348,4 +348,4 @@ def test_single_episode_fit_says_what_it_measured(
     assert run(["fit", *args, "--out", str(tmp_path / "b")]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "validation nRMSE" in text and "training loss" not in text
-    assert "in 2 epochs" in text  # the optimizer's epochs, not the initial validation too
+    assert "in 2 optimizer steps, 2 epochs" in text  # not counting the initial validation

@@ -81,7 +81,10 @@ def test_ctrl_c_saves_the_best_model_and_resume_continues_bit_for_bit(
         interrupt_at(patch, 13)  # 3 training episodes, 5 steps an epoch: inside epoch 3
         assert run(fit_args(inputs, out)) == 130
     err = " ".join(capsys.readouterr().err.split())
-    assert "Interrupted after epoch 2 of 4" in err and "Saved the best model so far" in err
+    assert (
+        "Interrupted after epoch 2 (10 optimizer steps)" in err
+        and "Saved the best model so far" in err
+    )
     assert str(out) in err and "--resume" in err
     WorldModel.load(out)  # a loadable model, the best so far
     checkpoint = load_checkpoint(out / "checkpoint" / "last.pt")

@@ -90,7 +90,7 @@ def test_help_comes_from_the_config_docs(
     monkeypatch.setenv("COLUMNS", "200")
     assert run(["fit", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.replace("│", " ").split())
-    assert "Stop after this many validations without improvement" in out  # patience
+    assert "Stop after this many optimizer steps without a better validation" in out  # patience
     assert "cosine|plateau|constant" in out  # a Literal's options as metavar
     assert "Training (TrainConfig)" in out and "Reading the data" in out
     assert run(["discover", "--help"]) == 0
@@ -123,9 +123,7 @@ def test_settings_of_reads_types_defaults_and_docs() -> None:
     assert settings["lr"].default == 1e-3
     assert settings["lr"].doc == "learning rate of the optimizer (peak). More words."
     flat = {s.name: s for s in settings_of(TrainConfig, TrainConfig.flat_fields())}
-    assert (
-        flat["epochs"].default == 200 and "Passes over the training windows" in flat["epochs"].doc
-    )
+    assert flat["steps"].default is None and "The budget in optimizer steps" in flat["steps"].doc
 
 
 def test_generated_flags_parse_into_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -174,7 +174,8 @@ def _save_interrupted(wm: WorldModel, exc: KeyboardInterrupt, out: Path, cfg: Tr
     done = hist.records[-1]["epoch"] if hist.records else 0
     err_console.print(
         escape(
-            f"Interrupted after epoch {done} of {cfg.epochs}. Saved the best model so far "
+            f"Interrupted after epoch {done} ({hist.steps} optimizer steps). Saved the best "
+            f"model so far "
             f"(epoch {hist.best_epoch}, score {hist.best_score:.4g}) to {path}, and the state "
             f"after epoch {checkpoint['epoch']} to {last}. To continue, run the same command "
             f"with --resume."
@@ -272,7 +273,8 @@ def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
     )
     console.print(
         f"Fitted a [bold]{wm.kind}[/bold] model on {len(ts)} episodes ({ts.n_samples} samples) "
-        f"in {max(len(hist) - 1, 0)} epochs (stopped: {hist.stop_reason or 'n/a'}; best epoch "
+        f"in {hist.steps} optimizer steps, {max(len(hist) - 1, 0)} epochs (stopped: "
+        f"{hist.stop_reason or 'n/a'}; best epoch "
         f"{hist.best_epoch}, {score})."
     )
     console.print(

@@ -56,13 +56,17 @@ class MLP(Config):
     Args:
         hidden: widths of the hidden layers, e.g. ``(64, 64)``; each an integer > 0.
         activation: name in :data:`ACTIVATIONS` (``"tanh"``, ``"silu"``, ``"softplus"``, ...).
-        init_scale: factor (>= 0) on the default initialization of the output layer; a small
-            value makes a residual start near zero, so a hybrid starts at its physics.
+        init_scale: factor (>= 0) on the default initialization of the output layer. The
+            default 0 starts the output layer at zero, so a hybrid's residual outputs exactly
+            zero at initialization: epoch 0 of a hybrid is its physics-only model, and early
+            stopping (which keeps the best epoch, 0 included) never returns a hybrid worse than
+            its physics on the validation data. The hidden layers keep their random
+            initialization, so the gradient reaches them from the second step on.
     """
 
     hidden: tuple[Annotated[int, Field(gt=0)], ...] = (64, 64)
     activation: Annotated[str, AfterValidator(ACTIVATIONS.check)] = "tanh"
-    init_scale: float = Field(default=1e-2, ge=0, allow_inf_nan=False)
+    init_scale: float = Field(default=0.0, ge=0, allow_inf_nan=False)
 
     @field_validator("hidden", mode="before")
     @classmethod

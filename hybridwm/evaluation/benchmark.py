@@ -11,6 +11,7 @@ Layout of ``<out>`` (documents defined in :mod:`hybridwm.schemas`)::
 
     config.json                         the BenchmarkConfig
     results.json, metrics.parquet, curves.parquet, samples/   the collected results
+    timings.json                        wall-clock times of the run and of each fit
     jobs/<system>/seed<k>/...           each job's data, physics, models and evaluation
 
 Adaptation (``BenchmarkConfig.adapt``): for each scenario named there, the preparation also
@@ -18,6 +19,11 @@ simulates a short calibration record of that scenario's system (same shifted par
 random draws), and each model is evaluated twice on the scenario: zero-shot (as every scenario)
 and after ``WorldModel.adapt(calibration, parts="auto")`` with the same calibration data and
 training budget for every kind, under the scenario name ``<scenario>-adapted``.
+
+The same config and seeds give the same ``results.json``, byte for byte, on a loaded machine
+or an idle one, as long as training budgets are counted in optimizer steps (``train.steps``
+or ``train.epochs``) and the ``max_time`` safety cap does not stop a run: the training rows of
+``results.json`` say when it did. Wall-clock times live in ``timings.json`` only.
 
 Evaluation writes run directories only; the report is rendered from one by
 :func:`hybridwm.reports.render_report` (the CLI's ``benchmark``, ``report`` and ``demo``

@@ -20,9 +20,9 @@ from hybridwm.physics import PhysicsModel, parse_expression
 from hybridwm.physics.expressions import expr_name
 from hybridwm.physics.printing import shared_denominator
 from hybridwm.schemas import Coefficients, SystemEntry
-from hybridwm.systems import get_system
+from hybridwm.systems import TrueEquations, get_system
 
-__all__ = ["system_entry"]
+__all__ = ["coefficient_view", "incomplete_physics", "system_entry"]
 
 _RATIONAL_NOTE = (
     "The exact equations are rational in the state (a common denominator {denominator}); a "
@@ -80,12 +80,34 @@ def _denominator_terms(phys: PhysicsModel, view: Coefficients) -> None:
             view[state][name] = float(dk)
 
 
+def coefficient_view(phys: PhysicsModel) -> Coefficients:
+    """``{state: {term: value}}`` of ``phys``'s non-zero terms, named as ``results.json``
+    names them (numerators of a rational model, its denominator as ``"D: z^k"``)."""
+    view = _view(phys, phys.coefficients)
+    _denominator_terms(phys, view)
+    return view
+
+
+def incomplete_physics(system: str) -> bool:
+    """Whether ``system``'s physics is incomplete: True for a ``*-rig`` system and for any
+    system without closed-form equations (its simulator has effects that no equations the
+    benchmark could discover or compare with hold); False where the closed form is known."""
+    return system.endswith("-rig") or _closed_form(system) is None
+
+
+def _closed_form(system: str) -> TrueEquations | None:
+    """``system``'s closed-form equations, None where none are known."""
+    try:
+        return get_system(system).true_equations()
+    except ConfigError:
+        return None
+
+
 def _truth(system: str, phys: PhysicsModel) -> tuple[Coefficients | None, str | None]:
     """``(true coefficients, note)`` of ``system`` under ``phys``'s names: the truth where it
     compares term by term, else a note saying why not (both None without a closed form)."""
-    try:
-        true = get_system(system).true_equations()
-    except ConfigError:  # no closed form for this system
+    true = _closed_form(system)
+    if true is None:
         return None, None
     names = (*phys.state_names, *phys.action_names)
     coefs = {
@@ -106,9 +128,9 @@ def _truth(system: str, phys: PhysicsModel) -> tuple[Coefficients | None, str | 
 def system_entry(system: str, phys: PhysicsModel) -> SystemEntry:
     """What ``results.json`` records about ``system``'s discovered equations ``phys``: names,
     equations (text and LaTeX), non-zero coefficients with their ensemble std and inclusion
-    probability, and the true coefficients (or a note saying why they do not compare)."""
-    coefficients = _view(phys, phys.coefficients)
-    _denominator_terms(phys, coefficients)
+    probability, the true coefficients (or a note saying why they do not compare), and whether
+    the system's physics is incomplete (:func:`incomplete_physics`)."""
+    coefficients = coefficient_view(phys)
     std, inclusion = phys.coef_std, phys.inclusion_probability
     true, note = _truth(system, phys)
     return SystemEntry(
@@ -121,4 +143,5 @@ def system_entry(system: str, phys: PhysicsModel) -> SystemEntry:
         inclusion_probability=None if inclusion is None else _view(phys, inclusion),
         true_coefficients=true,
         note=note,
+        incomplete_physics=incomplete_physics(system),
     )

@@ -2,8 +2,10 @@
 
 Reads every job file (``jobs/<system>/seed<k>/eval/<model>.json``) and writes
 ``results.json`` (:class:`~hybridwm.schemas.RunResults`), ``metrics.parquet``,
-``curves.parquet`` and ``samples/<system>__<scenario>.parquet`` (formats in
-:mod:`hybridwm.schemas`). Every file is written atomically.
+``curves.parquet``, ``samples/<system>__<scenario>.parquet`` and ``timings.json``
+(:class:`~hybridwm.schemas.Timings`; formats in :mod:`hybridwm.schemas`). Every file is written
+atomically, and in the config's order of systems, seeds and models: everything but
+``timings.json`` is the same, byte for byte, for two runs of one config on one machine.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from hybridwm.evaluation.config import BenchmarkConfig
 from hybridwm.evaluation.jobs import job_dir
 from hybridwm.physics import PhysicsModel
 from hybridwm.schemas import (
-    FIT_SCENARIO,
+    COST_METRICS,
     FORMAT_VERSION,
     METRIC_COLUMNS,
+    TIMINGS_FILE,
     JobResult,
     MetricRow,
     RunResults,
     SampleEpisodes,
+    Timings,
+    TrainingRow,
 )
 from hybridwm.systems import get_scenario, get_system
 
@@ -99,12 +104,17 @@ class _Collected:
     """The rows and frames gathered from the job files."""
 
     metrics: list[MetricRow] = field(default_factory=list)
+    training: list[TrainingRow] = field(default_factory=list)
+    timings: list[MetricRow] = field(default_factory=list)
     curves: list[pd.DataFrame] = field(default_factory=list)
     samples: dict[tuple[str, str], list[pd.DataFrame]] = field(default_factory=dict)
 
     def add(self, system: str, seed: int, kind: str, job: JobResult, *, samples: bool) -> None:
         """Add one job's rows and curves (and its sample episodes when ``samples``)."""
-        self.metrics.extend(job.metrics)
+        # job files written before `timings` existed hold the cost rows among the metrics
+        self.metrics += [r for r in job.metrics if not _is_cost(r)]
+        self.timings += [*job.timings, *(r for r in job.metrics if _is_cost(r))]
+        self.training += job.training
         for c in job.curves:
             columns = {"system": system, "model": kind, "scenario": c.scenario, "seed": seed}
             self.curves.append(pd.DataFrame({**columns, "t": c.t, "nrmse": c.nrmse}))
@@ -139,8 +149,8 @@ def _write_tables(out: Path, collected: _Collected) -> None:
 
 
 def _is_cost(row: MetricRow) -> bool:
-    """Fit and adaptation times go to ``results.json``'s ``fit`` list, not to ``metrics``."""
-    return row.scenario == FIT_SCENARIO or row.metric == "adapt_time"
+    """A wall-clock row (fit or adaptation time): it goes to ``timings.json``."""
+    return row.metric in COST_METRICS
 
 
 def collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
@@ -149,7 +159,7 @@ def collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
     Args:
         cfg: the benchmark's config.
         out: the run directory.
-        started: when the run started (ISO 8601), recorded in ``setup``.
+        started: when the run started (ISO 8601), recorded in ``timings.json``.
 
     Returns:
         The path of ``results.json``.
@@ -165,12 +175,18 @@ def collect(cfg: BenchmarkConfig, out: Path, started: str) -> Path:
                 collected.add(system, seed, kind, job, samples=seed == cfg.seeds[0])
     results = RunResults(
         format_version=FORMAT_VERSION,
-        setup={**_versions(), "preset": cfg.preset, "started": started, "finished": now()},
+        setup={**_versions(), "preset": cfg.preset},
         systems=systems,
         scenarios=_scenario_entries(cfg),
-        metrics=[r for r in collected.metrics if not _is_cost(r)],
-        fit=[r for r in collected.metrics if _is_cost(r)],
+        metrics=collected.metrics,
+        training=collected.training,
     )
     path = results.write(out / "results.json")
     _write_tables(out, collected)
+    Timings(
+        format_version=FORMAT_VERSION,
+        started=started,
+        finished=now(),
+        timings=collected.timings,
+    ).write(out / TIMINGS_FILE)
     return path

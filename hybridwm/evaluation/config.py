@@ -74,8 +74,10 @@ class BenchmarkConfig(Config):
         dt: sample and control period in seconds.
         noise: Gaussian noise on the training states, as a fraction of each state's std.
         hidden: hidden widths of the learned network (the learned model and the residual).
-        train: TrainConfig fields shared by every trained model (budgets: ``max_time``,
-            ``epochs``, ...). The same budget for every kind keeps the comparison fair.
+        train: TrainConfig fields shared by every trained model (the budget ``steps`` in
+            optimizer steps, ``max_time`` as a safety cap, ...). The same data and the same
+            number of optimizer steps for every kind keep the comparison fair and the numbers
+            the same on a busy or an idle machine.
         discover: DiscoverConfig fields per system (``{"cartpole": {"library": ...}}``); the
             key ``"*"`` applies to every system.
         vpt_threshold: normalised error at which a prediction stops being valid.
@@ -83,7 +85,7 @@ class BenchmarkConfig(Config):
         workers: parallel jobs (1: run in this process).
         executor: ``"local"`` (process pool), ``"ray"`` or ``"serial"`` (this process).
         adapt: scenario name → :class:`AdaptSettings`, e.g. ``{"ood-params": {"n_trajectories":
-            4, "duration": 2.0, "train": {"max_time": 20.0}}}``: each model is also evaluated
+            4, "duration": 2.0, "train": {"steps": 200}}}``: each model is also evaluated
             on that scenario after ``WorldModel.adapt`` on ``n_trajectories`` calibration
             trajectories of ``duration`` seconds of the scenario's system, simulated with
             another seed than its evaluation episodes, under the scenario name
@@ -213,12 +215,13 @@ class BenchmarkConfig(Config):
 
 # ---------------------------------------------------------------------------------- presets
 PRESETS: Registry[str] = Registry("benchmark preset", "`preset`")
-for _name in ("quick", "full"):
+for _name in ("quick", "full", "realistic"):
     PRESETS.register(_name, f"{_name}.toml")
 
 
 def load_preset(name: str, **overrides: Any) -> BenchmarkConfig:
-    """The BenchmarkConfig of a shipped preset (``quick``, ``full``), with field overrides."""
+    """The BenchmarkConfig of a shipped preset (``quick``, ``full``, ``realistic``), with field
+    overrides."""
     file = PRESETS[name]
     ref = resources.files("hybridwm.evaluation").joinpath("presets", file)
     with resources.as_file(ref) as path:

@@ -10,7 +10,8 @@ warning naming it::
     jobs/<system>/seed<k>/physics.json                        discovered equations
     jobs/<system>/seed<k>/models/<model>/                     fitted WorldModel
     jobs/<system>/seed<k>/models/<model>-<scenario>-adapted/  the model after WorldModel.adapt
-    jobs/<system>/seed<k>/eval/<model>.json                   a JobResult (hybridwm.schemas)
+    jobs/<system>/seed<k>/eval/<model>.json                   a JobResult (hybridwm.schemas):
+                                                              metrics, training rows, timings
 
 Jobs are module-level functions of plain arguments, so every executor can run them in another
 process.
@@ -33,9 +34,17 @@ from hybridwm.errors import HybridWMError
 from hybridwm.evaluation.config import ABLATIONS, BenchmarkConfig
 from hybridwm.evaluation.energy import ground_truth_energy
 from hybridwm.evaluation.evaluate import evaluate
+from hybridwm.evaluation.inspection import residual_share, training_row
 from hybridwm.models import WorldModel
 from hybridwm.physics import DiscoverConfig, PhysicsModel, discover
-from hybridwm.schemas import FIT_SCENARIO, Curve, JobResult, MetricRow, SampleEpisodes
+from hybridwm.schemas import (
+    FIT_SCENARIO,
+    Curve,
+    JobResult,
+    MetricRow,
+    SampleEpisodes,
+    TrainingRow,
+)
 from hybridwm.systems import simulate
 
 __all__ = ["fit_and_evaluate", "job_dir", "prepare"]
@@ -175,7 +184,12 @@ def _adapt_or_load(
 
 @dataclass
 class _JobResults:
-    """What one (system, seed, model) job measures, gathered scenario by scenario."""
+    """What one (system, seed, model) job measures, gathered scenario by scenario.
+
+    The metric and training rows are decided by the config and seed; the wall-clock
+    ``timings`` are kept apart from them (``timings.json``), so ``results.json`` is the same
+    on a loaded machine and an idle one.
+    """
 
     system: str
     seed: int
@@ -185,18 +199,17 @@ class _JobResults:
     metrics: list[MetricRow] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)
     samples: dict[str, SampleEpisodes] = field(default_factory=dict)
+    training: list[TrainingRow] = field(default_factory=list)
+    timings: list[MetricRow] = field(default_factory=list)
 
-    def row(self, scenario: str, metric: str, value: float) -> None:
-        """Record one number (a metric, or a cost such as ``fit_time``)."""
-        self.metrics.append(
-            MetricRow(
-                system=self.system,
-                model=self.kind,
-                scenario=scenario,
-                seed=self.seed,
-                metric=metric,
-                value=value,
-            )
+    def _row(self, scenario: str, metric: str, value: float) -> MetricRow:
+        return MetricRow(
+            system=self.system,
+            model=self.kind,
+            scenario=scenario,
+            seed=self.seed,
+            metric=metric,
+            value=value,
         )
 
     def evaluate(
@@ -206,7 +219,9 @@ class _JobResults:
         label: str,
         energy: Callable[..., Any] | None,
     ) -> None:
-        """Evaluate ``model`` on ``data`` and record it under the scenario name ``label``.
+        """Evaluate ``model`` on ``data`` and record it under the scenario name ``label``,
+        with the residual's share of the field on the data's states (models with physics
+        and a residual).
 
         Args:
             model: the fitted (or adapted) model.
@@ -215,8 +230,10 @@ class _JobResults:
             energy: ``energy(x)`` mapping (..., n_x) states to (...,) energies, or None.
         """
         ev = evaluate(model, data, vpt_threshold=self.vpt_threshold, energy=energy)
-        for metric, value in ev.metrics.items():
-            self.row(label, metric, value)
+        self.metrics += [self._row(label, metric, value) for metric, value in ev.metrics.items()]
+        share = residual_share(model, data)
+        if share is not None:
+            self.metrics.append(self._row(label, "residual_share", share))
         self.curves.append(Curve(scenario=label, t=ev.t.tolist(), nrmse=ev.curve.tolist()))
         k = min(self.n_samples, len(ev.pred))
         self.samples[label] = SampleEpisodes(
@@ -224,6 +241,25 @@ class _JobResults:
             pred=[a.tolist() for a in ev.pred[:k]],
             t=[a.tolist() for a in ev.times[:k]],
         )
+
+    def trained(
+        self, model: WorldModel, start: PhysicsModel | None, scenario: str, seconds: float
+    ) -> None:
+        """Record the training run of ``model`` (the fit for scenario ``"train"``, else its
+        adaptation to ``scenario``): its training row and its wall time ``seconds``."""
+        adapted = scenario != FIT_SCENARIO
+        self.training.append(
+            training_row(
+                model,
+                start,
+                system=self.system,
+                kind=self.kind,
+                seed=self.seed,
+                scenario=scenario,
+                adapted=adapted,
+            )
+        )
+        self.timings.append(self._row(scenario, "adapt_time" if adapted else "fit_time", seconds))
 
 
 def fit_and_evaluate(cfg: BenchmarkConfig, out: str, system: str, seed: int, kind: str) -> str:
@@ -237,20 +273,23 @@ def fit_and_evaluate(cfg: BenchmarkConfig, out: str, system: str, seed: int, kin
         return str(eval_path)
     train = read_trajectories(job / "data" / "train.parquet")
     model, fit_time = _fit_or_load(cfg, job, seed, kind, train)
+    start = None if model.kind == "learned" else PhysicsModel.load(job / "physics.json")
     results = _JobResults(system, seed, kind, cfg.n_samples, cfg.vpt_threshold)
     data = {sc: read_trajectories(job / "data" / f"{sc}.parquet") for sc in cfg.scenarios}
     energy = {sc: ground_truth_energy(system, d, scenario=sc) for sc, d in data.items()}
     for sc in cfg.scenarios:
         results.evaluate(model, data[sc], sc, energy[sc])
-    results.row(FIT_SCENARIO, "fit_time", fit_time)
+    results.trained(model, start, FIT_SCENARIO, fit_time)
     for sc in cfg.adapt:
         adapted, adapt_time = _adapt_or_load(cfg, job, seed, kind, sc)
         results.evaluate(adapted, data[sc], cfg.adapted(sc), energy[sc])
-        results.row(cfg.adapted(sc), "adapt_time", adapt_time)
+        results.trained(adapted, start, cfg.adapted(sc), adapt_time)
     JobResult(
         metrics=results.metrics,
         curves=results.curves,
         samples=results.samples,
         state_names=list(train.state_names),
+        training=results.training,
+        timings=results.timings,
     ).write(eval_path)
     return str(eval_path)

@@ -196,8 +196,9 @@ def warn_untrained(history: History) -> None:
         warnings.warn(
             f"Training ran {len(history) - 1} epochs (stopped: {history.stop_reason}) but "
             f"never improved the validation error of the initial weights, so the returned "
-            f"model is the untrained one. Try a larger budget (epochs/max_time), a shorter "
-            f"validation_horizon, a lower lr, or more data.",
+            f"model is the untrained one (for a hybrid: its physics alone, as the residual "
+            f"starts at zero). Try a larger budget (steps), a shorter validation_horizon, a "
+            f"lower lr, or more data.",
             UserWarning,
             stacklevel=3,
         )

@@ -107,9 +107,9 @@ class WorldModel:
     ) -> WorldModel:
         """Physics plus a learned residual: ``dx/dt = f_phys(x, u) + f_nn(x, u)``.
 
-        ``residual`` defaults to ``MLP(hidden=hidden)`` (MLP's widths when None), whose small
-        output init makes training start at the physics; ``trainable_physics`` defaults as
-        ``trainable`` of :meth:`physics`.
+        ``residual`` defaults to ``MLP(hidden=hidden)`` (MLP's widths when None), whose zero
+        output layer makes training start exactly at the physics; ``trainable_physics``
+        defaults as ``trainable`` of :meth:`physics`.
         """
         if trainable_physics is None:
             trainable_physics = has_free_parameters(physics)

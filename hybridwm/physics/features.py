@@ -32,6 +32,7 @@ import sympy as sp
 
 from hybridwm.data.checks import first_missing
 from hybridwm.errors import ConfigError, DiscoveryError, UnknownNameError
+from hybridwm.physics.codegen import HoistedFunctions, compile_hoisted
 from hybridwm.physics.expressions import (
     compile_expressions,
     expr_latex,
@@ -98,13 +99,12 @@ class FeatureLibrary:
         self.exprs: tuple[sp.Expr, ...] = tuple(exprs)
         action_syms = {sp.Symbol(a, real=True) for a in self.action_names}
         self.uses_actions = np.array([bool(e.free_symbols & action_syms) for e in exprs], bool)
-        self._np_fn: Callable[..., np.ndarray] | None = None
-        self._torch_fn: Callable[..., Any] | None = None
-        self._sub_fns: dict[tuple[int, ...], Callable[..., np.ndarray]] = {}
+        # generated functions by (kind, columns): "numpy", "torch" or "hoisted", None = all
+        self._compiled: dict[tuple[str, tuple[int, ...] | None], Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:  # generated functions are rebuilt on demand
         state = self.__dict__.copy()
-        state.update(_np_fn=None, _torch_fn=None, _sub_fns={})
+        state.update(_compiled={})
         return state
 
     # ------------------------------------------------------------------ description
@@ -175,9 +175,7 @@ class FeatureLibrary:
         Returns:
             (..., n_features) feature values.
         """
-        if self._np_fn is None:
-            self._np_fn = compile_expressions(self.exprs, self._groups(), backend="numpy")
-        return self._np_fn(*self._args(x, u, p))
+        return self._compile("numpy", None)(*self._args(x, u, p))  # type: ignore[no-any-return]
 
     def evaluate_subset(
         self,
@@ -187,18 +185,31 @@ class FeatureLibrary:
         p: np.ndarray | None = None,
     ) -> np.ndarray:
         """Evaluate only the features at ``columns``: (..., len(columns))."""
-        key = tuple(int(c) for c in columns)
-        if key not in self._sub_fns:
-            self._sub_fns[key] = compile_expressions(
-                [self.exprs[c] for c in key], self._groups(), backend="numpy"
-            )
-        return self._sub_fns[key](*self._args(x, u, p))
+        return self._compile("numpy", columns)(*self._args(x, u, p))  # type: ignore[no-any-return]
 
-    def torch_function(self) -> Callable[..., Any]:
-        """Torch version of :meth:`evaluate`: ``f(x, u, p) -> (..., n_features)`` tensors."""
-        if self._torch_fn is None:
-            self._torch_fn = compile_expressions(self.exprs, self._groups(), backend="torch")
-        return self._torch_fn
+    def torch_function(self, columns: Sequence[int] | None = None) -> Callable[..., Any]:
+        """Torch version of :meth:`evaluate` (of :meth:`evaluate_subset` given ``columns``):
+        ``f(x, u, p) -> (..., n_features)`` (or (..., len(columns))) tensors."""
+        return self._compile("torch", columns)  # type: ignore[no-any-return]
+
+    def torch_hoisted(self, columns: Sequence[int] | None = None) -> HoistedFunctions:
+        """:meth:`torch_function` in two parts (see :func:`~hybridwm.physics.codegen.
+        compile_hoisted`): ``prepare(p)`` computes what depends on the parameters alone, once
+        per parameter values; ``evaluate(x, u, prepare(p))`` equals ``torch_function(columns)(x,
+        u, p)``."""
+        return self._compile("hoisted", columns)  # type: ignore[no-any-return]
+
+    def _compile(self, kind: str, columns: Sequence[int] | None) -> Any:
+        """The generated function of ``kind`` for the features at ``columns`` (None: all)."""
+        key = (kind, None if columns is None else tuple(int(c) for c in columns))
+        if key not in self._compiled:
+            exprs = self.exprs if key[1] is None else [self.exprs[c] for c in key[1]]
+            if kind == "hoisted":
+                fn = compile_hoisted(exprs, *self._groups())
+            else:
+                fn = compile_expressions(exprs, self._groups(), backend=kind)
+            self._compiled[key] = fn
+        return self._compiled[key]
 
     def _groups(self) -> tuple[tuple[str, ...], ...]:
         return (self.state_names, self.action_names, self.parameter_names)

@@ -21,6 +21,12 @@ Contract (relied on by ``hybridwm.dynamics``):
   see :func:`hybridwm.physics.expressions.smooth_saturation`.
 * :meth:`to_physics_model` (or ``PhysicsModel.from_vector_field(module)``) gives back a
   PhysicsModel with the module's current values.
+* speed: a call evaluates only the features some equation uses. What depends on the trained
+  tensor alone (a declared prior's reparametrisation, coefficients and subterms such as
+  ``J*Mt``; a discovered model's masked coefficients) is computed once and shared by every
+  call (see :mod:`hybridwm.physics.shared_terms`) until the values change (in place, e.g. an
+  optimizer step, or replaced), or the mode or grad mode does. The values are the same to the
+  last bit as those of the full ``Theta @ (C * mask).T``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,6 +42,17 @@ from hybridwm.data.names import NamedSignals
 from hybridwm.errors import ShapeError
 from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import compile_expressions, smooth_saturation
+from hybridwm.physics.shared_terms import (
+    INTERVAL,
+    LOWER,
+    UNBOUNDED,
+    UPPER,
+    BoundGroup,
+    TermProgram,
+    bound_kind,
+    cache_key,
+    shared_terms,
+)
 
 __all__ = ["PhysicsVectorField"]
 
@@ -45,6 +63,13 @@ def _softplus_inv(y: float) -> float:
 
 class PhysicsVectorField(nn.Module, NamedSignals):
     """dx/dt = Theta(x, u; p) @ (C(p) * mask).T as an ``nn.Module``.
+
+    The forward pass evaluates only the features some equation uses (the columns of ``mask``
+    with a nonzero entry). What depends on the trained tensor alone (the masked coefficients;
+    for a declared prior also the reparametrisation of its parameters and the subterms of its
+    features in the parameters alone, see :func:`~hybridwm.physics.codegen.compile_hoisted`) is
+    computed once per values and shared by every call (every solver stage) until they change;
+    the values are those of the full ``Theta @ (C * mask).T``, with far fewer autograd nodes.
 
     Args:
         model: the PhysicsModel (or other :class:`~hybridwm.physics.equations.Equations`) whose
@@ -68,21 +93,29 @@ class PhysicsVectorField(nn.Module, NamedSignals):
         self.action_names: tuple[str, ...] = model.action_names
         self.feature_names: tuple[str, ...] = tuple(model.feature_names)
         self.trainable = bool(trainable)
-        self._features = model.library.torch_function()
         sharp = model.info.get("sharpness") if isinstance(model.info, dict) else None
         self.sharpness: float | None = None if sharp is None else float(sharp)
         self.observation_names: tuple[str, ...] = tuple(model.observations)
-        self._observe_fn = self._compile_observations(model)
         mask = torch.as_tensor(model.mask, dtype=dtype, device=device)
         self.register_buffer("mask", mask)
+        # the used features, and the positions of the nonzero entries of (C * mask)[:, used]
+        used = np.flatnonzero(model.mask.any(0))
+        self._used: tuple[int, ...] = tuple(used.tolist())
+        self._all_used = len(used) == len(self.feature_names)
+        self.register_buffer("used_features", torch.as_tensor(used, device=device), False)
+        rows, cols = np.nonzero(model.mask[:, used])
+        self._entries = (tuple(rows.tolist()), tuple(used[cols].tolist()))
+        index = torch.as_tensor(rows * len(used) + cols, device=device)
+        self.register_buffer("entry_index", index, False)
         params = list(model.parameters.values())
         self.parameter_names: tuple[str, ...] = tuple(p.name for p in params)
         self._free = [i for i, p in enumerate(params) if not p.fixed]
         self._fixed = [i for i, p in enumerate(params) if p.fixed]
         self.free_parameter_names: tuple[str, ...] = tuple(params[i].name for i in self._free)
+        self._declared = bool(params)
+        self._shared: tuple[Any, ...] | None = None
+        self._compile()
         if params:
-            exprs = [e for row in model.coef_expressions for e in row]
-            self._coef_fn = compile_expressions(exprs, (self.parameter_names,), backend="torch")
             self._bounds = [params[i].bounds_tuple() for i in self._free]
             raw = [
                 self._to_raw(params[i].value, b) if self.trainable else params[i].value
@@ -95,21 +128,86 @@ class PhysicsVectorField(nn.Module, NamedSignals):
                 "fixed_values",
                 torch.tensor([params[i].value for i in self._fixed], dtype=dtype, device=device),
             )
+            self._reparametrisation(dtype, device)
             self.coef = None
         else:
-            self._coef_fn = None
             self.coef = nn.Parameter(
                 torch.as_tensor(model.coef_array, dtype=dtype, device=device).clone(),
                 requires_grad=self.trainable,
             )
 
-    def _compile_observations(self, model: Equations) -> Any:
-        if not model.observations:
-            return None
-        return compile_expressions(
-            list(model.observations.values()),
-            (model.state_names, (), tuple(model.parameters)),
-            backend="torch",
+    def _compile(self) -> None:
+        """Generate the torch functions of the template's features, coefficients and
+        observation equations (rebuilt, never pickled)."""
+        model = self._template
+        columns = None if self._all_used else self._used
+        self._features = model.library.torch_function(columns)
+        self._observe_fn = self._coef_fn = self._entry_fn = self._prepare = None
+        if model.observations:
+            self._observe_fn = compile_expressions(
+                list(model.observations.values()),
+                (model.state_names, (), tuple(model.parameters)),
+                backend="torch",
+            )
+        if self._declared:
+            hoisted = model.library.torch_hoisted(columns)
+            self._features, self._prepare = hoisted.evaluate, hoisted.prepare
+            names = (self.parameter_names,)
+            exprs = model.coef_expressions
+            flat = [e for row in exprs for e in row]
+            self._coef_fn = compile_expressions(flat, names, backend="torch")
+            nonzero = [exprs[i][j] for i, j in zip(*self._entries, strict=True)]
+            self._entry_fn = compile_expressions(nonzero, names, backend="torch")
+
+    def _reparametrisation(self, dtype: torch.dtype, device: torch.device | str | None) -> None:
+        """Group the free parameters by the kind of their bounds (all ``unbounded`` when the
+        values are not trained) and store, as buffers, each group's positions and bounds, and
+        the permutation that puts ``cat(groups, fixed values)`` in parameter order."""
+        kinds = [bound_kind(b) if self.trainable else UNBOUNDED for b in self._bounds]
+        self._groups: list[tuple[str, bool]] = []
+        order: list[int] = []
+        for kind in (INTERVAL, LOWER, UPPER, UNBOUNDED):
+            members = [j for j, k in enumerate(kinds) if k == kind]
+            if not members:
+                continue
+            self._groups.append((kind, members == list(range(len(kinds)))))
+            self.register_buffer(f"{kind}_index", torch.tensor(members, device=device), False)
+            lo, hi = (list(b) for b in zip(*(self._bounds[j] for j in members), strict=True))
+            width = [h - low for low, h in zip(lo, hi, strict=True)]
+            for name, values in {"low": lo, "high": hi, "width": width}.items():
+                if kind != UNBOUNDED:
+                    buffer = torch.tensor(values, dtype=dtype, device=device)
+                    self.register_buffer(f"{kind}_{name}", buffer, False)
+            order += [self._free[j] for j in members]
+        order += self._fixed
+        perm = [order.index(i) for i in range(len(order))]
+        self._in_order = perm == list(range(len(order)))
+        self.register_buffer("parameter_order", torch.tensor(perm, device=device), False)
+
+    def _program(self) -> TermProgram:
+        """The :class:`~hybridwm.physics.shared_terms.TermProgram` of the current buffers."""
+        used = None if self._all_used else self.used_features
+        if not self._declared:
+            return TermProgram(self.n_x, self.mask, used)
+        groups = tuple(
+            BoundGroup(
+                kind,
+                None if whole else getattr(self, f"{kind}_index"),
+                *(getattr(self, f"{kind}_{name}", None) for name in ("low", "high", "width")),
+            )
+            for kind, whole in self._groups
+        )
+        return TermProgram(
+            self.n_x,
+            self.mask,
+            used,
+            self.sharpness,
+            groups,
+            self.fixed_values,
+            None if self._in_order else self.parameter_order,
+            self._entry_fn,
+            self.entry_index,
+            self._prepare,
         )
 
     def observe(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,32 +230,11 @@ class PhysicsVectorField(nn.Module, NamedSignals):
             return _softplus_inv(max(hi - value, 1e-12))
         return value
 
-    def _free_values(self) -> list[torch.Tensor]:
-        out = []
-        for j, (lo, hi) in enumerate(self._bounds):
-            r = self.raw_parameters[j]
-            if not self.trainable:
-                out.append(r)
-            elif math.isfinite(lo) and math.isfinite(hi):
-                out.append(lo + (hi - lo) * torch.sigmoid(r))
-            elif math.isfinite(lo):
-                out.append(lo + nn.functional.softplus(r))
-            elif math.isfinite(hi):
-                out.append(hi - nn.functional.softplus(r))
-            else:
-                out.append(r)
-        return out
-
     def parameter_tensor(self) -> torch.Tensor:
         """(n_p,) current parameter values in ``parameter_names`` order (empty if none)."""
-        if self._coef_fn is None:
+        if not self._declared:
             return self.mask.new_zeros(0)
-        vals: list[torch.Tensor | None] = [None] * len(self.parameter_names)
-        for i, v in zip(self._free, self._free_values(), strict=False):
-            vals[i] = v
-        for j, i in enumerate(self._fixed):
-            vals[i] = self.fixed_values[j]
-        return torch.stack(vals)  # type: ignore[arg-type]
+        return self._program().values(self.raw_parameters)
 
     def parameter_values(self) -> dict[str, float]:
         """Current parameter values as floats."""
@@ -170,6 +247,21 @@ class PhysicsVectorField(nn.Module, NamedSignals):
             return self.coef * self.mask  # type: ignore[operator]
         c = self._coef_fn(self.parameter_tensor())
         return c.reshape(self.n_x, -1) * self.mask
+
+    def _shared_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``q`` and the transposed used coefficients (see
+        :class:`~hybridwm.physics.shared_terms.TermProgram`), computed once and kept while the
+        trained tensor, the buffers, the mode and the grad mode stay the same."""
+        trained = self.raw_parameters if self._declared else self.coef
+        buffers = (self.mask, self.fixed_values) if self._declared else (self.mask,)
+        key = cache_key(trained, buffers, self.training, self.sharpness)  # type: ignore[arg-type]
+        shared = self._shared
+        if key is not None and shared is not None and shared[0] is trained and shared[1] == key:
+            return shared[2]  # type: ignore[no-any-return]
+        q, c = shared_terms(self._program(), trained, self.training)  # type: ignore[arg-type]
+        terms = (q, c.transpose(0, 1))
+        self._shared = None if key is None else (trained, key, terms)
+        return terms
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
@@ -190,14 +282,13 @@ class PhysicsVectorField(nn.Module, NamedSignals):
                 f"Got {got}."
             )
         with smooth_saturation(self.sharpness, enabled=self.training):
-            p = self.parameter_tensor()
-            theta = self._features(x, u, p)
-            return theta @ self.coefficient_matrix().transpose(0, 1)
+            q, coef = self._shared_terms()
+            return self._features(x, u, q) @ coef
 
     def to_physics_model(self) -> Equations:
         """A copy of the module's model (a PhysicsModel for one made by
         ``PhysicsModel.vector_field``) with the module's current coefficients / parameter values."""
-        if self._coef_fn is None:
+        if not self._declared:
             c = self.coefficient_matrix().detach().cpu().double().numpy()
             return self._template.with_coefficients(c)
         return self._template.with_parameters(**self.parameter_values())
@@ -210,15 +301,10 @@ class PhysicsVectorField(nn.Module, NamedSignals):
 
     def __getstate__(self) -> dict[str, Any]:  # generated functions are rebuilt, not pickled
         state = self.__dict__.copy()
-        state["_features"] = None
-        state["_observe_fn"] = None
-        state["_coef_fn"] = None if state.get("_coef_fn") is None else "rebuild"
+        state.update(_features=None, _observe_fn=None, _coef_fn=None, _entry_fn=None)
+        state.update(_prepare=None, _shared=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._features = self._template.library.torch_function()
-        self._observe_fn = self._compile_observations(self._template)
-        if self._coef_fn == "rebuild":
-            exprs = [e for row in self._template.coef_expressions for e in row]
-            self._coef_fn = compile_expressions(exprs, (self.parameter_names,), backend="torch")
+        self._compile()

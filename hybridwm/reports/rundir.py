@@ -22,13 +22,17 @@ import pandas as pd
 
 from hybridwm.errors import FormatError
 from hybridwm.schemas import (
+    COST_METRICS,
     CURVE_COLUMNS,
     FORMAT_VERSION,
     METRIC_COLUMNS,
     SAMPLE_COLUMNS,
+    TIMINGS_FILE,
     MetricRow,
     RunResults,
     SystemEntry,
+    Timings,
+    TrainingRow,
     read_json,
 )
 
@@ -55,9 +59,13 @@ class RunData:
         systems: ``{system: SystemEntry}`` (names, equations, coefficients).
         metrics: one row per metric value, columns ``system, model, scenario, seed, metric,
             value`` (value float; NaN/inf kept).
-        costs: the same columns for the cost rows of ``results.json``'s ``fit``: ``fit_time``
+        costs: the same columns for the wall-clock rows of ``timings.json`` (of older runs:
+            ``results.json``'s ``fit`` list and any cost row among its metrics): ``fit_time``
             (scenario ``train``) and ``adapt_time`` (scenario ``<name>-adapted``), in seconds;
-            NaN when a cached model was reused. Empty when results.json has no ``fit`` list.
+            NaN when a cached model was reused. Empty when the run recorded none.
+        times: ``started`` and ``finished`` of the run (from ``timings.json``, or from the
+            ``setup`` of older runs); empty when unknown.
+        training: ``results.json``'s training rows (steps, stop reason, fitted physics).
         scenario_descriptions: ``{system: {scenario: text}}`` (empty when absent).
         curves: error-vs-horizon rows (``system, model, scenario, seed, t, nrmse``) or ``None``.
         samples: ``{(system, scenario): DataFrame}`` of sample episodes (long format).
@@ -70,6 +78,8 @@ class RunData:
     systems: dict[str, SystemEntry]
     metrics: pd.DataFrame
     costs: pd.DataFrame | None = None
+    times: dict[str, str] = field(default_factory=dict)
+    training: list[TrainingRow] = field(default_factory=list)
     scenario_descriptions: dict[str, dict[str, str]] = field(default_factory=dict)
     curves: pd.DataFrame | None = None
     samples: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
@@ -80,6 +90,15 @@ class RunData:
     def name(self) -> str:
         """The run directory's name."""
         return self.path.resolve().name
+
+    def incomplete_physics(self, system: str) -> bool | None:
+        """Whether ``system``'s physics is incomplete, as the run recorded it (runs written
+        before the flag existed: True for a ``*-rig`` system, else unknown)."""
+        entry = self.systems.get(system)
+        flag = None if entry is None else entry.incomplete_physics
+        if flag is None and system.endswith("-rig"):
+            return True
+        return flag
 
 
 def _ordered(names: list[str], known: tuple[str, ...]) -> list[str]:
@@ -152,6 +171,20 @@ def _read_samples(sample_dir: Path) -> dict[tuple[str, str], pd.DataFrame]:
     return samples
 
 
+def _timings(path: Path, results: RunResults) -> tuple[list[MetricRow], dict[str, str]]:
+    """The run's cost rows and its start and end times: from ``timings.json``, or as older
+    runs kept them in ``results.json`` (the ``fit`` list, cost rows among the metrics, the
+    times in ``setup``)."""
+    if (path / TIMINGS_FILE).is_file():
+        timings = Timings.read(path / TIMINGS_FILE)
+        times = {"started": timings.started, "finished": timings.finished}
+        rows = timings.timings
+    else:
+        times = {k: results.setup.get(k) for k in ("started", "finished")}
+        rows = [*results.fit, *(r for r in results.metrics if r.metric in COST_METRICS)]
+    return rows, {k: str(v) for k, v in times.items() if v is not None}
+
+
 def read_run(run_dir: str | os.PathLike[str]) -> RunData:
     """Read and validate a benchmark run directory (format: :mod:`hybridwm.schemas`).
 
@@ -162,21 +195,25 @@ def read_run(run_dir: str | os.PathLike[str]) -> RunData:
         The parsed :class:`RunData`.
 
     Raises:
-        FormatError: if the directory or ``results.json`` is missing, a file cannot be parsed,
-            or required keys/columns are missing (the message names them).
+        FormatError: if the directory or ``results.json`` is missing, a file (``results.json``,
+            ``timings.json``, ...) cannot be parsed, or required keys/columns are missing (the
+            message names them).
         IncompatibleVersionError: if ``format_version`` is not 1.
     """
     path = Path(run_dir)
     results = RunResults.read(_results_path(path))
-    metrics = metric_frame(results.metrics)
+    metrics = metric_frame([r for r in results.metrics if r.metric not in COST_METRICS])
+    costs, times = _timings(path, results)
     curves_path = path / "curves.parquet"
     return RunData(
         path=path,
         config=_read_config(path / "config.json"),
-        setup=results.setup,
+        setup={k: v for k, v in results.setup.items() if k not in times},
         systems=results.systems,
         metrics=metrics,
-        costs=metric_frame(results.fit),
+        costs=metric_frame(costs),
+        times=times,
+        training=results.training,
         scenario_descriptions=results.scenarios,
         curves=(
             _read_table(curves_path, CURVE_COLUMNS, "curves table")

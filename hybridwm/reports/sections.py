@@ -27,7 +27,7 @@ from hybridwm.reports.blocks import (
     Section,
 )
 from hybridwm.reports.rundir import RunData
-from hybridwm.reports.summary import HYBRID, aggregate, summarize
+from hybridwm.reports.summary import HYBRID, aggregate, info_only_notes, summarize
 from hybridwm.reports.tables import (
     MAIN_METRICS,
     coefficient_table,
@@ -39,6 +39,7 @@ from hybridwm.reports.tables import (
     ratio_table,
     scenario_table,
 )
+from hybridwm.reports.training import training_section
 from hybridwm.schemas import SystemEntry
 
 __all__ = [
@@ -71,8 +72,14 @@ def findings_section(summary: dict[str, Any]) -> Section:
     return Section("findings", "Key findings", [Bullets(items)])
 
 
+def _info_only_note(run: RunData) -> list[Block]:
+    """What the information-only scenarios are, and which scenario is their headline."""
+    return [Note(text) for text in info_only_notes(run.scenarios)]
+
+
 def hybrid_losses_section(run: RunData, summary: dict[str, Any]) -> Section:
-    """Where the hybrid loses: every system × scenario cell where another model is better."""
+    """Where the hybrid loses: every system × scenario cell where another model is better
+    (information-only scenarios left out, and said so)."""
     sec = Section("hybrid-loses", "Where the hybrid loses")
     losses = summary["hybrid_losses"]
     if HYBRID not in run.models:
@@ -92,6 +99,8 @@ def hybrid_losses_section(run: RunData, summary: dict[str, Any]) -> Section:
             )
         )
         sec.blocks.append(losses_table(losses))
+    if HYBRID in run.models:
+        sec.blocks.extend(_info_only_note(run))
     return sec
 
 
@@ -125,8 +134,8 @@ def setup_section(run: RunData) -> Section:
     extra = {k: v for k, v in cfg.items() if k not in _OVERVIEW}
     if extra:
         blocks.append(kv_table(extra, "Other settings."))
-    if run.setup:
-        blocks.append(kv_table(run.setup, "Software, machine and time."))
+    if run.setup or run.times:
+        blocks.append(kv_table({**run.setup, **run.times}, "Software, machine and time."))
     return Section("setup", "Setup", blocks)
 
 
@@ -200,6 +209,7 @@ def results_section(run: RunData, agg: pd.DataFrame, summary: dict[str, Any]) ->
             "episode's normalised error stays below the threshold."
         )
     )
+    sec.blocks.extend(_info_only_note(run))
     best = {
         metric: {
             (r["system"], r["scenario"]): r["model"]
@@ -285,8 +295,8 @@ def _subtitle(run: RunData) -> str:
         bits.append(f"preset {cfg['preset']}")
     if "hybridwm" in setup:
         bits.append(f"hybridwm {setup['hybridwm']}")
-    if "finished" in setup:
-        bits.append(f"finished {setup['finished']}")
+    if "finished" in run.times:
+        bits.append(f"finished {run.times['finished']}")
     return " · ".join(map(str, bits))
 
 
@@ -306,6 +316,7 @@ def build_report(run: RunData) -> Report:
         findings_section(summary),
         hybrid_losses_section(run, summary),
         setup_section(run),
+        training_section(run, agg),
         results_section(run, agg, summary),
         generalisation_section(run, summary),
         equations_section(run),

@@ -130,7 +130,9 @@ def cost_table(run: RunData) -> Table | None:
         rows,
         "Wall time of each training run, mean ± std over seeds ('–': every model of the cell "
         "was loaded from the run's cache, so no time was measured). A physics-only model uses "
-        "the discovered equations as they are, so its fit time is only its set-up.",
+        "the discovered equations as they are, so its fit time is only its set-up. Times are "
+        "kept in timings.json, apart from results.json, whose numbers do not depend on the "
+        "machine's speed.",
     )
 
 

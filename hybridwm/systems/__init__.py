@@ -19,6 +19,7 @@ from hybridwm.systems.policies import (
     ZeroPolicy,
     make_policy,
 )
+from hybridwm.systems.rig import make_rig
 from hybridwm.systems.scenario import Scenario, get_scenario, list_scenarios, register_scenario
 from hybridwm.systems.simulation import SimulateConfig, simulate
 from hybridwm.systems.system import Parameter, System
@@ -43,6 +44,7 @@ __all__ = [
     "list_scenarios",
     "list_systems",
     "make_policy",
+    "make_rig",
     "register_scenario",
     "simulate",
 ]

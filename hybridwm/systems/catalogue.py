@@ -14,6 +14,25 @@ reacher    theta1, theta2, omega1, omega2 / tau1, tau2  link 1 along +x (horizon
 Positive angles move the link tip towards +x (pendulum, cartpole, acrobot) or counter-clockwise
 seen from above (reacher). Every link is a uniform rod with an explicit inertia, so a parameter
 override rewrites mass, centre of mass, inertia, geometry and child body positions together.
+
+Each system also comes as an incomplete-physics rig (:mod:`hybridwm.systems.rig`): the same
+states, actions, parameters, energy and scenarios, plus Coulomb friction, a first-order motor
+lag, motor force saturation and air drag, and no closed-form equations. Their defaults:
+
+============  =====================================  =========  ===========  ===========
+rig           Coulomb friction                       motor_tau  force_limit  air_density
+============  =====================================  =========  ===========  ===========
+pendulum-rig  friction = 0.1 N m                     0.03 s     0.8 N m      1.2 kg/m³
+cartpole-rig  cart_friction = 0.3 N,                 0.03 s     4 N          1.2 kg/m³
+              pole_friction = 0.005 N m
+acrobot-rig   friction1 = friction2 = 0.05 N m       0.03 s     0.8 N m      1.2 kg/m³
+reacher-rig   friction1 = friction2 = 0.02 N m       0.03 s     0.2 N m      1.2 kg/m³
+============  =====================================  =========  ===========  ===========
+
+The force limits lie inside the ``train`` scenarios' commands (half the action bounds), so
+saturation acts in the training data and more so under ``ood-action``. The open-loop nRMSE of
+each ideal system on its rig's data over 3 s, effect by effect, is printed by
+``benchmarks/bench_rigs.py`` (together: about 0.2 to 0.4).
 """
 
 from __future__ import annotations
@@ -24,6 +43,7 @@ import mujoco
 
 from hybridwm.registry import Registry
 from hybridwm.systems import equations as eq
+from hybridwm.systems.rig import make_rig
 from hybridwm.systems.system import Parameter, System
 
 __all__ = ["SYSTEMS", "get_system", "list_systems"]
@@ -197,8 +217,35 @@ REACHER = System(
 )
 
 
+# ---------------------------------------------------------------------------- rigs
+PENDULUM_RIG = make_rig(PENDULUM, friction={"friction": ("hinge", 0.1)}, force_limit=0.8)
+CARTPOLE_RIG = make_rig(
+    CARTPOLE,
+    friction={"cart_friction": ("slider", 0.3), "pole_friction": ("hinge", 0.005)},
+    force_limit=4.0,
+)
+ACROBOT_RIG = make_rig(
+    ACROBOT,
+    friction={"friction1": ("shoulder", 0.05), "friction2": ("elbow", 0.05)},
+    force_limit=0.8,
+)
+REACHER_RIG = make_rig(
+    REACHER,
+    friction={"friction1": ("shoulder", 0.02), "friction2": ("elbow", 0.02)},
+    force_limit=0.2,
+)
+
 SYSTEMS: Registry[System] = Registry("system", "`system`")
-for _system in (PENDULUM, CARTPOLE, ACROBOT, REACHER):
+for _system in (
+    PENDULUM,
+    CARTPOLE,
+    ACROBOT,
+    REACHER,
+    PENDULUM_RIG,
+    CARTPOLE_RIG,
+    ACROBOT_RIG,
+    REACHER_RIG,
+):
     SYSTEMS.register(_system.name, _system)
 
 

@@ -37,7 +37,8 @@ def make_data_pool(model: mujoco.MjModel, nthread: int) -> list[mujoco.MjData]:
 
 
 def _initial_state(model: mujoco.MjModel, x0: np.ndarray) -> np.ndarray:
-    """(n, nq + nv) states → (n, nstate) full physics states at time 0."""
+    """(n, nq + nv) states → (n, nstate) full physics states at time 0; actuator activations
+    (the motor lag of a rig) start at 0: the motor gives no force until it follows a command."""
     data = mujoco.MjData(model)
     template = np.empty(mujoco.mj_stateSize(model, _FULL))
     mujoco.mj_getState(model, data, template, _FULL)

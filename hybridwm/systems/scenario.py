@@ -1,6 +1,7 @@
 """Scenarios: distributions of initial states, actions and parameters, stored as data.
 
-Each system has a TOML file ``hybridwm/systems/scenarios/<system>.toml`` with one table per
+Each system has a TOML file ``hybridwm/systems/scenarios/<system>.toml`` (its ``scenarios``
+name: a variant such as ``pendulum-rig`` reads the file of the system it extends) with one table per
 scenario (``[train]``, ``[id]``, ``[ood-state]``, ``[ood-action]``, ``[ood-params]``, ...). A
 table may say ``extends = "train"`` to start from another scenario: keys it gives replace the
 parent's keys whole (a table such as ``initial_state`` or ``policy_kwargs`` is replaced, not
@@ -155,6 +156,7 @@ def _merge(tables: dict[str, Any], name: str, system: str, seen: tuple[str, ...]
 
 @cache
 def _scenario_tables(system: str) -> dict[str, dict[str, Any]]:
+    """The merged tables of ``scenarios/<system>.toml`` (a System's ``scenarios`` name)."""
     path = resources.files("hybridwm.systems").joinpath("scenarios", f"{system}.toml")
     try:
         text = path.read_text(encoding="utf-8")
@@ -171,11 +173,11 @@ _REGISTRIES: dict[str, Registry[dict[str, Any]]] = {}
 
 
 def _registry(system: str) -> Registry[dict[str, Any]]:
-    SYSTEMS[system]  # unknown systems fail here, listing the valid ones
+    file = SYSTEMS[system].scenarios  # unknown systems fail here, listing the valid ones
     reg = _REGISTRIES.get(system)
     if reg is None:
         reg = Registry(f"scenario of {system}", "`scenario`")
-        for name, table in _scenario_tables(system).items():
+        for name, table in _scenario_tables(file).items():
             reg.register(name, table)
         _REGISTRIES[system] = reg
     return reg

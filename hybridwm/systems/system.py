@@ -62,6 +62,19 @@ class Parameter:
         return v
 
 
+@dataclass(frozen=True)
+class _Chained:
+    """``apply(spec, values)`` of a system made by :meth:`System.extend`: the base system's
+    writer, then the added effects' writer."""
+
+    first: Callable[[mujoco.MjSpec, Mapping[str, float]], None]
+    then: Callable[[mujoco.MjSpec, Mapping[str, float]], None]
+
+    def __call__(self, spec: mujoco.MjSpec, values: Mapping[str, float]) -> None:
+        self.first(spec, values)
+        self.then(spec, values)
+
+
 class System(NamedSignals):
     """A ground-truth simulator built from an MJCF asset shipped with hybridwm.
 
@@ -81,6 +94,10 @@ class System(NamedSignals):
         equations: ``equations(model)`` → :class:`TrueEquations`, or None where unknown.
         description: One line describing the system and its angle conventions.
         values: Parameter values (defaults for those not given).
+        scenarios: Name of the scenario file ``hybridwm/systems/scenarios/<scenarios>.toml``
+            (default: ``name``); a variant of a system shares its scenarios this way.
+        base: Name of the system this one extends (see :meth:`extend`), None for a system of
+            its own.
     """
 
     def __init__(
@@ -97,9 +114,13 @@ class System(NamedSignals):
         equations: Callable[[mujoco.MjModel], TrueEquations] | None = None,
         description: str = "",
         values: Mapping[str, float] | None = None,
+        scenarios: str | None = None,
+        base: str | None = None,
     ) -> None:
         self.name = name
         self.asset = asset
+        self.scenarios = scenarios or name
+        self.base = base
         self.state_names: tuple[str, ...] = tuple(state_names)
         self.action_names: tuple[str, ...] = tuple(action_names)
         self.angle_names: tuple[str, ...] = tuple(angle_names)
@@ -179,21 +200,68 @@ class System(NamedSignals):
             >>> heavy = get_system("pendulum").with_parameters(mass=2.0)  # doctest: +SKIP
         """
         values = {**self._values, **self.check_parameters(overrides)}
-        new = System(
-            self.name,
-            asset=self.asset,
-            state_names=self.state_names,
-            action_names=self.action_names,
-            angle_names=self.angle_names,
-            parameters=tuple(self.parameter_specs.values()),
-            apply=self._apply,
-            energy=self._energy,
-            equations=self._equations,
-            description=self.description,
-            values=values,
-        )
+        new = self._copy(values=values)
         new._cache = self._cache  # compiled models are keyed by parameter values: share them
         return new
+
+    def extend(
+        self,
+        name: str,
+        *,
+        parameters: Sequence[Parameter],
+        apply: Callable[[mujoco.MjSpec, Mapping[str, float]], None],
+        description: str,
+    ) -> System:
+        """A new system: this one with more effects, written by ``apply`` after its own.
+
+        The new system keeps this one's asset, names, parameters (with their current values),
+        energy and scenarios, and adds ``parameters``. It has no closed-form equations: the
+        effects ``apply`` adds are, by intent, what the closed form lacks.
+
+        Args:
+            name: Registry name of the new system, e.g. ``"pendulum-rig"``.
+            parameters: The parameters of the added effects (names not among this system's).
+            apply: ``apply(spec, values)`` writes the added effects into a ``mujoco.MjSpec``
+                that already holds this system's parameters; ``values`` holds every parameter.
+            description: One line describing the new system.
+
+        Raises:
+            ConfigError: if a parameter of ``parameters`` is already one of this system's.
+        """
+        clash = sorted(set(self.parameter_specs) & {p.name for p in parameters})
+        if clash:
+            raise ConfigError(
+                f"`parameters` of extend must be new parameters of {name}; {clash} are already "
+                f"parameters of {self.name}. Rename them."
+            )
+        return self._copy(
+            name=name,
+            parameters=(*self.parameter_specs.values(), *parameters),
+            apply=_Chained(self._apply, apply),
+            equations=None,
+            description=description,
+            base=self.name,
+        )
+
+    def _copy(self, **changes: Any) -> System:
+        """A new System with this one's arguments, ``changes`` replacing some of them."""
+        arguments: dict[str, Any] = {
+            "name": self.name,
+            "asset": self.asset,
+            "state_names": self.state_names,
+            "action_names": self.action_names,
+            "angle_names": self.angle_names,
+            "parameters": tuple(self.parameter_specs.values()),
+            "apply": self._apply,
+            "energy": self._energy,
+            "equations": self._equations,
+            "description": self.description,
+            "values": self._values,
+            "scenarios": self.scenarios,
+            "base": self.base,
+        }
+        arguments.update(changes)
+        return System(**arguments)
 
     def _resolve(self, parameters: Mapping[str, Any] | None) -> dict[str, float]:
         if not parameters:
@@ -250,9 +318,20 @@ class System(NamedSignals):
         return self._energy(self._compiled(self._resolve(parameters))[0], x)
 
     def true_equations(self, *, parameters: Mapping[str, Any] | None = None) -> TrueEquations:
-        """The closed-form equations of motion, with constants read from the compiled model."""
+        """The closed-form equations of motion, with constants read from the compiled model.
+
+        Raises:
+            ConfigError: if the system has none (a system made by :meth:`extend`: the message
+                names the base system, whose equations are the ideal part).
+        """
         if self._equations is None:
-            raise ConfigError(f"No closed-form equations are known for {self.name}.")
+            ideal = (
+                f" Its ideal part, without the effects {self.name} adds, is "
+                f"get_system({self.base!r}).true_equations()."
+                if self.base
+                else ""
+            )
+            raise ConfigError(f"No closed-form equations are known for {self.name}.{ideal}")
         return self._equations(self._compiled(self._resolve(parameters))[0])
 
     # ------------------------------------------------------------------ simulation
@@ -347,7 +426,8 @@ class System(NamedSignals):
 
         Args:
             x0: (n, n_x) initial states ``(qpos, qvel)`` in :attr:`state_names` order; a single
-                (n_x,) state is allowed together with (T, n_u) actions.
+                (n_x,) state is allowed together with (T, n_u) actions. Hidden actuator states
+                (a rig's motor lag) start at zero force.
             actions: (n, T, n_u) actions; ``actions[i, k]`` is held on ``[t_k, t_k + dt)``.
                 Values outside :attr:`action_bounds` are clipped with a warning.
             dt: Control period in seconds, a multiple of :attr:`timestep`.

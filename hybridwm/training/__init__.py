@@ -5,6 +5,7 @@ from hybridwm.training.checkpoint import TrainState, load_checkpoint, save_check
 from hybridwm.training.config import (
     ADAPT_PHYSICS_LR,
     LR_SCHEDULES,
+    PHYSICS_LR,
     LossConfig,
     OptimConfig,
     RunConfig,
@@ -23,6 +24,7 @@ from hybridwm.training.validation import evaluate_windows
 __all__ = [
     "ADAPT_PHYSICS_LR",
     "LR_SCHEDULES",
+    "PHYSICS_LR",
     "Batch",
     "History",
     "LearningRate",

@@ -85,7 +85,7 @@ class TrainState:
         generator: the generator of the minibatch order.
         history: the epochs so far, with the best epoch and score.
         best: the weights of the best epoch so far (a :func:`weights` snapshot).
-        since_best: comparable epochs without improvement (the patience count).
+        since_best: optimizer steps without improvement (the patience count).
         stop: why the epochs ended ("" while they go on): a run resumed from a checkpoint
             written after its last epoch does not train further.
     """

@@ -37,6 +37,7 @@ from hybridwm.errors import ConfigError
 __all__ = [
     "ADAPT_PHYSICS_LR",
     "LR_SCHEDULES",
+    "PHYSICS_LR",
     "LossConfig",
     "OptimConfig",
     "RunConfig",
@@ -49,6 +50,12 @@ __all__ = [
 LRSchedule = Literal["cosine", "plateau", "constant"]
 LR_SCHEDULES: tuple[str, ...] = typing.get_args(LRSchedule)
 ADAPT_PHYSICS_LR = 0.05  # physics learning rate of WorldModel.adapt when physics_lr is None
+#: physics learning rate of a training run when physics_lr is None: the fastest robust rate of
+#: a sweep (benchmarks/bench_step_cost.py --physics-lr-sweep: parameters 30% off came within 1%
+#: in 83 steps, against 246 with 3e-3, 74-637 with 3e-2 and 410-1056 with 0.1)
+PHYSICS_LR = 1e-2
+#: the budget in optimizer steps when neither ``epochs`` nor ``steps`` is given
+DEFAULT_STEPS = 2000
 
 
 def _integer(value: Any) -> Any:
@@ -75,22 +82,24 @@ class _Part(Config):
 
 
 class OptimConfig(_Part):
-    """Optimization: the budget in epochs, AdamW's learning rate and its schedule, L-BFGS."""
+    """Optimization: the budget (optimizer steps or epochs), AdamW's learning rate and its
+    schedule, L-BFGS."""
 
-    epochs: Integer = Field(200, ge=1)
-    """Passes over the training windows (the run may stop earlier: ``patience``, ``max_time``)."""
+    epochs: Integer | None = Field(None, ge=1)
+    """The budget as passes over the training windows instead (``epochs × ceil(windows /
+    batch_size)`` steps); give ``steps`` or ``epochs``, not both."""
     batch_size: Integer = Field(64, ge=1)
     """Windows per gradient step."""
     lr: float = Field(3e-3, gt=0, allow_inf_nan=False)
     """Adam learning rate (peak)."""
     lr_schedule: LRSchedule = "cosine"
-    """``"cosine"`` (decays to ``min_lr`` over the epochs, or over ``max_time`` if that ends
-    first), ``"plateau"`` (halve when validation stalls), or ``"constant"``."""
+    """``"cosine"`` (decays to ``min_lr`` over the step budget), ``"plateau"`` (halve when
+    validation stalls), or ``"constant"``."""
     min_lr: NonNegative = 3e-5
     """Final learning rate of the cosine schedule / floor of the plateau one."""
     physics_lr: float | None = None
     """Peak learning rate of trainable physics coefficients / parameters, which follows the same
-    schedule scaled by ``physics_lr / lr`` (``None``: ``lr`` in ``WorldModel.fit``;
+    schedule scaled by ``physics_lr / lr`` (``None``: :data:`PHYSICS_LR` = 1e-2 in training;
     :data:`ADAPT_PHYSICS_LR` = 0.05 in ``WorldModel.adapt``, where coefficients such as a
     pendulum's ``g/l`` must move by whole units within a few hundred Adam steps: with 3e-3 a 20 s
     recalibration recovered a third of the shift, with 0.05 all of it)."""
@@ -105,12 +114,40 @@ class OptimConfig(_Part):
     lbfgs_windows: Integer = Field(512, ge=0)
     """Number of windows in the L-BFGS batch."""
 
+    steps: Integer | None = Field(None, ge=1)
+    """The budget in optimizer steps: the run ends after exactly this many (the last epoch may
+    stop part-way), so every model given the same data and ``steps`` gets the same training,
+    however fast the machine is. With neither ``steps`` nor ``epochs``: :data:`DEFAULT_STEPS`
+    (2000). The run may stop earlier on ``patience`` or the ``max_time`` safety cap."""
+
     @field_validator("physics_lr")
     @classmethod
     def _finite_positive(cls, value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError("must be a finite number > 0 or None (= lr)")
         return value
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> OptimConfig:
+        if self.steps is not None and self.epochs is not None:
+            raise ConfigError(
+                f"TrainConfig.optim has two budgets, steps={self.steps!r} and "
+                f"epochs={self.epochs!r}. Give one: `steps` (optimizer steps, the same for every "
+                f"data size) or `epochs` (passes over the windows); set the other to None."
+            )
+        return self
+
+    def total_steps(self, per_epoch: int) -> int:
+        """The step budget: ``steps``, or ``epochs × per_epoch``, or :data:`DEFAULT_STEPS`.
+
+        Args:
+            per_epoch: optimizer steps in one pass over the training windows (>= 1).
+        """
+        if self.steps is not None:
+            return self.steps
+        if self.epochs is not None:
+            return self.epochs * max(int(per_epoch), 1)
+        return DEFAULT_STEPS
 
     @model_validator(mode="after")
     def _min_lr_below_lr(self) -> OptimConfig:
@@ -136,7 +173,7 @@ class WindowConfig(_Part):
     curriculum_start: Integer = Field(2, ge=1)
     """First horizon of the curriculum."""
     curriculum_fraction: float = Field(0.3, gt=0, le=1)
-    """Fraction of training (epochs or time) the growth takes."""
+    """Fraction of the step budget the growth takes."""
 
 
 class LossConfig(_Part):
@@ -144,15 +181,21 @@ class LossConfig(_Part):
     weighted sum), the PINN collocation box and reference, and multiple shooting."""
 
     rollout_weight: NonNegative = 1.0
-    """NonNegative of the multi-step rollout loss (mean squared error normalized per state by the data
+    """Weight of the multi-step rollout loss (mean squared error normalized per state by the data
     std)."""
-    pinn_weight: NonNegative = 1e-3
-    """NonNegative of the PINN residual loss: squared mismatch between the model's vector field and the
-    (initial) physics at random collocation points. The default 1e-3 was the best of 0.1 / 0.01 /
-    1e-3 on every pendulum and cartpole scenario (2 seeds; benchmarks/RESULTS.md, "PINN weight");
-    raise it when the physics is trusted more than the data far from the data."""
-    residual_weight: NonNegative = 1e-3
-    """NonNegative of the minimum-norm penalty ‖f_nn‖² (normalized units) on the training states."""
+    pinn_weight: NonNegative = 0.1
+    """Weight of the PINN residual loss: squared mismatch between the model's vector field and the
+    (initial) physics at random collocation points (weighted by ``pinn_region``). The default 0.1
+    was chosen by a sweep of 1e-3 / 1e-2 / 0.1 / 1 with the zero-started, APHYNITY-trained
+    residual (pendulum-rig and pendulum with 2% noise, 800 steps; benchmarks/RESULTS.md, "PINN
+    weight, session 4"): 1e-3 and 1e-2 let the residual diverge near the inverted position on
+    the rig, 1 held it back on the data; 0.1 never diverged and beat the physics on id and
+    ood-action of both systems."""
+    residual_weight: NonNegative = 1.0
+    """Weight of the minimum-norm penalty ‖f_nn‖² (normalized derivative units) on the training
+    states, relative to the rollout loss, at the start of training. With ``multiplier=
+    "adaptive"`` the effective weight is ``residual_weight / λ``, where the trajectory multiplier
+    λ grows during training (APHYNITY), so the residual carries only what the physics lacks."""
     n_collocation: Integer = Field(256, ge=0)
     """Collocation points per step."""
     collocation_scale: float = Field(2.5, gt=0)
@@ -165,6 +208,15 @@ class LossConfig(_Part):
     """Explicit box ``{name: (low, high)}`` overriding the scaled range for the named
     states/actions. Angle states embedded periodically by the model are sampled over ``[-π, π]``
     unless named here."""
+    pinn_region: Literal["off-data", "box"] = "off-data"
+    """Where the PINN term speaks: ``"off-data"`` weights each collocation point by its
+    distance from the training samples (``1 - exp(-(d / support_radius)²)`` in the residual's
+    normalized inputs), so it pulls the residual to the physics only where the data never went
+    and leaves it free where they did; ``"box"`` weighs the whole box alike (it then also
+    fights the residual's corrections on the data)."""
+    support_radius: float = Field(0.5, gt=0, allow_inf_nan=False)
+    """Length scale of the ``"off-data"`` weighting, in the residual's normalized inputs (states
+    and actions in units of their std, angles as sin/cos)."""
     pinn_reference: Literal["auto", "initial", "current"] = "auto"
     """What the PINN term compares the model with when the physics is trainable: ``"initial"``
     (the physics as it was when training started: keeps the model near the given equations),
@@ -179,7 +231,18 @@ class LossConfig(_Part):
     continuity penalty; the encoder learns to reproduce the starts). Ignored for fully measured
     models."""
     continuity_weight: NonNegative = 1.0
-    """NonNegative of the multiple-shooting continuity penalty."""
+    """Weight of the multiple-shooting continuity penalty."""
+
+    multiplier: Literal["adaptive", "fixed"] = "adaptive"
+    """``"adaptive"`` (APHYNITY, Yin et al. 2021): minimise ‖f_nn‖² subject to fitting the
+    trajectories, with the trajectory loss's multiplier λ (starting at 1) raised by dual ascent
+    after every optimizer step, ``λ += multiplier_rate · L / L_ref`` (``L_ref``: the first
+    rollout loss seen at the current horizon, so the rate is free of units and data scale).
+    While the physics explains the data badly λ grows fast and the residual may grow; once the
+    data are fitted λ settles and the residual stays small. ``"fixed"``: λ = 1 throughout (a
+    constant penalty of weight ``residual_weight``)."""
+    multiplier_rate: NonNegative = 1.0
+    """Step of the dual ascent on λ per optimizer step, per unit of relative rollout loss."""
 
     @model_validator(mode="after")
     def _box_low_below_high(self) -> LossConfig:
@@ -201,12 +264,16 @@ class ValidationConfig(_Part):
     validation_horizon: Integer | None = Field(None, ge=1)
     """Rollout length of validation windows (``None``: whole episodes)."""
     validate_every: Integer = Field(1, ge=1)
-    """Validate every this many epochs."""
-    patience: Integer | None = Field(30, ge=1)
-    """Stop after this many validations without improvement once the curriculum has reached the
-    full horizon (``None``: never)."""
+    """Validate at the end of each epoch that ends at least this many optimizer steps after the
+    last validation (1: every epoch), and always at the end of the run."""
+    patience: Integer | None = Field(1000, ge=1)
+    """Stop after this many optimizer steps without a better validation score, counted once the
+    curriculum has reached the full horizon (``None``: never). Counted in steps, so the same
+    setting means the same on 20 windows and on 20,000."""
     max_time: float | None = Field(None, gt=0)
-    """Wall-clock budget in seconds (``None``: none)."""
+    """A wall-clock safety cap in seconds (``None``: none). It never shapes the schedules (those
+    follow the step budget); when it stops a run, ``History.stop_reason`` is ``"max_time"`` and
+    the result depends on the machine's speed."""
 
 
 class RunConfig(_Part):
@@ -292,7 +359,7 @@ class TrainConfig(Config):
     ``cfg.epochs``); :meth:`flat_fields` lists them with their type, default and doc.
 
     Attributes:
-        optim: :class:`OptimConfig`: epochs, batch size, learning rates and schedule, clipping,
+        optim: :class:`OptimConfig`: the budget (steps or epochs), batch size, learning rates and schedule, clipping,
             weight decay, L-BFGS.
         windows: :class:`WindowConfig`: horizon, stride, curriculum.
         loss: :class:`LossConfig`: loss weights, collocation box, PINN reference, shooting.

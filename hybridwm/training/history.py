@@ -23,8 +23,10 @@ class History:
             ``val_nrmse`` (``None`` on epochs without validation).
         best_epoch: epoch of the kept weights (0 = the initial weights).
         best_score: validation nRMSE of the kept weights (or training loss without validation).
-        stop_reason: ``"epochs"``, ``"patience"``, ``"max_time"``, ``"nonfinite"``,
-            ``"solver"``, ``"interrupted"`` or ``"nothing to train"``.
+        stop_reason: ``"steps"`` or ``"epochs"`` (the budget was spent), ``"patience"``,
+            ``"max_time"`` (the wall-clock safety cap stopped it: the result depends on the
+            machine's speed), ``"nonfinite"``, ``"solver"``, ``"interrupted"`` or
+            ``"nothing to train"``.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -38,6 +40,11 @@ class History:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken over all epochs (the L-BFGS polish not counted)."""
+        return sum(int(r.get("steps") or 0) for r in self.records if r.get("phase") != "lbfgs")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict."""

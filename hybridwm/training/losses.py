@@ -104,9 +104,13 @@ class Objective(nn.Module):
         solver: solver name for the rollouts (``None``: the model's).
         n_positions: number of samples of the training episodes laid end to end; with
             ``shooting="multiple"`` and hidden coordinates, each gets a learnable start.
+        support: optional (k, n_embed + n_u) training samples in the residual's input
+            coordinates (:func:`~hybridwm.training.pinn.support_points`), for the PINN term's
+            ``pinn_region="off-data"`` weighting (``None``: the whole box weighs alike).
 
     The PINN term is active only when the model has physics and ``pinn_weight > 0``; the
-    residual term only when it has a learned residual and ``residual_weight > 0``. The module's
+    residual term only when it has both physics and a learned residual (a hybrid) and
+    ``residual_weight > 0``. The module's
     parameters are the multiple-shooting starts (none otherwise), so an optimizer trains them
     and ``state_dict`` saves them.
     """
@@ -118,6 +122,7 @@ class Objective(nn.Module):
         solver: str | None = None,
         *,
         n_positions: int = 0,
+        support: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -126,14 +131,22 @@ class Objective(nn.Module):
         self.residual = ResidualNormLoss()
         loss = config.loss
         dyn = model.dynamics
-        self.use_residual = dyn.has_residual and loss.residual_weight > 0
+        # the minimum-norm penalty splits a hybrid's field between physics and residual; a
+        # purely learned model has nothing to split (its network is the whole field)
+        self.use_residual = dyn.has_physics and dyn.has_residual and loss.residual_weight > 0
         self.pinn: PinnLoss | None = None
         if dyn.has_physics and dyn.has_residual and loss.pinn_weight > 0 and loss.n_collocation:
             gen = torch.Generator().manual_seed(int(config.run.seed) + PINN_SEED_OFFSET)
-            self.pinn = PinnLoss.from_config(dyn, config, gen)
+            self.pinn = PinnLoss.from_config(dyn, config, gen, support)
         self.shooting: MultipleShooting | None = None
         if loss.shooting == "multiple" and model.hidden_names and n_positions:
             self.shooting = MultipleShooting(model, n_positions)
+        # APHYNITY's trajectory multiplier λ and the reference loss of each horizon (0: not
+        # seen yet); buffers, so checkpoints carry them and a resumed run continues exactly
+        self.adaptive = self.use_residual and loss.multiplier == "adaptive"
+        self.register_buffer("multiplier", torch.ones((), dtype=torch.float64))
+        horizons = config.windows.horizon + 1
+        self.register_buffer("reference", torch.zeros(horizons, dtype=torch.float64))
 
     def fixed_collocation(self) -> contextlib.AbstractContextManager[None]:
         """A block in which the PINN term reuses one sample of collocation points (L-BFGS)."""
@@ -159,17 +172,34 @@ class Objective(nn.Module):
             total = total + w.continuity_weight * c + e
             parts.update(continuity=c, encoder=e)
         if self.use_residual:
+            weight = w.residual_weight / self.multiplier.to(value.dtype)
             if model.fully_observed:
                 h = xs.shape[1]
                 x_states, u_states = batch.x[:, :h], batch.u[:, :h]
             else:
                 x_states, u_states = xs.detach(), batch.u[:, : xs.shape[1]]
             r, rp = self.residual(model.dynamics, x_states, u_states)
-            total = total + w.residual_weight * r
+            total = total + weight * r
             parts.update(rp)
         if self.pinn is not None:
             p, pp = self.pinn(model.dynamics)
             total = total + w.pinn_weight * p
             parts.update(pp)
+        if self.adaptive:
+            parts["multiplier"] = self.multiplier.detach().clone()
         parts["total"] = total
         return total, parts
+
+    @torch.no_grad()
+    def after_step(self, parts: Parts, horizon: int) -> None:
+        """The dual ascent of APHYNITY after an optimizer step that gave ``parts`` at
+        ``horizon``: ``λ += multiplier_rate · rollout / reference(horizon)`` (no-op unless the
+        multiplier is adaptive)."""
+        if not self.adaptive:
+            return
+        h = min(max(int(horizon), 0), self.reference.numel() - 1)
+        loss = parts["rollout"].detach().to(self.reference.dtype)
+        if self.reference[h] <= 0:
+            self.reference[h] = torch.clamp(loss, min=torch.finfo(loss.dtype).tiny)
+        rate = self.config.loss.multiplier_rate
+        self.multiplier += rate * loss / self.reference[h]

@@ -2,7 +2,10 @@
 
 The points are drawn uniformly from a box that extends beyond the training data (the data range
 scaled by ``collocation_scale``, angles over the full circle, ``collocation_box`` overrides), so
-the residual is held near zero where an off-data rollout goes.
+the residual is held near zero where an off-data rollout goes. With ``pinn_region="off-data"``
+(the default) each point is weighted by how far it lies from the training data, so the term
+speaks only where there are no data and leaves the residual free to correct the physics where
+there are (:func:`support_weights`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from hybridwm.dynamics import HybridDynamics
 from hybridwm.errors import ConfigError
 from hybridwm.training.config import TrainConfig
 
-__all__ = ["PinnLoss"]
+__all__ = ["MAX_SUPPORT_POINTS", "PinnLoss", "support_points", "support_weights"]
+
+#: training samples kept (evenly spaced) as the data support of the off-data PINN weighting
+MAX_SUPPORT_POINTS = 2048
 
 Parts = dict[str, torch.Tensor]
 
@@ -37,6 +43,11 @@ class PinnLoss:
         reference: with trainable physics, compare with the ``"initial"`` physics (frozen
             copy), the ``"current"`` one (penalize the residual only), or ``"auto"`` (current
             for declared priors with named parameters, initial otherwise).
+        support: optional (m, n_embed + n_u) training samples in the residual's input
+            coordinates (:func:`support_points`); each collocation point is then weighted by
+            its distance from them (:func:`support_weights`). ``None``: every point weighs 1.
+        radius: the distance (in those normalized coordinates) at which a point's weight
+            reaches ``1 - 1/e``.
 
     It holds no trained state (the frozen reference is a copy made here), so it is a plain
     callable, not a module.
@@ -52,6 +63,8 @@ class PinnLoss:
         n_points: int,
         generator: torch.Generator | None = None,
         reference: str = "initial",
+        support: torch.Tensor | None = None,
+        radius: float = 0.5,
     ) -> None:
         if not dynamics.has_physics:
             raise ConfigError("PinnLoss needs a model with a physics term.")
@@ -59,6 +72,7 @@ class PinnLoss:
         self.u_low, self.u_span = u_low, u_high - u_low
         self.n_points = int(n_points)
         self.generator = generator
+        self.support, self.radius = support, float(radius)
         self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
         phys = dynamics.physics
         trainable = any(p.requires_grad for p in phys.parameters())
@@ -107,15 +121,25 @@ class PinnLoss:
         else:
             diff = dynamics.vector_field(x, u) - self.reference.physics_term(x, u)
             mismatch = diff / dynamics.normalizer.dx_scale
-        value = mismatch.pow(2).mean()
+        sq = mismatch.pow(2)
+        if self.support is not None:
+            w = support_weights(dynamics, x, u, self.support, self.radius)
+            sq = sq * w.unsqueeze(-1)
+        value = sq.mean()
         return value, {"pinn": value}
 
     @classmethod
     def from_config(
-        cls, dynamics: HybridDynamics, config: TrainConfig, generator: torch.Generator | None
+        cls,
+        dynamics: HybridDynamics,
+        config: TrainConfig,
+        generator: torch.Generator | None,
+        support: torch.Tensor | None = None,
     ) -> PinnLoss:
         """Box = the data range (from the normalizer) scaled by ``collocation_scale``, with
-        ``collocation_box`` entries overriding named coordinates.
+        ``collocation_box`` entries overriding named coordinates; with ``pinn_region=
+        "off-data"`` and a ``support`` (:func:`support_points` of the training samples), the
+        points are weighted by their distance from it.
 
         Angle states that the residual embeds periodically (``dynamics.embedding.angles``) are
         sampled over the full circle ``[-π, π]`` (unless ``collocation_box`` names them): the
@@ -138,8 +162,70 @@ class PinnLoss:
         box = _Box(loss.collocation_scale, angles, loss.collocation_box or {})
         xl, xh = box(norm.x_min.clone(), norm.x_max.clone(), dynamics.state_names)
         ul, uh = box(norm.u_min.clone(), norm.u_max.clone(), dynamics.action_names)
-        reference = loss.pinn_reference
-        return cls(dynamics, xl, xh, ul, uh, loss.n_collocation, generator, reference=reference)
+        if loss.pinn_region == "box":
+            support = None
+        return cls(
+            dynamics,
+            *(xl, xh, ul, uh),
+            loss.n_collocation,
+            generator,
+            reference=loss.pinn_reference,
+            support=support,
+            radius=loss.support_radius,
+        )
+
+
+def _inputs(dynamics: HybridDynamics, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """(..., n_embed + n_u): states and actions as the residual sees them (normalized, angles
+    as sin/cos)."""
+    norm = dynamics.normalizer
+    zx = dynamics.embedding(x, (x - norm.x_mean) / norm.x_std)
+    return torch.cat((zx, (u - norm.u_mean) / norm.u_std), -1) if u.shape[-1] else zx
+
+
+@torch.no_grad()
+def support_points(dynamics: HybridDynamics, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The training samples as the data support: at most :data:`MAX_SUPPORT_POINTS`, evenly
+    spaced, in the residual's input coordinates.
+
+    Args:
+        dynamics: the model's dynamics (its normalizer and angle embedding).
+        x: (m, n_x) training states.
+        u: (m, n_u) the actions held at them.
+
+    Returns:
+        (k, n_embed + n_u) points, k <= :data:`MAX_SUPPORT_POINTS`.
+    """
+    m = x.shape[0]
+    if m > MAX_SUPPORT_POINTS:
+        idx = torch.linspace(0, m - 1, MAX_SUPPORT_POINTS, device=x.device).round().long()
+        x, u = x.index_select(0, idx), u.index_select(0, idx)
+    return _inputs(dynamics, x, u)
+
+
+@torch.no_grad()
+def support_weights(
+    dynamics: HybridDynamics,
+    x: torch.Tensor,
+    u: torch.Tensor,
+    support: torch.Tensor,
+    radius: float,
+) -> torch.Tensor:
+    """Weight of each point by its distance ``d`` to the nearest support point:
+    ``1 - exp(-(d / radius)²)``: 0 on the data, 1 far from them.
+
+    Args:
+        dynamics: the model's dynamics.
+        x: (n, n_x) states.
+        u: (n, n_u) actions.
+        support: (k, n_embed + n_u) from :func:`support_points`.
+        radius: the length scale in the normalized input coordinates (> 0).
+
+    Returns:
+        (n,) weights in [0, 1).
+    """
+    d = torch.cdist(_inputs(dynamics, x, u), support).min(dim=1).values
+    return -torch.expm1(-(d / radius).pow(2))
 
 
 class _Box:

@@ -1,4 +1,5 @@
-"""The training progress bar: epochs done, elapsed time, horizon, learning rate, loss parts."""
+"""The training progress bar: optimizer steps done, elapsed time, horizon, learning rate, loss
+parts."""
 
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ def epoch_info(record: dict[str, Any]) -> str:
 
 
 class EpochBar:
-    """A rich progress bar over the epochs (or nothing, when ``enabled`` is false).
+    """A rich progress bar over the optimizer steps, updated once per epoch (or nothing, when
+    ``enabled`` is false).
 
-    Use as ``with EpochBar.open(enabled, total, completed) as bar: ... bar.update(record)``.
+    Use as ``with EpochBar.open(enabled, total, completed) as bar: ... bar.update(record, done)``.
     """
 
     def __init__(self, progress: Progress | None, task: Any) -> None:
@@ -38,7 +40,7 @@ class EpochBar:
     @classmethod
     @contextlib.contextmanager
     def open(cls, enabled: bool, total: int, completed: int) -> Iterator[EpochBar]:
-        """A bar for ``total`` epochs of which ``completed`` are done (resumed runs)."""
+        """A bar for ``total`` optimizer steps of which ``completed`` are done (resumed runs)."""
         if not enabled:
             yield cls(None, None)
             return
@@ -54,7 +56,9 @@ class EpochBar:
                 progress, progress.add_task("train", total=total, completed=completed, info="")
             )
 
-    def update(self, record: dict[str, Any]) -> None:
-        """Show the epoch ``record`` (see :class:`~hybridwm.training.History`)."""
+    def update(self, record: dict[str, Any], done: int) -> None:
+        """Show the epoch ``record`` (see :class:`~hybridwm.training.History`) and the ``done``
+        optimizer steps so far."""
         if self._progress is not None:
-            self._progress.update(self._task, completed=record["epoch"], info=epoch_info(record))
+            info = f"epoch {record['epoch']}  {epoch_info(record)}"
+            self._progress.update(self._task, completed=done, info=info)

@@ -1,8 +1,8 @@
 """Schedules over training: the learning rate, the rollout-horizon curriculum, and the clock.
 
-Training *progress* is the fraction of the run done: the fraction of the epochs, or of the
-wall-clock budget ``max_time`` when that runs out first. The cosine learning rate and the horizon
-curriculum are closed-form functions of it; the plateau schedule reacts to validation scores.
+Training *progress* is the fraction of the step budget done (optimizer steps, never wall-clock
+time). The cosine learning rate and the horizon curriculum are closed-form functions of it; the
+plateau schedule reacts to validation scores.
 """
 
 from __future__ import annotations
@@ -38,33 +38,31 @@ def curriculum_horizon(progress: float, windows: WindowConfig) -> int:
 
 
 class Clock:
-    """Wall-clock time of a run (continuing a resumed one) and its progress.
+    """The step budget of a run, its progress, and the wall-clock safety cap.
+
+    Progress counts optimizer steps only, so the schedules (learning rate, horizon curriculum)
+    are the same on a busy and an idle machine; ``max_time`` only stops the run.
 
     Args:
-        epochs: the epoch budget.
-        max_time: the wall-clock budget in seconds (``None``: none).
+        total_steps: the budget in optimizer steps (>= 1).
+        max_time: the wall-clock safety cap in seconds (``None``: none).
         elapsed: seconds already spent (by the run being resumed).
     """
 
-    def __init__(self, epochs: int, max_time: float | None, elapsed: float = 0.0) -> None:
-        self.epochs, self.max_time = epochs, max_time
+    def __init__(self, total_steps: int, max_time: float | None, elapsed: float = 0.0) -> None:
+        self.total_steps, self.max_time = max(int(total_steps), 1), max_time
         self._start = time.perf_counter() - elapsed
 
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return time.perf_counter() - self._start
 
-    def progress(self, epoch: int, step: int, steps: int) -> float:
-        """Fraction of training done at ``step`` of ``steps`` of ``epoch`` (1-based), or of the
-        time budget if that is larger."""
-        elapsed = self.elapsed()
-        progress = (epoch - 1 + step / steps) / self.epochs
-        if self.max_time:
-            progress = max(progress, elapsed / self.max_time)
-        return progress
+    def progress(self, done: int) -> float:
+        """Fraction of the budget done when ``done`` optimizer steps are done."""
+        return done / self.total_steps
 
     def out_of_time(self) -> bool:
-        """True once the time budget is spent."""
+        """True once the safety cap is passed."""
         return self.max_time is not None and self.elapsed() > self.max_time
 
 

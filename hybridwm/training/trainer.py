@@ -29,10 +29,11 @@ from hybridwm.dynamics import ODEModel
 from hybridwm.errors import SimulationError, TrainingError
 from hybridwm.training.batch import Batch, to_batch
 from hybridwm.training.checkpoint import TrainState, load_checkpoint, save_checkpoint, weights
-from hybridwm.training.config import TrainConfig
+from hybridwm.training.config import PHYSICS_LR, TrainConfig
 from hybridwm.training.history import History
 from hybridwm.training.lbfgs import lbfgs_polish
 from hybridwm.training.losses import Objective
+from hybridwm.training.pinn import support_points
 from hybridwm.training.progress import EpochBar, fmt
 from hybridwm.training.schedule import Clock, LearningRate, curriculum_horizon
 from hybridwm.training.validation import evaluate_windows
@@ -54,6 +55,11 @@ class _Fit:
     snapshot: dict[str, Any] | None = None
     #: the epoch whose weights ``best.pt`` holds (-1: not written by this run)
     best_written: int = -1
+    #: optimizer steps done so far (over the whole run, resumed runs included)
+    done: int = 0
+    #: the value of ``done`` at the last validation, and at the last comparable score
+    validated_at: int = 0
+    compared_at: int = 0
     # set when the epochs start (there is something to train)
     clock: Clock = field(init=False)
     optimizer: torch.optim.Optimizer = field(init=False)
@@ -130,11 +136,14 @@ class Trainer:
             self.history.stop_reason = "nothing to train"
             return self.history
         fit.optimizer, fit.schedule = state.optimizer, state.schedule
-        fit.clock = Clock(cfg.optim.epochs, cfg.validation.max_time, elapsed)
+        fit.done = self.history.steps
+        fit.validated_at = fit.compared_at = fit.done
+        per_epoch = len(self._minibatches(fit.sizes, torch.Generator()))
+        fit.clock = Clock(cfg.optim.total_steps(per_epoch), cfg.validation.max_time, elapsed)
         fit.snapshot = state.payload(start_epoch - 1, weights(self.model), elapsed)
         try:
             epoch = self._epochs(fit, start_epoch) if not state.stop else start_epoch - 1
-            self.history.stop_reason = state.stop or "epochs"
+            self.history.stop_reason = state.stop or self._budget_name()
             self.model.load_state_dict(state.best)
             if cfg.optim.lbfgs_steps:
                 self._lbfgs(fit)
@@ -144,6 +153,10 @@ class Trainer:
         if cfg.run.checkpoint_dir:
             self._write("best.pt", state.payload(epoch, state.best, fit.clock.elapsed()))
         return self.history
+
+    def _budget_name(self) -> str:
+        """The stop reason of a run that spent its budget: ``"epochs"`` or ``"steps"``."""
+        return "epochs" if self.config.optim.epochs is not None else "steps"
 
     def _prepare(self, train: Windows, validation: Windows | None) -> _Fit:
         """Device and dtype, seeds, the objective, the batches, the optimizer and schedule."""
@@ -159,7 +172,9 @@ class Trainer:
         torch.manual_seed(cfg.run.seed)
         gen = torch.Generator().manual_seed(cfg.run.seed)
         groups, n_positions = _train_batches(train, device, dtype)
-        objective = self.objective or Objective(model, cfg, cfg.run.solver, n_positions=n_positions)
+        objective = self.objective or Objective(
+            model, cfg, cfg.run.solver, n_positions=n_positions, support=_support(model, groups)
+        )
         self.objective = objective
         objective.to(device=device, dtype=dtype)
         val_groups = (
@@ -177,7 +192,7 @@ class Trainer:
         """AdamW over the trainable tensors, and the list of them (``None`` if there are none).
 
         Groups: the network weights (with weight decay); the physics tensors with their own
-        rate (``lr_scale = physics_lr / lr``) when ``physics_lr`` is set; the rest without
+        rate (``lr_scale = physics_lr / lr``, :data:`PHYSICS_LR` when unset); the rest without
         decay (physics tensors otherwise, and the objective's multiple-shooting starts).
         """
         cfg, model = self.config.optim, self.model
@@ -190,8 +205,9 @@ class Trainer:
         decay = [p for p in params if id(p) not in phys_ids]
         no_decay = [p for p in params if id(p) in phys_ids]
         groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": cfg.weight_decay}]
-        if cfg.physics_lr is not None and no_decay:
-            scale = cfg.physics_lr / cfg.lr
+        if no_decay:
+            rate = cfg.physics_lr if cfg.physics_lr is not None else PHYSICS_LR
+            scale = rate / cfg.lr
             groups.append({"params": no_decay, "weight_decay": 0.0, "lr_scale": scale})
             no_decay = []
         no_decay += extra
@@ -219,17 +235,23 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def _epochs(self, fit: _Fit, start_epoch: int) -> int:
-        """Train from ``start_epoch``; returns the last epoch (the stop reason is in the state).
+        """Train from ``start_epoch`` until the step budget is spent; returns the last epoch
+        (the stop reason is in the state).
 
         After each epoch ``fit.snapshot`` is the checkpoint to resume from (written as
         ``last.pt`` every ``checkpoint_every`` epochs, and when the run is interrupted).
         """
         cfg, state = self.config, fit.state
         epoch = start_epoch - 1
-        with EpochBar.open(cfg.run.progress, cfg.optim.epochs, start_epoch - 1) as bar:
-            for epoch in range(start_epoch, cfg.optim.epochs + 1):
+        total = fit.clock.total_steps
+        with EpochBar.open(cfg.run.progress, total, fit.done) as bar:
+            while fit.done < total:
+                epoch += 1
                 record, state.stop = self._train_epoch(fit, epoch)
-                score = self._score(fit, record, final=bool(state.stop))
+                # a spent budget is no stop reason of the checkpoint: a resumed run with a
+                # larger budget goes on from it
+                final = bool(state.stop) or fit.done >= total
+                score = self._score(fit, record, final=final)
                 self.history.records.append(record)
                 self._keep_best(fit, record, score)
                 patience = cfg.validation.patience
@@ -238,26 +260,32 @@ class Trainer:
                 fit.snapshot = state.payload(epoch, weights(self.model), record["time"])
                 if cfg.run.checkpoint_every and epoch % cfg.run.checkpoint_every == 0:
                     self._write("last.pt", fit.snapshot)
-                bar.update(record)
+                bar.update(record, fit.done)
                 if state.stop:
                     break
         return epoch
 
     def _train_epoch(self, fit: _Fit, epoch: int) -> tuple[dict[str, Any], str]:
-        """One pass over the shuffled minibatches; the epoch's record and a stop reason."""
+        """One pass over the shuffled minibatches (cut short where the step budget ends); the
+        epoch's record and a stop reason (``"max_time"`` when the safety cap was hit)."""
         cfg = self.config
         self.model.train()
         batches = self._minibatches(fit.sizes, fit.state.generator)
         sums: dict[str, float] = defaultdict(float)
         n_done, lr, h, stop = 0, None, None, ""
+        objective = fit.state.objective
         for i, (gi, idx) in enumerate(batches):
-            progress = fit.clock.progress(epoch, i, len(batches))
+            if fit.done >= fit.clock.total_steps:
+                break
+            progress = fit.clock.progress(fit.done)
             lr = fit.schedule.at(progress)
             h = curriculum_horizon(progress, cfg.windows)
             parts = self._step(fit, fit.groups[gi].take(idx), h, f"epoch {epoch}, step {i}")
+            objective.after_step(parts, h)
             for k, v in parts.items():
                 sums[k] += float(v.detach())
             n_done += 1
+            fit.done += 1
             if fit.clock.out_of_time():
                 stop = "max_time"
                 break
@@ -316,21 +344,23 @@ class Trainer:
         record), the mean training loss without validation data, ``None`` otherwise."""
         if not fit.val_groups:
             return float(record.get("train_total", math.inf))
-        cfg = self.config
-        epoch = record["epoch"]
-        validate = epoch % cfg.validation.validate_every == 0 or final or epoch == cfg.optim.epochs
-        record["val_nrmse"] = self._validate(fit) if validate else None
+        due = fit.done - fit.validated_at >= self.config.validation.validate_every
+        record["val_nrmse"] = None
+        if due or final:
+            record["val_nrmse"] = self._validate(fit)
+            fit.validated_at = fit.done
         return record["val_nrmse"]  # type: ignore[no-any-return]
 
     def _keep_best(self, fit: _Fit, record: dict[str, Any], score: float | None) -> None:
         """Keep the weights if ``score`` is the best so far (and write ``best.pt``); count the
-        epochs without improvement for patience and the plateau schedule."""
+        optimizer steps without improvement for patience (and tell the plateau schedule)."""
         horizon = self.config.windows.horizon
         # early in a curriculum the training loss covers short horizons only; compare training
         # losses only once the full horizon is reached
         if score is None or not (fit.val_groups or record["horizon"] == horizon):
             return
         state, history = fit.state, self.history
+        since, fit.compared_at = fit.done - fit.compared_at, fit.done
         improved = score < history.best_score
         fit.schedule.observe(score)
         if improved:
@@ -343,7 +373,7 @@ class Trainer:
             # patience runs only once the curriculum has reached the full horizon: while the
             # horizon grows, long validation rollouts of a model trained on short ones may not
             # improve yet
-            state.since_best += 1
+            state.since_best += since
 
     # ------------------------------------------------------------------ endings
     def _restore_best(self, fit: _Fit, reason: str) -> str:
@@ -417,6 +447,16 @@ class Trainer:
         if directory:
             save_checkpoint(Path(directory) / name, payload)
             self.history.save(Path(directory) / "history.json")
+
+
+def _support(model: ODEModel, groups: list[Batch]) -> torch.Tensor | None:
+    """The training samples (each window's first state and action) as the data support of the
+    PINN term's off-data weighting; ``None`` when some state is not measured."""
+    if not model.fully_observed or not groups:
+        return None
+    x = torch.cat([g.x[:, 0] for g in groups])
+    u = torch.cat([g.u[:, 0] for g in groups])
+    return support_points(model.dynamics, x, u)
 
 
 def _train_batches(

@@ -15,6 +15,7 @@ from hybridwm.data import read_trajectories
 from hybridwm.errors import ConfigError, FormatError, UnknownNameError
 from hybridwm.evaluation import BenchmarkConfig, benchmark, evaluate, load_preset
 from hybridwm.evaluation.benchmark import EXECUTORS
+from hybridwm.evaluation.coefficients import incomplete_physics
 from hybridwm.reports import render_report
 from hybridwm.schemas import JobResult
 
@@ -153,7 +154,9 @@ def test_config_errors(changes: dict, error: type[Exception], message: str) -> N
 
 def test_presets() -> None:
     quick = load_preset("quick")
-    assert quick.systems == ("pendulum", "cartpole") and quick.seeds == (0,)
+    assert quick.seeds == (0,)
+    # a newcomer's `make demo` shows both situations: exact and incomplete physics
+    assert {incomplete_physics(s) for s in quick.systems} == {False, True}
     full = load_preset("full")
     assert set(full.systems) == {"pendulum", "cartpole", "acrobot", "reacher"}
     assert len(full.seeds) == 3
@@ -227,8 +230,11 @@ def test_adapted_scenario_is_evaluated_for_every_model(adapt_dir: Path) -> None:
     cells = {(r["model"], r["scenario"]) for r in results["metrics"] if r["metric"] == "nrmse"}
     models = tiny().models
     assert cells == {(m, s) for m in models for s in ("id", "ood-params", "ood-params-adapted")}
-    times = {(r["model"], r["scenario"]) for r in results["fit"] if r["metric"] == "adapt_time"}
+    timings = json.loads((adapt_dir / "timings.json").read_text())["timings"]
+    times = {(r["model"], r["scenario"]) for r in timings if r["metric"] == "adapt_time"}
     assert times == {(m, "ood-params-adapted") for m in models}
+    steps = {(r["model"], r["scenario"]): r["steps"] for r in results["training"]}
+    assert set(steps) == {(m, s) for m in models for s in ("train", "ood-params-adapted")}
     curves = pd.read_parquet(adapt_dir / "curves.parquet")
     assert set(curves.query("scenario == 'ood-params-adapted'")["model"]) == set(models)
     assert (adapt_dir / "samples" / "pendulum__ood-params-adapted.parquet").is_file()
@@ -428,3 +434,23 @@ def test_executors_share_one_interface() -> None:
     assert list(EXECUTORS["serial"](max, jobs, 4)) == [2, 4]
     assert list(EXECUTORS["local"](max, jobs, 1)) == [2, 4]  # one worker: in this process
     assert tiny(executor="serial").executor == "serial"
+
+
+def test_a_job_file_with_cost_rows_among_its_metrics_still_collects(
+    adapt_dir: Path, tmp_path: Path
+) -> None:
+    """Job files written before `timings` existed: their cost rows go to timings.json."""
+    run = tmp_path / "run"
+    shutil.copytree(adapt_dir, run)
+    job = run / "jobs" / "pendulum" / "seed0" / "eval" / "hybrid.json"
+    old = json.loads(job.read_text())
+    old["metrics"] += old.pop("timings")
+    del old["training"]
+    job.write_text(json.dumps(old))
+    benchmark(tiny_adapt(), run, progress=False)
+    results = json.loads((run / "results.json").read_text())
+    assert not {r["metric"] for r in results["metrics"]} & {"fit_time", "adapt_time"}
+    timings = json.loads((run / "timings.json").read_text())["timings"]
+    hybrid = {(r["scenario"], r["metric"]) for r in timings if r["model"] == "hybrid"}
+    assert hybrid == {("train", "fit_time"), ("ood-params-adapted", "adapt_time")}
+    assert _numbers(run) == _numbers(adapt_dir)

@@ -1,5 +1,6 @@
-"""Golden test: the quick preset cut to a tiny step budget gives the numbers it gave before the
-upper-floor redesign (same seed, same data, same optimizer steps)."""
+"""Golden test: the quick preset cut to a tiny step budget gives the numbers recorded in
+golden/quick_tiny.json (same seed, same data, same optimizer steps). Regenerate that file only
+for a change meant to change the numbers, and say so in its comment."""
 
 from __future__ import annotations
 

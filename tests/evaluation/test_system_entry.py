@@ -19,7 +19,7 @@ def cartpole_train():
 def test_rational_cartpole_compares_numerators_and_denominator_with_the_truth(
     cartpole_train,
 ) -> None:
-    cfg = DiscoverConfig.from_dict(load_preset("quick").discover["cartpole"])
+    cfg = DiscoverConfig.from_dict(load_preset("full").discover["cartpole"])
     phys = discover(cartpole_train, config=cfg)
     entry = system_entry("cartpole", phys)
     found, truth = entry.coefficients, entry.true_coefficients

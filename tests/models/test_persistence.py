@@ -91,7 +91,7 @@ def test_saved_document_records_the_installed_version(data, tmp_path):
     model = WorldModel.hybrid(TRUE, residual=MLP((4,))).fit(data, cfg())
     doc = json.loads((model.save(tmp_path / "m") / "config.json").read_text())
     assert doc["hybridwm_version"] == version("hybridwm")
-    assert doc["params"]["residual"] == {"hidden": [4], "activation": "tanh", "init_scale": 0.01}
+    assert doc["params"]["residual"] == {"hidden": [4], "activation": "tanh", "init_scale": 0.0}
     assert (tmp_path / "m" / "train_config.json").is_file()
 
 

@@ -83,7 +83,7 @@ def test_bounds_warning_and_fixed_parameters(data):
     prior = pendulum_prior(w0={"value": 1.5, "bounds": [0.5, 2.0]}, b={"value": 1.0, "fixed": True})
     wm = WorldModel.physics(prior, trainable=True)
     with pytest.warns(UserWarning, match="'w0' = .* ended at its upper bound 2"):
-        wm.fit(data, cfg(epochs=40, lr=0.3, batch_size=16, validation_fraction=0.0))
+        wm.fit(data, cfg(epochs=40, physics_lr=0.3, batch_size=16, validation_fraction=0.0))
     vals = wm.model_.dynamics.physics.parameter_values()
     assert vals["b"] == 1.0  # fixed: never trained
     assert 0.5 <= vals["w0"] <= 2.0

@@ -25,7 +25,7 @@ def cartpole_config(**changes) -> DiscoverConfig:
     denominator in cos(theta)), with some fields changed."""
     from hybridwm.evaluation import load_preset
 
-    return DiscoverConfig.from_dict(load_preset("quick").discover["cartpole"]).replace(**changes)
+    return DiscoverConfig.from_dict(load_preset("full").discover["cartpole"]).replace(**changes)
 
 
 @pytest.fixture(scope="module")

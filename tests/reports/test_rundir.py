@@ -276,7 +276,7 @@ def test_results_round_trip_through_the_schema(run_factory):
     doc = RunResults.parse(raw, "results.json")
     assert doc.metrics[0].value == float("inf") and np.isnan(doc.metrics[1].value)
     # the file format is kept (NaN as null, infinities as text); optional parts get written
-    assert doc.to_dict() == {**raw, "scenarios": {}, "fit": []}
+    assert doc.to_dict() == {**raw, "scenarios": {}, "training": [], "fit": []}
 
 
 def test_summary_json_reads_back_through_its_schema(rendered):

@@ -65,7 +65,9 @@ def test_scenario_round_trips_through_a_file(tmp_path):
 
 
 def test_unknown_names_list_valid_ones():
-    with pytest.raises(UnknownNameError, match=r"Unknown system 'pendulim'.*'acrobot', 'cartpole'"):
+    with pytest.raises(
+        UnknownNameError, match=r"Unknown system 'pendulim'.*'acrobot', 'acrobot-rig', 'cartpole'"
+    ):
         get_scenario("pendulim", "train")
     with pytest.raises(
         UnknownNameError, match=r"Unknown scenario of pendulum 'ood'.*'id', 'ood-action'"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import pytest
@@ -79,10 +78,10 @@ def test_curriculum_grows_the_horizon_over_its_fraction():
     assert curriculum_horizon(0.0, TrainConfig(horizon=1).windows) == 1
 
 
-def test_clock_progress_is_epochs_or_time_whichever_is_further():
-    clock = Clock(epochs=4, max_time=None)
-    assert clock.progress(2, 1, 4) == (1 + 1 / 4) / 4 and not clock.out_of_time()
-    late = Clock(epochs=4, max_time=10.0, elapsed=8.0)
-    assert late.progress(1, 0, 4) == pytest.approx(0.8, abs=0.01) and not late.out_of_time()
-    assert Clock(epochs=4, max_time=1.0, elapsed=2.0).out_of_time()
-    assert math.isclose(Clock(epochs=4, max_time=100.0).progress(4, 0, 1), 0.75)
+def test_clock_progress_counts_steps_only_and_max_time_is_a_cap():
+    clock = Clock(total_steps=16, max_time=None)
+    assert clock.progress(5) == 5 / 16 and not clock.out_of_time()
+    # the time spent never moves the schedules: only the safety cap reads it
+    late = Clock(total_steps=16, max_time=10.0, elapsed=8.0)
+    assert late.progress(0) == 0.0 and not late.out_of_time()
+    assert Clock(total_steps=16, max_time=1.0, elapsed=2.0).out_of_time()

@@ -22,6 +22,7 @@ from hybridwm.dynamics import (
 )
 from hybridwm.errors import ConfigError, FormatError, TrainingError
 from hybridwm.training import (
+    PHYSICS_LR,
     MultipleShooting,
     Objective,
     PinnLoss,
@@ -81,7 +82,8 @@ def test_objective_returns_value_and_named_parts(data):
     g = make_windows(data, 5).groups[0]
     b = to_batch(g.t, g.x, g.u, torch.device("cpu"), torch.float64)
     value, parts = Objective(model, cfg())(model, b, 5)
-    assert set(parts) == {"rollout", "residual", "pinn", "total"}
+    # "multiplier": APHYNITY's trajectory multiplier λ (the default multiplier="adaptive")
+    assert set(parts) == {"rollout", "residual", "pinn", "multiplier", "total"}
     assert torch.equal(value, parts["total"])
     c = cfg()
     expected = c.rollout_weight * parts["rollout"] + c.residual_weight * parts["residual"]
@@ -134,7 +136,7 @@ def test_physics_lr_scales_the_physics_steps_only(data):
             k: float((after[k] - before[k]).abs().max())
             for k in ("dynamics.physics.A", "dynamics.residual.net.0.weight")
         }
-    assert steps[None]["dynamics.physics.A"] == pytest.approx(1e-3, rel=1e-3)
+    assert steps[None]["dynamics.physics.A"] == pytest.approx(PHYSICS_LR, rel=1e-3)  # its default
     assert steps[0.1]["dynamics.physics.A"] == pytest.approx(0.1, rel=1e-3)
     assert steps[0.1]["dynamics.residual.net.0.weight"] == pytest.approx(1e-3, rel=1e-3)
 
@@ -237,7 +239,8 @@ def test_objective_is_a_module_whose_parameters_are_the_shooting_starts():
     hidden = hidden_velocity_model()
     objective = Objective(hidden, cfg(shooting="multiple"), n_positions=10)
     assert [p.shape for p in objective.parameters()] == [(10, 1)]
-    assert list(objective.state_dict()) == ["shooting.starts"]
+    # beside the starts: APHYNITY's multiplier and its reference losses (one per horizon)
+    assert list(objective.state_dict()) == ["multiplier", "reference", "shooting.starts"]
     assert objective.to(dtype=torch.float32).shooting.starts.dtype == torch.float32
 
 
