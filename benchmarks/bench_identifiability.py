@@ -50,7 +50,12 @@ verdict against the targets with the size of each miss.
     .venv/bin/python benchmarks/bench_identifiability.py [--system pendulum|cartpole|all]
         [--seeds 0,1,2] [--steps 500] [--models physics,hybrid,learned] [--json out.json]
 
-Torch runs on one thread. Not part of ``make test``.
+The default budget, 500 steps, is where the physics-only fits have converged (against 1000
+steps: pendulum parameters within 0.4 %, cart-pole cart mass and pole length within 0.3 % and
+pole mass within 2 %); 3 seeds x 5 models then took 12.5 min (pendulum) and 20 min
+(cart-pole) on a shared two-core machine. The hybrids keep improving beyond it (``--steps
+2000``, the library's default budget, is the convergence check). Torch runs on one thread. Not
+part of ``make test``.
 """
 
 from __future__ import annotations

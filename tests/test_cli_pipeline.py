@@ -183,6 +183,25 @@ def test_benchmark_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (out / "report.html").is_file() and "Report:" in capsys.readouterr().out
 
 
+def test_benchmark_steps_flag_sets_the_step_budget(tmp_path: Path) -> None:
+    cfg = tmp_path / "bench.toml"
+    cfg.write_text(
+        'systems = ["pendulum"]\nmodels = ["hybrid"]\nscenarios = ["id"]\n'
+        "n_train = 3\nn_eval = 2\nduration = 0.5\neval_duration = 0.5\n"
+        '[train]\nepochs = 1\n[discover.pendulum]\nangles = ["theta"]\n'
+    )
+    out = tmp_path / "bench"
+    args = ["benchmark", "--config", str(cfg), "--out", str(out), "--no-progress", "--no-report"]
+    assert run([*args, "--steps", "3", "--max-time", "600"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train"] == {"steps": 3, "max_time": 600.0}
+    training = json.loads((out / "results.json").read_text())["training"]
+    assert [(r["model"], r["steps"]) for r in training if r["scenario"] == "train"] == [
+        ("hybrid", 3)
+    ]
+    assert run([*args, "--steps", "0"]) == 2
+
+
 def test_report_of_a_non_run_directory_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,7 +22,19 @@ from hybridwm.reports import render_report
 __all__ = ["benchmark", "demo", "report"]
 
 WorkersOpt = Annotated[int | None, typer.Option(help="Parallel jobs.")]
-MaxTimeOpt = Annotated[float | None, typer.Option(help="Training budget per model in seconds.")]
+MaxTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Wall-clock safety cap per model in seconds (the budget is --steps); the report "
+        "says when it was hit."
+    ),
+]
+StepsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Training budget per model in optimizer steps (overrides the preset's)."
+    ),
+]
 
 
 def benchmark(
@@ -37,6 +49,7 @@ def benchmark(
     seeds: Annotated[
         list[int] | None, typer.Option("--seed", help="Seeds (repeatable); overrides the preset.")
     ] = None,
+    steps: StepsOpt = None,
     max_time: MaxTimeOpt = None,
     executor: Annotated[str | None, typer.Option(help="local or ray.")] = None,
     report: Annotated[bool, typer.Option(help="Render the report when done.")] = True,
@@ -49,13 +62,23 @@ def benchmark(
         cfg = build_config(BenchmarkConfig, config, overrides)
     else:
         cfg = load_preset(preset, **overrides)
-    _run(cfg, out, max_time, progress=progress, report=report)
+    _run(cfg, out, (steps, max_time), progress=progress, report=report)
 
 
 def _run(
-    cfg: BenchmarkConfig, out: Path, max_time: float | None, *, progress: bool, report: bool
+    cfg: BenchmarkConfig,
+    out: Path,
+    budget: tuple[int | None, float | None],
+    *,
+    progress: bool,
+    report: bool,
 ) -> None:
-    """Run the grid of ``cfg`` in ``out`` (training budget ``max_time``), then its report."""
+    """Run the grid of ``cfg`` in ``out`` with the training ``budget`` (optimizer steps, safety
+    cap in seconds; each ``None``: the config's), then its report."""
+    steps, max_time = budget
+    if steps is not None:
+        train = {k: v for k, v in cfg.train.items() if k != "epochs"}
+        cfg = cfg.replace(train={**train, "steps": steps})
     if max_time is not None:
         cfg = cfg.replace(train={**cfg.train, "max_time": max_time})
     results = run_benchmark(cfg, out, progress=progress)
@@ -87,12 +110,14 @@ def report(
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory of the demo.")] = Path("runs/demo"),
     workers: WorkersOpt = None,
+    steps: StepsOpt = None,
     max_time: MaxTimeOpt = None,
 ) -> None:
     """Run the quick benchmark end to end (simulate, discover, fit, evaluate) and its report."""
-    console.rule("[bold]hybridwm demo[/bold]: quick benchmark on pendulum and cartpole")
     overrides = {"workers": workers} if workers is not None else {}
-    _run(load_preset("quick", **overrides), out, max_time, progress=True, report=True)
+    cfg = load_preset("quick", **overrides)
+    console.rule(f"[bold]hybridwm demo[/bold]: quick benchmark on {', '.join(cfg.systems)}")
+    _run(cfg, out, (steps, max_time), progress=True, report=True)
     summary = json.loads((out / "summary.json").read_text())
     for line in summary.get("findings", []):
         console.print(f"• {line}", highlight=False)
