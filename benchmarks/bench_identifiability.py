@@ -94,6 +94,17 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 PARAMETER_TARGET = 0.05  # relative error of every fitted parameter
 DECADES_TARGET = 3.0  # log10-MSE of the hybrid below the learned model's
 DEFAULT_STEPS = 500
+#: the training defaults printed with the results (they decide what "default training" meant)
+REPORTED_SETTINGS = (
+    "lr",
+    "physics_lr",
+    "residual_weight",
+    "multiplier",
+    "multiplier_rate",
+    "pinn_weight",
+    "pinn_region",
+    "patience",
+)
 
 
 @dataclass(frozen=True)
@@ -446,6 +457,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     systems = list(CASES) if args.system == "all" else [args.system]
+    defaults = TrainConfig(steps=args.steps)
+    shown = {name: getattr(defaults, name) for name in REPORTED_SETTINGS}
+    print(f"TrainConfig defaults (the library's state when this ran): {shown}")
     rows = [row for system in systems for row in run_system(system, args)]
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -50,11 +50,13 @@ CRAFTED = [
 
 
 def _timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
+    # CPU time of this process, not wall-clock: other jobs on a loaded machine (CI runs beside
+    # benchmarks) must not make a refusal that takes milliseconds look slow
+    t0 = time.process_time()
     try:
         return fn(*args, **kwargs)
     finally:
-        assert time.perf_counter() - t0 < BOUND_S
+        assert time.process_time() - t0 < BOUND_S
 
 
 @pytest.mark.parametrize(("text", "match"), CRAFTED, ids=[c[0][:20] for c in CRAFTED])
