@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from hybridwm.data.names import NamedSignals
-from hybridwm.errors import ShapeError
+from hybridwm.errors import ConfigError, ShapeError
 from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import compile_expressions, smooth_saturation
 from hybridwm.physics.shared_terms import (
@@ -240,6 +240,33 @@ class PhysicsVectorField(nn.Module, NamedSignals):
         """Current parameter values as floats."""
         p = self.parameter_tensor().detach().cpu().tolist()
         return dict(zip(self.parameter_names, p, strict=False))
+
+    def set_parameter_values(self, **values: float) -> None:
+        """Set some parameters of a declared prior to new values, in place.
+
+        The values are checked as :meth:`Equations.with_parameters` checks them (known names,
+        finite, inside each parameter's bounds); fixed parameters can be set too. Gradients
+        and the module's trainability are unchanged.
+
+        Raises:
+            ConfigError: the module holds discovered coefficients, not named parameters.
+            UnknownNameError: a name is not a parameter (the valid names are listed).
+        """
+        if not self._declared:
+            raise ConfigError(
+                "set_parameter_values needs physics declared in named parameters (a prior made "
+                "with hybridwm.physics.declare); this module holds discovered coefficients. "
+                "Change discovered equations with PhysicsModel.with_coefficients instead."
+            )
+        checked = self.to_physics_model().with_parameters(**values).parameters
+        params = [checked[name] for name in self.parameter_names]
+        with torch.no_grad():
+            for j, (i, bounds) in enumerate(zip(self._free, self._bounds, strict=True)):
+                v = params[i].value
+                self.raw_parameters[j] = self._to_raw(v, bounds) if self.trainable else v
+            for k, i in enumerate(self._fixed):
+                self.fixed_values[k] = params[i].value
+        self._shared = None
 
     def coefficient_matrix(self) -> torch.Tensor:
         """(n_x, n_features) current coefficients (masked)."""
