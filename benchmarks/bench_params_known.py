@@ -34,6 +34,7 @@ The randomised box of ``learned-conditioned``: mass and length x[0.7, 1.3], damp
 x[0.5, 2] (log-uniform), per episode. Shifts evaluated (on the ``id`` scenario's initial
 states and actions, 16 episodes of 10 s, seed 1000):
 
+* ``none``: the nominal system (the in-distribution baseline);
 * ``inside``: mass x1.2, length x0.9, damping x1.5 (inside the box);
 * ``preset``: mass x1.5, length x1.3, damping x3 (the presets' ``ood-params``, outside it);
 * ``heavy``: mass x2 (outside it).
@@ -78,6 +79,7 @@ FREE = ("mass", "length", "damping")
 START = 1.25  # the prior's parameters start at START x their true values
 BOX = {"mass": (0.7, 1.3), "length": (0.7, 1.3), "damping": (0.5, 2.0)}
 SHIFTS = {
+    "none": {},
     "inside": {"mass": 1.2, "length": 0.9, "damping": 1.5},
     "preset": {"mass": 1.5, "length": 1.3, "damping": 3.0},
     "heavy": {"mass": 2.0},

@@ -63,6 +63,14 @@ _LAZY: dict[str, str] = {
     "declare": "hybridwm.physics",
     "discover": "hybridwm.physics",
     "fit_parameters": "hybridwm.physics",
+    # gymnasium both ways (the gym extra)
+    "WorldModelEnv": "hybridwm.envs",
+    "WorldModelVectorEnv": "hybridwm.envs",
+    "as_dynamics": "hybridwm.envs",
+    "collect": "hybridwm.envs",
+    # data masks
+    "mask_rows": "hybridwm.data",
+    "select_episodes": "hybridwm.data",
     # models and training
     "MLP": "hybridwm.dynamics",
     "ModelSpec": "hybridwm.models",
@@ -94,7 +102,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from hybridwm.data import mask_rows, select_episodes
     from hybridwm.dynamics import MLP
+    from hybridwm.envs import WorldModelEnv, WorldModelVectorEnv, as_dynamics, collect
     from hybridwm.evaluation import (
         BenchmarkConfig,
         Evaluation,
@@ -146,8 +156,12 @@ __all__ = [
     "TrajectorySet",
     "UnknownNameError",
     "WorldModel",
+    "WorldModelEnv",
+    "WorldModelVectorEnv",
     "__version__",
+    "as_dynamics",
     "benchmark",
+    "collect",
     "declare",
     "discover",
     "evaluate",
@@ -157,9 +171,11 @@ __all__ = [
     "list_scenarios",
     "list_systems",
     "load_preset",
+    "mask_rows",
     "nrmse",
     "read_trajectories",
     "render_report",
+    "select_episodes",
     "simulate",
     "write_trajectories",
 ]

@@ -95,7 +95,16 @@ def test_main_exits_with_the_status_of_run(tmp_path: Path) -> None:
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--help"]) == 0
     out = capsys.readouterr().out
-    for cmd in ("systems", "simulate", "discover", "fit", "rollout", "evaluate", "benchmark"):
+    for cmd in (
+        "systems",
+        "simulate",
+        "collect",
+        "discover",
+        "fit",
+        "rollout",
+        "evaluate",
+        "benchmark",
+    ):
         assert cmd in out
 
 
@@ -249,7 +258,16 @@ def test_fit_path_surfaces_data_errors(
 
 def test_help_texts_keep_their_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     """Square brackets are rich markup: defaults written as [default: x] would vanish."""
-    for command in ("simulate", "discover", "fit", "rollout", "evaluate", "benchmark", "report"):
+    for command in (
+        "simulate",
+        "collect",
+        "discover",
+        "fit",
+        "rollout",
+        "evaluate",
+        "benchmark",
+        "report",
+    ):
         assert run([command, "--help"]) == 0
         out = capsys.readouterr().out
         assert not re.search(r"\w \.(\s|$)", out), (command, out)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import hybridwm.cli
 from hybridwm.cli import app, parse_params, run
+from hybridwm.cli.collect import CollectConfig
 from hybridwm.cli.flags import (
     build_config,
     config_flags,
@@ -33,6 +34,7 @@ from hybridwm.training import TrainConfig
 #: config fields that are deliberately not flags of their command, and why
 NOT_FLAGS: dict[str, dict[str, str]] = {
     "simulate": {},
+    "collect": {},
     "discover": {},
     "fit": {
         "kind": "`--model` names the kind",
@@ -43,11 +45,13 @@ NOT_FLAGS: dict[str, dict[str, str]] = {
 #: fields whose flag is not `--field-name`
 RENAMED = {
     "simulate": {"params": "--param"},
+    "collect": {"env_params": "--env-param"},
     "fit": {"solver": "--train-solver"},  # `--solver` is ModelSpec.solver, the model's own
 }
 
 CONFIGS: dict[str, list[str]] = {
     "simulate": SimulateConfig.field_names(),
+    "collect": CollectConfig.field_names(),
     "discover": DiscoverConfig.field_names(),
     "fit": TrainConfig.flat_field_names() + ModelSpec.field_names(),
 }

@@ -10,10 +10,10 @@ From Python, :func:`run` runs a command and returns its exit status:
 ``run(["simulate", "--out", "data.parquet"]) == 0``.
 
 Modules: ``entry`` (the typer app, :func:`run` and :func:`main`), ``flags``, ``reading``, and one module per
-group of commands (``simulate``, ``discover``, ``fit``, ``rollout``, ``benchmark``).
+group of commands (``simulate``, ``collect``, ``discover``, ``fit``, ``rollout``, ``benchmark``).
 """
 
-from hybridwm.cli import benchmark, discover, fit, rollout, simulate
+from hybridwm.cli import benchmark, collect, discover, fit, rollout, simulate
 from hybridwm.cli.entry import app, main, run
 from hybridwm.cli.flags import parse_params
 
@@ -22,6 +22,7 @@ __all__ = ["app", "main", "parse_params", "run"]
 for _name, _command in (
     ("systems", simulate.systems),
     ("simulate", simulate.simulate),
+    ("collect", collect.collect),
     ("discover", discover.discover),
     ("fit", fit.fit),
     ("rollout", rollout.rollout),

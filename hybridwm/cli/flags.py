@@ -232,6 +232,7 @@ def config_flags(
     fields: Mapping[str, FieldInfo] | None = None,
     decls: Mapping[str, Sequence[str]] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    helps: Mapping[str, str] | None = None,
     into: str = "settings",
 ) -> Callable[[F], F]:
     """Decorator: one option per setting of ``config``; the command gets the given ones as a
@@ -247,9 +248,11 @@ def config_flags(
             apart); the first one names the command's parameter.
         defaults: command-line defaults that differ from the config's (then always applied,
             like a flag given).
+        helps: text added to the help of some fields (what the command adds to the config,
+            e.g. a library name it translates).
         into: the command's parameter that receives the dict.
     """
-    decls, defaults = decls or {}, defaults or {}
+    decls, defaults, helps = decls or {}, defaults or {}, helps or {}
     params, fields_of = [], {}
     for s in settings_of(config, fields):
         kind, metavar, convert = _flag_type(s.annotation)
@@ -259,7 +262,7 @@ def config_flags(
         if kind is bool:
             names = [f"{names[0]}/--no-{names[0][2:]}", *names[1:]]
         shown = defaults.get(s.name, s.default)
-        text = _summary(s.doc)
+        text = _summary(s.doc) + escape(helps.get(s.name, ""))
         if shown not in (None, (), {}):
             text += " " + escape(f"[default: {shown}]")
         option = typer.Option(

@@ -6,6 +6,10 @@ of the file); ``--time-scale`` converts the time unit; ``--dropna`` drops incomp
 fitted through a mapping remembers it (``WorldModel.columns_``), so reading the same kind of file
 for that model needs no flags: :meth:`DataOptions.read` takes the model's mapping as the base
 that the flags override.
+
+``--mask EXPR``, ``--episodes 0,3,5`` and ``--exclude-episodes 1,2`` (:func:`mask_flags`) keep
+some rows or episodes of the data read (:mod:`hybridwm.data.masks`): a mask splits an episode
+where it drops rows, so nothing is differentiated across a gap.
 """
 
 from __future__ import annotations
@@ -20,13 +24,22 @@ import typer
 
 from hybridwm.cli.flags import split_names, with_parameters
 from hybridwm.config import load_mapping
-from hybridwm.data import ColumnMapping, TrajectorySet, read_schema, read_trajectories
+from hybridwm.data import (
+    ColumnMapping,
+    MaskResult,
+    TrajectorySet,
+    mask_rows,
+    read_schema,
+    read_trajectories,
+    select_episodes,
+)
 from hybridwm.errors import ConfigError, FormatError
 
-__all__ = ["DataOpt", "DataOptions", "data_flags"]
+__all__ = ["DataOpt", "DataOptions", "MaskOptions", "data_flags", "mask_flags"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 PANEL = "Reading the data"
+MASK_PANEL = "Selecting rows and episodes"
 EXAMPLE = "--time t --states a,b --actions u --episode run"
 
 DataOpt = Annotated[Path, typer.Option(help="Trajectory file (.parquet, .csv or .npz).")]
@@ -118,9 +131,15 @@ def _build(values: dict[str, Any]) -> DataOptions:
 
 
 def _option(
-    name: str, annotation: Any, default: Any, *decls: str, help: str, metavar: str | None = None
+    name: str,
+    annotation: Any,
+    default: Any,
+    *decls: str,
+    help: str,
+    metavar: str | None = None,
+    panel: str = PANEL,
 ) -> Any:
-    option = typer.Option(*decls, help=help, metavar=metavar, rich_help_panel=PANEL)
+    option = typer.Option(*decls, help=help, metavar=metavar, rich_help_panel=panel)
     kind = inspect.Parameter.KEYWORD_ONLY
     return inspect.Parameter(name, kind, default=default, annotation=Annotated[annotation, option])
 
@@ -167,3 +186,113 @@ _PARAMETERS = [
 def data_flags(func: F) -> F:
     """Decorator: add the shared data flags to a command, which gets them as ``reading``."""
     return with_parameters(_PARAMETERS, "reading", _build)(func)
+
+
+# ---------------------------------------------------------------------------- masks
+@dataclasses.dataclass(frozen=True)
+class MaskOptions:
+    """Which rows and episodes of the data to use (the values of the mask flags).
+
+    Attributes:
+        mask: an expression over the columns; the rows where it is true are kept (see
+            :mod:`hybridwm.data.masks`), e.g. ``"not at_limit"``.
+        episodes: 0-based positions of the episodes to keep (file order); None keeps all.
+        exclude_episodes: 0-based positions of episodes to drop.
+        min_segment: the fewest samples a kept segment needs; None: what the command needs.
+    """
+
+    mask: str | None = None
+    episodes: tuple[int, ...] | None = None
+    exclude_episodes: tuple[int, ...] | None = None
+    min_segment: int | None = None
+
+    @property
+    def given(self) -> bool:
+        """Whether any row or episode selection was asked for."""
+        return any(v is not None for v in (self.mask, self.episodes, self.exclude_episodes))
+
+    def apply(self, data: TrajectorySet, min_samples: int) -> tuple[TrajectorySet, str | None]:
+        """The selected episodes, then the rows the mask keeps.
+
+        Args:
+            data: the episodes read.
+            min_samples: the fewest samples a segment needs when ``min_segment`` is not given.
+
+        Returns:
+            The kept data and a line saying what was kept (None when nothing was asked for).
+        """
+        if not self.given:
+            return data, None
+        chosen = select_episodes(data, self.episodes, exclude=self.exclude_episodes)
+        note = f"kept {len(chosen)} of {len(data)} episodes"
+        if self.mask is None:
+            return chosen, note
+        need = min_samples if self.min_segment is None else self.min_segment
+        result: MaskResult = mask_rows(chosen, self.mask, min_samples=need)
+        return result.data, f"{note}; mask {self.mask!r}: {result.describe()}"
+
+
+def _positions(values: list[str] | None, flag: str) -> tuple[int, ...] | None:
+    names = split_names(values)
+    if names is None:
+        return None
+    try:
+        return tuple(int(v) for v in names)
+    except ValueError:
+        raise ConfigError(
+            f"`{flag}` takes episode positions (0-based integers), e.g. `{flag} 0,3,5`. Got "
+            f"{values}."
+        ) from None
+
+
+def _build_mask(values: dict[str, Any]) -> MaskOptions:
+    values["episodes"] = _positions(values["episodes"], "--episodes")
+    values["exclude_episodes"] = _positions(values["exclude_episodes"], "--exclude-episodes")
+    return MaskOptions(**values)
+
+
+_MASK_PARAMETERS = [
+    _option(
+        "mask",
+        str | None,
+        None,
+        "--mask",
+        help="Keep the rows where this expression over the columns is true, e.g. "
+        "'not at_limit' or 'abs(theta) < 1.5'; an episode is split where rows are dropped.",
+        metavar="EXPR",
+        panel=MASK_PANEL,
+    ),
+    _option(
+        "episodes",
+        list[str] | None,
+        None,
+        "--episodes",
+        help="Keep only these episodes (0-based positions in the file; repeat or comma-separate).",
+        metavar="I,J,...",
+        panel=MASK_PANEL,
+    ),
+    _option(
+        "exclude_episodes",
+        list[str] | None,
+        None,
+        "--exclude-episodes",
+        help="Drop these episodes (0-based positions in the file).",
+        metavar="I,J,...",
+        panel=MASK_PANEL,
+    ),
+    _option(
+        "min_segment",
+        int | None,
+        None,
+        "--min-segment",
+        help="Drop kept segments shorter than this many samples (default: what the "
+        "differentiation needs).",
+        panel=MASK_PANEL,
+    ),
+]
+
+
+def mask_flags(func: F) -> F:
+    """Decorator: add the row and episode selection flags to a command, which gets them as
+    ``masking``."""
+    return with_parameters(_MASK_PARAMETERS, "masking", _build_mask)(func)

@@ -13,14 +13,20 @@ from rich.table import Table
 from hybridwm.cli.entry import console
 from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
 from hybridwm.data import TrajectorySet, write_trajectories
+from hybridwm.errors import ConfigError
 from hybridwm.evaluation import evaluate, ground_truth_energy
 from hybridwm.models import WorldModel
 from hybridwm.schemas import Document, JsonFloat
+from hybridwm.training.config import check_device
 
-__all__ = ["MetricsFile", "evaluate_command", "init_note", "rollout"]
+__all__ = ["MetricsFile", "checked_device", "evaluate_command", "init_note", "rollout"]
 
 ModelOpt = Annotated[Path, typer.Option(help="Run directory of a fitted model.")]
 SolverOpt = Annotated[str | None, typer.Option(help="Override the model's solver.")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(help="Torch device to run the model on: cpu, cuda, cuda:1, ... (default: cpu)."),
+]
 InitOpt = Annotated[
     str | None,
     typer.Option(help="Unmeasured initial states: encoder or optimize (default: the model's)."),
@@ -43,9 +49,25 @@ def init_note(wm: WorldModel, init: str | None) -> str:
     )
 
 
-def _load(model: Path, data: Path, reading: DataOptions) -> tuple[WorldModel, TrajectorySet]:
-    """The fitted model and the data, read through the model's column mapping if it has one."""
-    wm = WorldModel.load(model)
+def checked_device(device: str) -> str:
+    """``device`` (the ``--device`` flag), checked to exist on this machine.
+
+    Raises:
+        ConfigError: it is no torch device, or not available here (the message names the flag).
+    """
+    try:
+        check_device(device)
+    except ConfigError as exc:
+        raise ConfigError(f"--device {device!r}: {exc}") from None
+    return device
+
+
+def _load(
+    model: Path, data: Path, reading: DataOptions, device: str | None
+) -> tuple[WorldModel, TrajectorySet]:
+    """The fitted model on ``device`` and the data, read through the model's column mapping if
+    it has one."""
+    wm = WorldModel.load(model, device=checked_device(device) if device is not None else None)
     return wm, reading.read(data, model_columns=wm.columns_)
 
 
@@ -56,11 +78,12 @@ def rollout(
     out: Annotated[Path, typer.Option(help="Where to write the predicted trajectories.")],
     solver: SolverOpt = None,
     init: InitOpt = None,
+    device: DeviceOpt = None,
     *,
     reading: DataOptions,
 ) -> None:
     """Roll a fitted model out open-loop on the recorded actions of each episode."""
-    wm, ts = _load(model, data, reading)
+    wm, ts = _load(model, data, reading, device)
     ev = evaluate(wm, ts, init=init, solver=solver)
     path = write_trajectories(ev.predictions, out)
     note = init_note(wm, init)
@@ -109,6 +132,7 @@ def evaluate_command(
     ] = 0.1,
     solver: SolverOpt = None,
     init: InitOpt = None,
+    device: DeviceOpt = None,
     *,
     reading: DataOptions,
 ) -> None:
@@ -118,7 +142,7 @@ def evaluate_command(
     and per measured channel), valid prediction time, diverged episodes, and the energy drift
     when ``--system`` is given (with the physical parameters the data were simulated with).
     """
-    wm, ts = _load(model, data, reading)
+    wm, ts = _load(model, data, reading, device)
     energy = None
     if system is not None:
         energy = ground_truth_energy(system, ts)

@@ -6,10 +6,12 @@ The benchmark is in parts: :mod:`~hybridwm.evaluation.config` (``BenchmarkConfig
 (the result files) and :func:`benchmark`, the entry point.
 """
 
-from hybridwm.evaluation.benchmark import benchmark
+from hybridwm.evaluation.benchmark import GridRun, benchmark, run_grid
 from hybridwm.evaluation.config import MODEL_KINDS, PRESETS, BenchmarkConfig, load_preset
 from hybridwm.evaluation.energy import ground_truth_energy
 from hybridwm.evaluation.evaluate import Evaluation, evaluate, predict_arrays
+from hybridwm.evaluation.merging import collect_run
+from hybridwm.evaluation.shards import JobKey, Shard, job_keys
 from hybridwm.metrics import (
     coefficient_error,
     count_diverged,
@@ -28,19 +30,25 @@ __all__ = [
     "PRESETS",
     "BenchmarkConfig",
     "Evaluation",
+    "GridRun",
+    "JobKey",
+    "Shard",
     "benchmark",
     "coefficient_error",
+    "collect_run",
     "count_diverged",
     "default_scale",
     "diverged_mask",
     "energy_drift",
     "evaluate",
     "ground_truth_energy",
+    "job_keys",
     "load_preset",
     "nrmse",
     "nrmse_per_state",
     "nrmse_vs_horizon",
     "predict_arrays",
     "rmse",
+    "run_grid",
     "valid_prediction_time",
 ]

@@ -14,7 +14,11 @@ warning naming it::
                                                               metrics, training rows, timings
 
 Jobs are module-level functions of plain arguments, so every executor can run them in another
-process.
+process. The benchmark runs each one in a scratch folder of its worker, given the files of its
+job folder that it may reuse (:data:`PREPARE_INPUTS`, :func:`fit_inputs`), and writes what it
+sends back into the run directory itself (:mod:`~hybridwm.evaluation.pieces`); a job is
+:func:`finished` when its ``eval/<model>.json`` reads back. Models are fitted, loaded and
+evaluated on the device of the config's ``train`` (``device``; CPU when unset).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -47,7 +52,14 @@ from hybridwm.schemas import (
 )
 from hybridwm.systems import simulate
 
-__all__ = ["fit_and_evaluate", "job_dir", "prepare"]
+__all__ = [
+    "PREPARE_INPUTS",
+    "finished",
+    "fit_and_evaluate",
+    "fit_inputs",
+    "job_dir",
+    "prepare",
+]
 
 #: second entropy word of the training-noise seed (the first is the simulation seed)
 NOISE_SEED = 7919
@@ -81,6 +93,23 @@ def _cached(path: Path, read: Callable[[Path], T]) -> T | None:
 def job_dir(out: Path, system: str, seed: int) -> Path:
     """The folder of one (system, seed) job in the run directory ``out``."""
     return out / "jobs" / system / f"seed{seed}"
+
+
+def finished(out: Path, system: str, seed: int, kind: str) -> bool:
+    """Whether the (system, seed, kind) job of the run directory ``out`` is done: its result
+    file ``eval/<kind>.json`` reads back (one that does not is removed, with a warning)."""
+    return _cached(job_dir(out, system, seed) / "eval" / f"{kind}.json", JobResult.read) is not None
+
+
+#: the files of a job folder that :func:`prepare` may reuse
+PREPARE_INPUTS = ("data/*", "physics.json")
+
+
+def fit_inputs(cfg: BenchmarkConfig, kind: str) -> tuple[str, ...]:
+    """The files of a job folder that :func:`fit_and_evaluate` of ``kind`` may reuse: the
+    data, the physics, its models (fitted and adapted) and its result file."""
+    adapted = tuple(f"models/{kind}-{cfg.adapted(sc)}/*" for sc in cfg.adapt)
+    return (*PREPARE_INPUTS, f"models/{kind}/*", *adapted, f"eval/{kind}.json")
 
 
 # ---------------------------------------------------------------------------- prepare
@@ -148,7 +177,8 @@ def _fit_or_load(
     """The model ``kind`` fitted on ``train`` (loaded from the job's cache when there) and the
     seconds the fit took (NaN when loaded)."""
     model_dir = job / "models" / kind
-    cached = _cached(model_dir, WorldModel.load)
+    config = cfg.train_config(seed, kind)
+    cached = _cached(model_dir, partial(WorldModel.load, device=config.device))
     if cached is not None:
         return cached, float("nan")
     started = time.perf_counter()
@@ -157,7 +187,7 @@ def _fit_or_load(
     model = WorldModel.from_kind(
         base, physics=None if base == "learned" else phys, hidden=cfg.hidden
     )
-    model.fit(train, config=cfg.train_config(seed, kind))
+    model.fit(train, config=config)
     fit_time = time.perf_counter() - started
     model.save(model_dir)
     return model, fit_time
@@ -170,13 +200,14 @@ def _adapt_or_load(
     record (loaded from the job's cache when there) and the seconds it took (NaN when
     loaded)."""
     adapted_dir = job / "models" / f"{kind}-{cfg.adapted(scenario)}"
-    cached = _cached(adapted_dir, WorldModel.load)
+    config = cfg.train_config(seed, kind, adapt=scenario)
+    cached = _cached(adapted_dir, partial(WorldModel.load, device=config.device))
     if cached is not None:
         return cached, float("nan")
     started = time.perf_counter()
-    config = cfg.train_config(seed, kind, adapt=scenario)
     calibration = read_trajectories(job / "data" / f"{scenario}-calibration.parquet")
-    adapted = WorldModel.load(job / "models" / kind).adapt(calibration, config, parts="auto")
+    fitted = WorldModel.load(job / "models" / kind, device=config.device)
+    adapted = fitted.adapt(calibration, config, parts="auto")
     adapt_time = time.perf_counter() - started
     adapted.save(adapted_dir)
     return adapted, adapt_time

@@ -19,6 +19,7 @@ few hundred Adam steps.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from torch import nn
@@ -187,3 +188,38 @@ class Adaptation:
             return None
         to_model = getattr(module, "to_physics_model", None)
         return to_model() if callable(to_model) else None
+
+
+def with_physics_parameters(model: Any, **values: float) -> Any:
+    """``WorldModel.with_parameters``: a deep copy of the fitted WorldModel ``model`` whose declared prior has the named
+    parameters set to ``values``; the residual (if any) and everything else stay as fitted.
+    ``physics_model`` of the copy is the changed equations (the given ones stay in
+    ``physics_original_``), which ``save`` writes.
+
+    >>> heavy = hybrid.with_parameters(mass=1.5 * hybrid.physics_.parameter_values["mass"])
+
+    Raises:
+        NotFittedError: before ``fit``.
+        ConfigError: a learned model, physics given as a torch module, discovered physics
+            (coefficients, not named parameters), or no values.
+        UnknownNameError: a name is not a parameter of the prior (the valid names listed).
+    """
+    module = model._require_fitted("with_parameters").dynamics.physics
+    if module is None or not hasattr(module, "set_parameter_values"):
+        raise ConfigError(
+            f"with_parameters needs a physics or hybrid model whose physics is declared in "
+            f"named parameters (hybridwm.physics.declare); this {model.kind} model has "
+            f"{'no physics' if module is None else 'physics without named parameters'}. "
+            "Retrain it with a declared prior, or adapt it to data of the changed system "
+            "(WorldModel.adapt)."
+        )
+    if not values:
+        raise ConfigError(
+            "with_parameters needs at least one parameter, e.g. with_parameters(mass=2.0); "
+            f"this model's parameters: {list(model.physics_.parameters)}."
+        )
+    changed = copy.deepcopy(model)
+    changed.model_.dynamics.physics.set_parameter_values(**values)
+    changed.physics_original_ = getattr(model, "physics_original_", model.physics_model)
+    changed.physics_model = changed.physics_
+    return changed

@@ -12,7 +12,6 @@ with ``_``; methods that need it raise :class:`~hybridwm.errors.NotFittedError` 
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from hybridwm.data import Trajectory, TrajectorySet
 from hybridwm.dynamics import MLP, ODEModel
 from hybridwm.errors import ConfigError, NotFittedError, ShapeError
 from hybridwm.models import fitting, names, persistence, prediction
-from hybridwm.models.adaptation import Adaptation
+from hybridwm.models.adaptation import Adaptation, with_physics_parameters
 from hybridwm.models.building import current_physics, dtype_device, mlp_spec
 from hybridwm.models.persistence import FORMAT, FORMAT_VERSION
 from hybridwm.models.spec import KINDS, ModelSpec, check_physics, has_free_parameters
@@ -47,8 +46,7 @@ class WorldModel:
         **params: the architecture, stored as attributes of the same names: ``residual``,
             ``trainable_physics``, ``state_names``, ``latent_dim``, ``encoder``,
             ``encoder_window``, ``solver``, ``substeps``, ``rtol``, ``atol``, ``adjoint``,
-            ``angles``, ``init``, ``init_window``; see :class:`ModelSpec` for their meaning
-            and defaults.
+            ``angles``, ``init``, ``init_window`` (meaning and defaults: :class:`ModelSpec`).
 
     Fitted attributes: ``model_`` (the ODEModel), ``state_names_``, ``observed_names_``,
     ``action_names_``, ``angles_``, ``columns_`` (the training data's column mapping,
@@ -224,9 +222,8 @@ class WorldModel:
                 ``data``'s episodes, held out by a seeded split.
 
         Returns:
-            ``self`` with ``adapt_history_``, ``adapt_config_``, ``adapted_parts_``. Adapted
-            physics fitted frozen is frozen again; ``physics_model`` becomes the adapted
-            equations (the given ones stay in ``physics_original_``), which :meth:`save` writes.
+            ``self`` with ``adapt_history_``, ``adapt_config_``, ``adapted_parts_``; physics
+            kept as :meth:`with_parameters` keeps it (frozen again if it was fitted frozen).
 
         Raises:
             NotFittedError, UnknownNameError (``parts``), ConfigError (``parts`` the model
@@ -255,41 +252,7 @@ class WorldModel:
         values included), or None for a purely learned model; NotFittedError before ``fit``."""
         return current_physics(self._require_fitted("physics_"), self.physics_model)
 
-    def with_parameters(self, **values: float) -> WorldModel:
-        """A copy of this fitted model with some physical parameters of its declared prior
-        changed: the "what if the pole were 2x heavier" question that only a model written in
-        physical parameters can answer. The residual (if any) and everything else stay as
-        fitted; ``physics_model`` of the copy is the changed equations (the given ones stay in
-        ``physics_original_``), which :meth:`save` writes.
-
-        >>> heavy = hybrid.with_parameters(mass=1.5 * hybrid.physics_.parameter_values["mass"])
-
-        Raises:
-            NotFittedError: before ``fit``.
-            ConfigError: a learned model, physics given as a torch module, or discovered
-                physics (coefficients, not named parameters).
-            UnknownNameError: a name is not a parameter of the prior (the valid names listed).
-        """
-        module = self._require_fitted("with_parameters").dynamics.physics
-        setter = getattr(module, "set_parameter_values", None)
-        if module is None or setter is None:
-            raise ConfigError(
-                f"with_parameters needs a physics or hybrid model whose physics is declared in "
-                f"named parameters (hybridwm.physics.declare); this {self.kind} model has "
-                f"{'no physics' if module is None else 'physics without named parameters'}. "
-                "Retrain it with a declared prior, or adapt it to data of the changed system "
-                "(WorldModel.adapt)."
-            )
-        if not values:
-            raise ConfigError(
-                "with_parameters needs at least one parameter, e.g. with_parameters(mass=2.0); "
-                f"this model's parameters: {list(self.physics_.parameters)}."
-            )
-        changed = copy.deepcopy(self)
-        changed.model_.dynamics.physics.set_parameter_values(**values)
-        changed.physics_original_ = getattr(self, "physics_original_", self.physics_model)
-        changed.physics_model = changed.physics_
-        return changed
+    with_parameters = with_physics_parameters
 
     # ------------------------------------------------------------------ inference
     def _require_fitted(self, what: str) -> ODEModel:

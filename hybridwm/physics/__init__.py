@@ -28,6 +28,7 @@ from hybridwm.physics.derivatives import (
     make_differentiation,
     regression_data,
 )
+from hybridwm.physics.diagnostics import DiscoveryWarning
 from hybridwm.physics.discovery import discover
 from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import SUPPORTED_FUNCTIONS, parse_expression
@@ -35,8 +36,11 @@ from hybridwm.physics.features import LIBRARIES, FeatureLibrary, guess_angles, m
 from hybridwm.physics.model import FORMAT, FORMAT_VERSION, Parameter, PhysicsModel
 from hybridwm.physics.parameter_fit import fit_parameters
 from hybridwm.physics.priors import PRIOR_KEYS, declare, load_prior, parse_lhs
+from hybridwm.physics.selection import format_selection
+from hybridwm.physics.smoothing import choose_window
 from hybridwm.physics.sparse_regression import OPTIMIZERS, make_optimizer
 from hybridwm.physics.torch_field import PhysicsVectorField
+from hybridwm.physics.weak import WeakForm
 
 __all__ = [
     "ALIGN_MODES",
@@ -48,16 +52,20 @@ __all__ = [
     "PRIOR_KEYS",
     "SUPPORTED_FUNCTIONS",
     "DiscoverConfig",
+    "DiscoveryWarning",
     "Equations",
     "FeatureLibrary",
     "Parameter",
     "PhysicsModel",
     "PhysicsVectorField",
     "RegressionData",
+    "WeakForm",
+    "choose_window",
     "declare",
     "differentiate",
     "discover",
     "fit_parameters",
+    "format_selection",
     "guess_angles",
     "held_integral",
     "infer_angles",

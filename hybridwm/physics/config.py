@@ -26,15 +26,28 @@ class DiscoverConfig(Config):
         include_bias: include the constant feature ``1``.
         action_products: state features each action multiplies, e.g. ``("cos(theta)",)``.
         features: extra custom features (expressions over state and action names).
-        optimizer: ``"stlsq"`` or ``"sr3"``.
-        threshold: sparsity threshold (coefficients below it are cut; >= 0).
+        optimizer: ``"stlsq"`` or ``"sr3"``, used when ``threshold`` is given (with the
+            default ``threshold=None`` the terms are chosen by backward elimination instead).
+        threshold: sparsity threshold (coefficients below it are cut; >= 0); None (default):
+            chosen per equation on held-out trajectories from a path of relative thresholds
+            (:mod:`hybridwm.physics.selection`; the table is in ``info["selection"]``).
+        folds: held-out folds of the model selection and of the held-out R² (>= 2).
         alpha: ridge weight of STLSQ (>= 0).
         max_iter: optimizer iterations (>= 1).
         normalize_columns: let the optimizer normalize feature columns (threshold then applies
             to normalized coefficients).
-        differentiation: ``"finite_difference"`` or ``"smoothed_finite_difference"`` (``"savgol"``).
+        method: ``"derivative"`` (regress on derivative estimates) or ``"weak"`` (weak-form
+            SINDy: integrals against test functions, :mod:`hybridwm.physics.weak`).
+        differentiation: ``"auto"`` (default): Savitzky-Golay smoothing with the window
+            chosen by generalized cross-validation, or plain finite differences when that
+            finds no noise to remove (the shortest window wins), a trajectory is too short to
+            smooth or the time grid is not uniform; ``"smoothed_finite_difference"``
+            (``"savgol"``) always smooths; ``"finite_difference"`` never does.
         order: finite-difference accuracy order (>= 1).
-        window: Savitzky-Golay window (smoothed differentiation).
+        window: Savitzky-Golay window (smoothed differentiation, odd); None (default): chosen
+            from the data by generalized cross-validation (:mod:`hybridwm.physics.smoothing`).
+        weak_window: samples per test function of the weak form (odd, >= 7); None (default):
+            twice the smoothing window chosen for the data, plus one.
         polyorder: Savitzky-Golay polynomial order (>= 0).
         align: ``"actions"`` (default), ``"all"`` or ``"none"``: which regressors are aligned
             with the held actions.
@@ -43,7 +56,13 @@ class DiscoverConfig(Config):
         bagging: ``"trajectories"`` or ``"rows"``.
         inclusion_threshold: terms kept in the final ensembled model must appear in at least
             this fraction of the bagged models, in (0, 1].
-        seed: seed of the bagging (>= 0).
+        aggregate: final coefficients of an ensemble, the ones simulated: ``"refit"`` (least
+            squares of the included terms on all rows), ``"median"`` or ``"mean"`` of the bagged
+            models.
+        seed: seed of the bagging and of the held-out folds (>= 0).
+        diagnostics: check the result and warn (:class:`~hybridwm.physics.diagnostics.
+            DiscoveryWarning`) about poor held-out fit, divergence on the training episodes,
+            collinear terms and flagged samples.
         denominator: expression ``z`` over the states, e.g. ``"cos(theta2)"``: the derivatives
             of the ``rational`` rows are sparse combinations of ``feature / D(z)`` with
             ``D(z) = 1 + d_1 z + ... + d_m z^m`` estimated from the data first (see
@@ -62,20 +81,25 @@ class DiscoverConfig(Config):
     action_products: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     optimizer: str = "stlsq"
-    threshold: float = Field(default=0.1, ge=0)
+    threshold: float | None = Field(default=None, ge=0)
+    folds: int = Field(default=5, ge=2)
     alpha: float = Field(default=0.05, ge=0)
     max_iter: int = Field(default=20, ge=1)
     normalize_columns: bool = False
-    differentiation: str = "finite_difference"
+    method: Literal["derivative", "weak"] = "derivative"
+    differentiation: str = "auto"
     order: int = Field(default=2, ge=1)
-    window: int = Field(default=11, ge=1)
+    window: int | None = Field(default=None, ge=1)
+    weak_window: int | None = Field(default=None, ge=7)
     polyorder: int = Field(default=3, ge=0)
     align: Literal["actions", "all", "none"] = "actions"
     ensemble: int = Field(default=0, ge=0)
     subset: float = Field(default=0.6, gt=0, le=1)
     bagging: Literal["trajectories", "rows"] = "trajectories"
     inclusion_threshold: float = Field(default=0.5, gt=0, le=1)
+    aggregate: Literal["refit", "median", "mean"] = "refit"
     seed: int = Field(default=0, ge=0)
+    diagnostics: bool = True
     denominator: str | None = None
     denominator_degree: int = 2
     rational: tuple[str, ...] | None = None
@@ -95,7 +119,8 @@ class DiscoverConfig(Config):
     @field_validator("differentiation")
     @classmethod
     def _known_differentiation(cls, value: str) -> str:
-        DIFFERENTIATION[value]  # raises UnknownNameError listing valid names
+        if value != "auto":
+            DIFFERENTIATION[value]  # raises UnknownNameError listing valid names
         return value
 
     @field_validator("denominator_degree", mode="before")

@@ -27,6 +27,7 @@ widened to ``[-1, 1]`` when ``z`` is a sine or cosine. Candidates with ``min D``
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,9 +37,10 @@ from scipy.optimize import minimize
 
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import ConfigError, DiscoveryError, UnknownNameError
-from hybridwm.physics.derivatives import RegressionData, regression_data
+from hybridwm.physics.derivatives import RegressionData
 from hybridwm.physics.expressions import parse_expression
 from hybridwm.physics.features import FeatureLibrary
+from hybridwm.physics.selection import fold_ids
 
 __all__ = [
     "MIN_DENOMINATOR",
@@ -47,6 +49,8 @@ __all__ = [
     "estimate_denominator",
     "fit_rational",
     "kinematic_rows",
+    "refine_denominator",
+    "select_denominator",
     "z_range",
 ]
 
@@ -93,18 +97,29 @@ def denominator_expression(z: sp.Expr, d: Sequence[float], digits: int = 6) -> s
     return out
 
 
-def kinematic_rows(dx: np.ndarray, x: np.ndarray, tol: float = 0.05) -> np.ndarray:
+def kinematic_rows(
+    dx: np.ndarray, x: np.ndarray, tol: float = 0.05, theta: np.ndarray | None = None
+) -> np.ndarray:
     """Rows whose derivative is (almost) another state: ``dq/dt = omega`` in mechanics.
 
     Args:
         dx: (N, n_x) derivative estimates.
         x: (N, n_x) states at the same rows.
         tol: a row is kinematic when ``dx_i ~ a x_j`` for some ``j`` leaves a relative RMS
-            residual below ``tol``.
+            residual below ``tol``, or (given ``theta``) a residual at most ``1 + tol`` times
+            that of the least-squares fit on every column of ``theta``.
+        theta: (N, k) the library's regressors. With noisy data the derivative estimates carry
+            noise that no regressor explains, so a fixed ``tol`` calls a noisy ``dx/dt = v``
+            non-kinematic (a cart position with 1 % noise: relative residual 0.18); against
+            the whole library's residual (the noise floor) it is recognised.
 
     Returns:
         (n_x,) bool, True for the kinematic rows.
     """
+    floor = None
+    if theta is not None:
+        coef = np.linalg.lstsq(theta, dx, rcond=None)[0]
+        floor = np.sqrt(np.mean((dx - theta @ coef) ** 2, axis=0))
     out = np.zeros(dx.shape[1], dtype=bool)
     for i in range(dx.shape[1]):
         target = dx[:, i]
@@ -112,13 +127,14 @@ def kinematic_rows(dx: np.ndarray, x: np.ndarray, tol: float = 0.05) -> np.ndarr
         if scale == 0.0:
             out[i] = True
             continue
+        limit = tol * scale if floor is None else max(tol * scale, (1.0 + tol) * floor[i])
         for j in range(x.shape[1]):
             xj = x[:, j]
             denom = float(xj @ xj)
             if denom == 0.0:
                 continue
             resid = target - (xj @ target / denom) * xj
-            if float(np.sqrt(np.mean(resid**2))) < tol * scale:
+            if float(np.sqrt(np.mean(resid**2))) < limit:
                 out[i] = True
                 break
     return out
@@ -176,7 +192,6 @@ def estimate_denominator(
     sol = _ridge(big, target[:, None], alpha * scale)[:, 0]
     d0 = sol[k * r :]
 
-    grid = np.linspace(bounds[0], bounds[1], 201)
     # step 2 places two or three numbers and needs far fewer rows than step 1: for big
     # libraries (each evaluation costs rows × features²) an evenly spaced subset keeps it cheap
     max_rows = max(MIN_REFINE_ROWS, int(REFINE_BUDGET / max(k, 1) ** 2))
@@ -185,27 +200,62 @@ def estimate_denominator(
         th_r, dx_r, z_r = th[keep], dx[keep], z[keep]
     else:
         th_r, dx_r, z_r = th, dx, z
+    return refine_denominator(
+        lambda d: (th_r / denominator_values(z_r, d)[:, None], dx_r), d0, bounds, alpha=alpha
+    )
+
+
+def refine_denominator(
+    rows_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    start: np.ndarray,
+    bounds: tuple[float, float],
+    *,
+    alpha: float = 1e-6,
+    embed: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """The denominator's coefficients ``d`` that minimize the explicit residual
+    ``||dx - A(d) xi(d)||^2``, ``xi(d)`` the ridge least-squares numerators (Nelder-Mead).
+
+    Args:
+        rows_of: maps ``d`` (m,) to the regression rows ``(A(d) (n, k), dx (n, r))`` of the
+            features divided by ``D(z; d)`` (pointwise, or their weak-form integrals).
+        start: (m,) the first guess (replaced by zeros when ``D`` is not positive with it).
+        bounds: ``(lo, hi)`` interval of ``z`` on which ``D`` must stay
+            >= :data:`MIN_DENOMINATOR`.
+        alpha: ridge weight, relative to the mean square of ``A(d)``.
+        embed: maps the free coefficients to the full ``d`` (default: they are ``d``), e.g.
+            to keep some powers of ``z`` at zero.
+
+    Returns:
+        (m,) coefficients ``d`` (the free ones when ``embed`` is given).
+
+    Raises:
+        DiscoveryError: no denominator positive on ``bounds`` fits the data.
+    """
+    grid = np.linspace(bounds[0], bounds[1], 201)
+    full = embed if embed is not None else (lambda v: v)
 
     def feasible(d: np.ndarray) -> bool:
-        return bool(np.min(denominator_values(grid, d)) >= MIN_DENOMINATOR)
+        return bool(np.min(denominator_values(grid, full(d))) >= MIN_DENOMINATOR)
 
     def explicit(d: np.ndarray) -> float:
         if not feasible(d):
             return np.inf
-        a = th_r / denominator_values(z_r, d)[:, None]
-        coef = _ridge(a, dx_r, alpha * (float(np.mean(a**2)) or 1.0))
-        return float(np.sum((a @ coef - dx_r) ** 2))
+        a, y = rows_of(full(d))
+        coef = _ridge(a, y, alpha * (float(np.mean(a**2)) or 1.0))
+        return float(np.sum((a @ coef - y) ** 2))
 
-    start = d0 if feasible(d0) else np.zeros(degree)
+    start = np.asarray(start, dtype=np.float64)
+    first = start if feasible(start) else np.zeros(len(start))
     best = minimize(
         explicit,
-        start,
+        first,
         method="Nelder-Mead",
-        options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 400 * degree},
+        options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 400 * len(start)},
     )
     d = np.asarray(best.x, dtype=np.float64)
     if not np.isfinite(best.fun) or not feasible(d):
-        raise DiscoveryError(_infeasible_message(d0, bounds))
+        raise DiscoveryError(_infeasible_message(start, bounds))
     return d
 
 
@@ -219,8 +269,15 @@ def _infeasible_message(d: np.ndarray, bounds: tuple[float, float]) -> str:
 
 
 # ---------------------------------------------------------------------------- sparse regression
-#: a sparse fit of one group of rows: (coefficients (r, k), ensemble statistics or None)
-Regress = Callable[[RegressionData], tuple[np.ndarray, dict[str, Any] | None]]
+#: a sparse fit of the equations ``rows`` (state indices) of a regression (whose ``dx`` holds
+#: just those columns): (coefficients (len(rows), k), ensemble statistics or None)
+Regress = Callable[[RegressionData, Sequence[int]], tuple[np.ndarray, dict[str, Any] | None]]
+#: the regression rows (derivative or weak form) of a library on the data
+Rows = Callable[[FeatureLibrary], RegressionData]
+#: ``scaled(columns, weight)``: the regression rows of the library's ``columns``, each feature
+#: multiplied by ``weight(x)`` ((N, n_x) states -> (N,)) before it is differentiated or
+#: integrated: ``(theta (n, len(columns)), dx (n, n_x))``, in the same form as ``Rows``
+Scaled = Callable[[np.ndarray, Callable[[np.ndarray], np.ndarray]], tuple[np.ndarray, np.ndarray]]
 
 
 def _variable(
@@ -245,11 +302,11 @@ def _variable(
 
 
 def _rational_rows(
-    states: tuple[str, ...], dx: np.ndarray, x_rows: np.ndarray, rational: Sequence[str] | None
+    states: tuple[str, ...], reg: RegressionData, x_rows: np.ndarray, rational: Sequence[str] | None
 ) -> np.ndarray:
     """(n_x,) bool: the rows that get the denominator (named, or the non-kinematic ones)."""
     if rational is None:
-        is_rational = ~kinematic_rows(dx, x_rows)
+        is_rational = ~kinematic_rows(reg.dx, x_rows, theta=reg.theta)
     else:
         unknown = [n for n in rational if n not in states]
         if unknown:
@@ -286,26 +343,118 @@ def _fit_groups(
         if not rows.size:
             continue
         sl = slice(g * k, (g + 1) * k)
-        c, st = regress(dataclasses.replace(r, dx=r.dx[:, rows]))
+        c, st = regress(dataclasses.replace(r, dx=r.dx[:, rows]), [int(i) for i in rows])
         coef[rows, sl] = c
         if st is not None:
             for key in stats:
                 stats[key][rows, sl] = st[key]
-            ens_meta = {key: st[key] for key in ("n_models", "bagging")}
+            ens_meta = {key: st[key] for key in ("n_models", "bagging", "aggregate")}
     return coef, stats, ens_meta
+
+
+def _heldout_error(
+    rows_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], d: np.ndarray, fold: np.ndarray
+) -> np.ndarray:
+    """(K,) held-out mean squared error of the numerators fitted (ridge) on the other folds."""
+    a, y = rows_of(d)
+    out = []
+    for f in range(int(fold.max()) + 1):
+        test = fold == f
+        coef = _ridge(a[~test], y[~test], 1e-6 * (float(np.mean(a[~test] ** 2)) or 1.0))
+        out.append(float(np.mean((a[test] @ coef - y[test]) ** 2)))
+    return np.array(out)
+
+
+def select_denominator(
+    rows_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    d: np.ndarray,
+    bounds: tuple[float, float],
+    fold: np.ndarray,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The terms of ``D(z) = 1 + d_1 z + ...`` chosen on held-out rows, like the numerators':
+    every non-empty subset of the powers is refined (the others kept at zero) and scored on the
+    folds; the fewest terms within one standard error of the best win.
+
+    Args:
+        rows_of: as in :func:`refine_denominator`.
+        d: (m,) the estimate with every power.
+        bounds: the interval of ``z`` where ``D`` must stay positive.
+        fold: (n,) the held-out fold of each row of ``rows_of``.
+
+    Returns:
+        The chosen (m,) coefficients (zeros for dropped powers) and the table of candidates
+        (``powers``, ``coefficients``, ``heldout_rmse``, ``chosen``).
+    """
+    m = len(d)
+    cands, errs = [], []
+    for size in range(m, 0, -1):
+        for powers in itertools.combinations(range(m), size):
+            idx = list(powers)
+
+            def embed(v: np.ndarray, idx: list[int] = idx) -> np.ndarray:
+                out = np.zeros(m)
+                out[idx] = v
+                return out
+
+            try:
+                free = refine_denominator(rows_of, d[idx], bounds, embed=embed)
+            except DiscoveryError:
+                continue
+            cands.append(embed(free))
+            errs.append(_heldout_error(rows_of, cands[-1], fold))
+    err = np.array(errs)
+    mean, se = err.mean(axis=1), err.std(axis=1, ddof=1) / np.sqrt(err.shape[1])
+    best = int(np.argmin(mean))
+    ok = [c for c in range(len(cands)) if mean[c] <= mean[best] + se[best]]
+    pick = min(ok, key=lambda c: (np.count_nonzero(cands[c]), mean[c]))
+    table = [
+        {
+            "powers": [int(k + 1) for k in np.flatnonzero(c)],
+            "coefficients": [float(v) for v in c],
+            "heldout_rmse": float(np.sqrt(mean[j])),
+            "chosen": j == pick,
+        }
+        for j, c in enumerate(cands)
+    ]
+    return cands[pick], table
+
+
+def _weighted_rows(
+    scaled: Scaled, columns: np.ndarray, z_expr: sp.Expr, data: TrajectorySet, rows: np.ndarray
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``d -> (rows of the library's ``columns`` divided by D(z; d), derivatives of the states
+    ``rows``)``: what :func:`refine_denominator` needs for the second estimate."""
+    z_lib = FeatureLibrary([z_expr], data.state_names, data.action_names)
+
+    def z_of(x: np.ndarray) -> np.ndarray:
+        return z_lib.evaluate(x, np.zeros((len(x), len(data.action_names))))[:, 0]
+
+    def rows_of(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a, y = scaled(columns, lambda x: 1.0 / denominator_values(z_of(x), d))
+        return a, y[:, rows]
+
+    return rows_of
+
+
+def _used_columns(coef: np.ndarray, inclusion: np.ndarray) -> np.ndarray:
+    """The feature columns some row uses (or some bagged model included); all if none."""
+    used = np.any(coef != 0, axis=0) | np.any(inclusion > 0, axis=0)
+    return np.flatnonzero(used) if used.any() else np.arange(coef.shape[1])
 
 
 def fit_rational(
     data: TrajectorySet,
     lib: FeatureLibrary,
     reg: RegressionData,
-    method: Any,
-    mode: str,
+    rows: Rows,
     *,
     denominator: str,
     degree: int,
     rational: Sequence[str] | None,
     regress: Regress,
+    scaled: Scaled | None = None,
+    folds: int = 5,
+    seed: int = 0,
 ) -> tuple[list[sp.Expr], np.ndarray, dict[str, Any] | None, dict[str, Any]]:
     """Sparse regression with a shared denominator on the rational rows: the other rows regress
     on the library, the rational ones on ``feature / D(z)``.
@@ -313,14 +462,21 @@ def fit_rational(
     Args:
         data: the trajectories.
         lib: the feature library (the numerators' candidates).
-        reg: the regression data of ``lib`` on ``data``.
-        method: the pysindy differentiation object ``reg`` was made with.
-        mode: the alignment mode ``reg`` was made with (``"actions"``, ``"all"``, ``"none"``).
+        reg: the derivative rows of ``lib`` on ``data`` (for the estimate of ``D``, which
+            needs the samples' ``z``).
+        rows: the regression rows the sparse fits use, of ``lib`` and of the quotients
+            ``feature / D`` (derivative or weak form).
         denominator: the expression ``z`` over the states.
         degree: ``m``, the degree of ``D`` in ``z``.
         rational: the states whose derivatives get the denominator (None: the non-kinematic
             ones, see :func:`kinematic_rows`).
         regress: the sparse fit of one group of rows (with or without an ensemble).
+        scaled: rows of weighted library columns (:data:`Scaled`). Given, ``D`` is estimated
+            again on the chosen numerator terms only, in the rows' own form (weak or not), its
+            powers chosen on held-out folds (:func:`select_denominator`, recorded in
+            ``info["rational"]["selection"]``), and the rational rows are fitted again.
+        folds: held-out folds of that choice (:func:`~hybridwm.physics.selection.fold_ids`).
+        seed: seed of the folds.
 
     Returns:
         The features used (library features and their quotients by ``D``), the (n_x, n_used)
@@ -329,28 +485,31 @@ def fit_rational(
     """
     states = tuple(data.state_names)
     z_expr, x_rows, z = _variable(data, reg, denominator)
-    is_rational = _rational_rows(states, reg.dx, x_rows, rational)
+    is_rational = _rational_rows(states, reg, x_rows, rational)
     rows_r = np.flatnonzero(is_rational)
     bounds = z_range(z_expr, z)
     d = estimate_denominator(reg.theta, reg.dx[:, rows_r], z, degree, bounds=bounds)
     den = denominator_expression(z_expr, d)
     rlib = FeatureLibrary([e / den for e in lib.exprs], states, data.action_names)
-    align_r = rlib.uses_actions if mode == "actions" else np.full(rlib.n_features, mode == "all")
-
-    def rfeatures(x: np.ndarray, u: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return rlib.evaluate(x, u)
-
-    reg_r = regression_data(
-        data, rfeatures, method, align_r, check=lambda v, w: rlib.check_finite(v, where=w)
-    )
-    groups = ((np.flatnonzero(~is_rational), reg), (rows_r, reg_r))
+    groups = ((np.flatnonzero(~is_rational), rows(lib)), (rows_r, rows(rlib)))
     coef, stats, ens_meta = _fit_groups(groups, len(states), lib.n_features, regress)
-    # keep the features some row uses (or some bagged model included)
-    used = np.any(coef != 0, axis=0) | np.any(stats["inclusion_probability"] > 0, axis=0)
-    if not used.any():
-        used[:] = True
-    keep = np.flatnonzero(used)
+    k = lib.n_features
+    d_table: list[dict[str, Any]] = []
+    chosen = np.flatnonzero(np.any(coef[rows_r, k:] != 0, axis=0))
+    if scaled is not None and chosen.size:
+        fold = fold_ids(groups[0][1].trajectory, groups[0][1].row, folds, seed)
+        weighted = _weighted_rows(scaled, chosen, z_expr, data, rows_r)
+        d, d_table = select_denominator(
+            weighted, refine_denominator(weighted, d, bounds), bounds, fold
+        )
+        den = denominator_expression(z_expr, d)
+        rlib = FeatureLibrary([e / den for e in lib.exprs], states, data.action_names)
+        again = ((np.array([], dtype=np.int64), groups[0][1]), (rows_r, rows(rlib)))
+        coef_r, stats_r, ens_meta = _fit_groups(again, len(states), k, regress)
+        coef[:, k:] = coef_r[:, k:]
+        for key in stats:
+            stats[key][:, k:] = stats_r[key][:, k:]
+    keep = _used_columns(coef, stats["inclusion_probability"])
     exprs = [*lib.exprs, *rlib.exprs]
     ens_stats = {**ens_meta, **{key: v[:, keep] for key, v in stats.items()}} if ens_meta else None
     info = {
@@ -360,5 +519,6 @@ def fit_rational(
         "denominator": str(den),
         "rational_states": [states[i] for i in rows_r],
         "z_range": [float(bounds[0]), float(bounds[1])],
+        "selection": d_table,
     }
     return [exprs[i] for i in keep], coef[:, keep], ens_stats, info

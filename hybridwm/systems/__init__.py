@@ -9,6 +9,7 @@ Example:
 
 from hybridwm.systems.catalogue import SYSTEMS, get_system, list_systems
 from hybridwm.systems.equations import TrueEquations, feature_key
+from hybridwm.systems.parameter import Parameter
 from hybridwm.systems.policies import (
     POLICIES,
     ChirpPolicy,
@@ -21,10 +22,17 @@ from hybridwm.systems.policies import (
 )
 from hybridwm.systems.rig import make_rig
 from hybridwm.systems.scenario import Scenario, get_scenario, list_scenarios, register_scenario
-from hybridwm.systems.simulation import SimulateConfig, simulate
-from hybridwm.systems.system import Parameter, System
+from hybridwm.systems.simulation import (
+    MJCF_SCENARIOS,
+    SimulateConfig,
+    load_mjcf,
+    mjcf_scenario,
+    simulate,
+)
+from hybridwm.systems.system import System
 
 __all__ = [
+    "MJCF_SCENARIOS",
     "POLICIES",
     "SYSTEMS",
     "ChirpPolicy",
@@ -43,8 +51,10 @@ __all__ = [
     "get_system",
     "list_scenarios",
     "list_systems",
+    "load_mjcf",
     "make_policy",
     "make_rig",
+    "mjcf_scenario",
     "register_scenario",
     "simulate",
 ]

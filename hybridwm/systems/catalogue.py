@@ -43,8 +43,9 @@ import mujoco
 
 from hybridwm.registry import Registry
 from hybridwm.systems import equations as eq
+from hybridwm.systems.parameter import Parameter
 from hybridwm.systems.rig import make_rig
-from hybridwm.systems.system import Parameter, System
+from hybridwm.systems.system import System
 
 __all__ = ["SYSTEMS", "get_system", "list_systems"]
 

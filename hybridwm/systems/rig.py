@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import mujoco
 
 from hybridwm.errors import UnknownNameError
-from hybridwm.systems.system import Parameter, System
+from hybridwm.systems.parameter import Parameter
+from hybridwm.systems.system import System
 
 __all__ = ["AIR_DENSITY", "MOTOR_TAU", "RigEffects", "make_rig"]
 

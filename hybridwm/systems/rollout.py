@@ -15,6 +15,8 @@ import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
 
+from hybridwm.systems.events import EVENTS, EventProbe
+
 __all__ = ["PROGRESS_MIN_BATCH", "default_nthread", "make_data_pool", "rollout_held"]
 
 _FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS.value
@@ -57,6 +59,7 @@ def _run(
     n_sub: int,
     out_x: np.ndarray,
     out_time: np.ndarray,
+    probe: tuple[EventProbe, np.ndarray] | None,
 ) -> None:
     n = actions.shape[0]
     ctrl = np.repeat(actions, n_sub, axis=1) if n_sub > 1 else np.ascontiguousarray(actions)
@@ -66,6 +69,9 @@ def _run(
     nx = model.nq + model.nv
     out_x[:, 1:] = state[:, n_sub - 1 :: n_sub, 1 : 1 + nx]
     out_time[:] = state[:, -1, 0]
+    if probe is not None:
+        events, out_events = probe
+        out_events[:] = events.sample_flags(model, datas[0], init, state, n_sub)
 
 
 def rollout_held(
@@ -76,7 +82,8 @@ def rollout_held(
     n_sub: int,
     *,
     progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+    events: EventProbe | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Simulate a batch with zero-order-hold actions.
 
     Args:
@@ -87,11 +94,13 @@ def rollout_held(
         n_sub: MuJoCo steps per control period.
         progress: Show a rich progress bar over chunks of the batch (only for batches of at
             least :data:`PROGRESS_MIN_BATCH`; otherwise the batch runs in one call).
+        events: Record the events of :mod:`hybridwm.systems.events` with this probe.
 
     Returns:
-        ``(x, ok)``: x (n, T+1, nq + nv) states at the control instants (``x[:, 0] = x0``), and
-        ok (n,) false where MuJoCo reset an unstable simulation (its clock restarted) or a
-        state is not finite.
+        ``(x, ok, flags)``: x (n, T+1, nq + nv) states at the control instants
+        (``x[:, 0] = x0``); ok (n,) false where MuJoCo reset an unstable simulation (its clock
+        restarted) or a state is not finite; flags (len(EVENTS), n, T+1) the events per sample,
+        or None without ``events``.
     """
     n, n_steps, _ = actions.shape
     nx = model.nq + model.nv
@@ -99,6 +108,11 @@ def rollout_held(
     x[:, 0] = x0
     final_time = np.empty(n)
     init = _initial_state(model, x0)
+    flags = None if events is None else np.zeros((len(EVENTS), n, n_steps + 1), dtype=bool)
+
+    def probe(a: int, b: int) -> tuple[EventProbe, np.ndarray] | None:
+        return None if events is None or flags is None else (events, flags[:, a:b])
+
     if progress and n >= PROGRESS_MIN_BATCH:
         from rich.progress import Progress
 
@@ -107,11 +121,12 @@ def rollout_held(
             task = bar.add_task(f"simulating {n} trajectories", total=n)
             for a in range(0, n, size):
                 b = min(n, a + size)
-                _run(model, datas, init[a:b], actions[a:b], n_sub, x[a:b], final_time[a:b])
+                chunk = (init[a:b], actions[a:b], n_sub, x[a:b], final_time[a:b], probe(a, b))
+                _run(model, datas, *chunk)
                 bar.update(task, advance=b - a)
     else:
-        _run(model, datas, init, actions, n_sub, x, final_time)
+        _run(model, datas, init, actions, n_sub, x, final_time, probe(0, n))
     expected = n_steps * n_sub * model.opt.timestep
     ok = np.abs(final_time - expected) <= 0.5 * model.opt.timestep
     ok &= np.isfinite(x).all(axis=(1, 2))
-    return x, ok
+    return x, ok, flags

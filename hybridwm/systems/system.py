@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import warnings
 from collections import OrderedDict
@@ -14,52 +15,18 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from hybridwm.data import Trajectory, TrajectorySet
+from hybridwm.data import Trajectory, TrajectorySet, encode_events
 from hybridwm.data.names import NamedSignals
 from hybridwm.errors import ConfigError, DataError, ShapeError, SimulationError, UnknownNameError
 from hybridwm.systems.equations import TrueEquations
+from hybridwm.systems.events import EVENTS, EventProbe
+from hybridwm.systems.mjcf import read_mjcf
+from hybridwm.systems.parameter import Parameter
 from hybridwm.systems.rollout import default_nthread, make_data_pool, rollout_held
 
 __all__ = ["Parameter", "System"]
 
 _MODEL_CACHE_SIZE = 16
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A physical parameter of a system that can be overridden.
-
-    Attributes:
-        name: The name used in ``with_parameters(name=...)``, scenarios and configs.
-        default: Default value (matches the shipped MJCF asset).
-        description: What it is, with its unit.
-        minimum: Lower bound of valid values.
-        inclusive: Whether ``minimum`` itself is valid (``False`` → strictly greater).
-    """
-
-    name: str
-    default: float
-    description: str
-    minimum: float = 0.0
-    inclusive: bool = False
-
-    def check(self, value: Any, system: str) -> float:
-        """Return ``value`` as a float or raise ``ConfigError`` saying what is valid."""
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"Parameter `{self.name}` of {system} must be a number. Got {value!r} instead."
-            ) from None
-        ok = math.isfinite(v) and (v >= self.minimum if self.inclusive else v > self.minimum)
-        if not ok:
-            rel = ">=" if self.inclusive else ">"
-            raise ConfigError(
-                f"Parameter `{self.name}` of {system} ({self.description}) must be finite and "
-                f"{rel} {self.minimum:g}. Got {v!r} instead; non-physical values cannot be "
-                f"simulated."
-            )
-        return v
 
 
 @dataclass(frozen=True)
@@ -76,15 +43,17 @@ class _Chained:
 
 
 class System(NamedSignals):
-    """A ground-truth simulator built from an MJCF asset shipped with hybridwm.
+    """A ground-truth simulator built from an MJCF model: an asset shipped with hybridwm or the
+    user's own file (:meth:`from_mjcf`).
 
-    Get one with :func:`hybridwm.systems.get_system`; derive variants with
+    Get a shipped one with :func:`hybridwm.systems.get_system`; derive variants with
     :meth:`with_parameters`. States are the generalized positions then velocities
     ``(qpos, qvel)``; actions are the motor controls.
 
     Args:
         name: Registry name, e.g. ``"pendulum"``.
-        asset: File name of the MJCF in ``hybridwm/systems/assets``.
+        asset: File name of the MJCF in ``hybridwm/systems/assets`` (or, with ``source``, the
+            path of the user's file, for messages).
         state_names: ``nq + nv`` state names (positions, then velocities).
         action_names: ``nu`` action names.
         angle_names: The states that are angles (for trigonometric feature libraries).
@@ -98,6 +67,10 @@ class System(NamedSignals):
             (default: ``name``); a variant of a system shares its scenarios this way.
         base: Name of the system this one extends (see :meth:`extend`), None for a system of
             its own.
+        source: ``source()`` → the ``mujoco.MjSpec`` of a model that is not a shipped asset
+            (see :meth:`from_mjcf`); None reads ``asset`` from the package.
+        events: Record the joint-limit and contact events of each sample in
+            ``meta["events"]`` (see :mod:`hybridwm.systems.events`).
     """
 
     def __init__(
@@ -116,11 +89,15 @@ class System(NamedSignals):
         values: Mapping[str, float] | None = None,
         scenarios: str | None = None,
         base: str | None = None,
+        source: Callable[[], mujoco.MjSpec] | None = None,
+        events: bool = False,
     ) -> None:
         self.name = name
         self.asset = asset
         self.scenarios = scenarios or name
         self.base = base
+        self.source = source
+        self.events = bool(events)
         self.state_names: tuple[str, ...] = tuple(state_names)
         self.action_names: tuple[str, ...] = tuple(action_names)
         self.angle_names: tuple[str, ...] = tuple(angle_names)
@@ -136,6 +113,32 @@ class System(NamedSignals):
         self._cache: OrderedDict[
             tuple[tuple[str, float], ...], tuple[Any, list[Any], threading.Lock]
         ] = OrderedDict()
+
+    @classmethod
+    def from_mjcf(cls, path: str | os.PathLike[str], name: str | None = None) -> System:
+        """A system of the user's own MuJoCo model (see :mod:`hybridwm.systems.mjcf`).
+
+        States are each hinge or slide joint's position (named after the joint) then its
+        velocity (``<joint>_vel``), the hinges' positions being angles; actions are the
+        actuators' controls within their ``ctrlrange``; the parameters are ``<body>.mass``,
+        ``<joint>.damping``, ``<joint>.frictionloss``, ``<joint>.armature``,
+        ``<geom>.size0``..., ``<actuator>.gear`` of the named elements. Simulated samples
+        record the events ``at_limit`` and ``in_contact`` in ``meta["events"]``.
+
+        Args:
+            path: the MJCF (MuJoCo XML) file.
+            name: the system's name; default: the model's name, else the file's stem.
+
+        Raises:
+            FormatError: the file is missing, too big, malformed or refused by MuJoCo, or has
+                a joint other than hinge/slide or an actuator without a ``ctrlrange`` (the
+                message names the file and the fix).
+
+        Example:
+            >>> robot = System.from_mjcf("robot.xml")  # doctest: +SKIP
+            >>> data = robot.simulate(x0, actions, dt=0.01)  # doctest: +SKIP
+        """
+        return cls(**read_mjcf(path, name))
 
     # ------------------------------------------------------------------ description
     @property
@@ -259,6 +262,8 @@ class System(NamedSignals):
             "values": self._values,
             "scenarios": self.scenarios,
             "base": self.base,
+            "source": self.source,
+            "events": self.events,
         }
         arguments.update(changes)
         return System(**arguments)
@@ -272,8 +277,11 @@ class System(NamedSignals):
     def spec(self, parameters: Mapping[str, Any] | None = None) -> mujoco.MjSpec:
         """The ``mujoco.MjSpec`` of the asset with the parameters applied (not compiled)."""
         values = self._resolve(parameters)
-        xml = resources.files("hybridwm.systems").joinpath("assets", self.asset).read_text()
-        spec = mujoco.MjSpec.from_string(xml)
+        if self.source is not None:
+            spec = self.source()
+        else:
+            xml = resources.files("hybridwm.systems").joinpath("assets", self.asset).read_text()
+            spec = mujoco.MjSpec.from_string(xml)
         self._apply(spec, values)
         return spec
 
@@ -441,7 +449,9 @@ class System(NamedSignals):
             n trajectories, each with ``t = t0 + dt*arange(T+1)``, ``x`` (T+1, n_x), ``u``
             (T+1, n_u) whose last row repeats the last action, and ``meta`` with ``system``,
             ``angles`` (the names of the angle states, a list), ``parameters``, ``dt``,
-            ``index`` and the given ``meta``.
+            ``index``, the given ``meta``, and for a system that records them (:meth:`from_mjcf`)
+            ``events``: the rows where a joint limit or a contact acts (see
+            :func:`hybridwm.data.encode_events`).
 
         Raises:
             ShapeError: if ``x0``/``actions`` have the wrong shape.
@@ -455,7 +465,10 @@ class System(NamedSignals):
         x0a, ua = self._check_inputs(x0, actions)
         ua = self._clip_actions(ua)
         metas = self._trajectory_metas(meta, ua.shape[0], dt, values)
-        x = self._rollout(values, x0a, ua, n_sub, nthread=nthread, progress=progress)
+        x, flags = self._rollout(values, x0a, ua, n_sub, nthread=nthread, progress=progress)
+        if flags is not None:
+            for i, m in enumerate(metas):
+                m["events"] = encode_events(dict(zip(EVENTS, flags[:, i], strict=True)))
         n, n_steps, _ = ua.shape
         u = np.empty((n, n_steps + 1, self.n_u))
         u[:, :n_steps] = ua
@@ -512,7 +525,7 @@ class System(NamedSignals):
         *,
         nthread: int | None,
         progress: bool,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Run a checked batch through ``mujoco.rollout`` with the parameter ``values``.
 
         Args:
@@ -524,7 +537,9 @@ class System(NamedSignals):
             progress: Show a progress bar over chunks of a big batch.
 
         Returns:
-            (n, T+1, n_x) states at the control instants.
+            ``(x, flags)``: (n, T+1, n_x) states at the control instants, and
+            (len(EVENTS), n, T+1) the events per sample where this system records them (else
+            None).
 
         Raises:
             ConfigError: if ``nthread < 1``.
@@ -537,7 +552,10 @@ class System(NamedSignals):
         with lock:  # the MjData pool is reused: one rollout at a time per compiled model
             if len(pool) < threads:
                 pool.extend(make_data_pool(model, threads - len(pool)))
-            x, ok = rollout_held(model, pool[:threads], x0, actions, n_sub, progress=progress)
+            probe = EventProbe.from_model(model) if self.events else None
+            x, ok, flags = rollout_held(
+                model, pool[:threads], x0, actions, n_sub, progress=progress, events=probe
+            )
         if not ok.all():
             bad = np.flatnonzero(~ok)
             raise SimulationError(
@@ -546,4 +564,4 @@ class System(NamedSignals):
                 f"it or its state is not finite. Reduce initial velocities, action amplitude or "
                 f"dt, or check the parameters {dict(values)}."
             )
-        return x
+        return x, flags

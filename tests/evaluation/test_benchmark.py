@@ -30,7 +30,7 @@ def tiny(**changes: object) -> BenchmarkConfig:
         n_eval=3,
         duration=0.6,
         eval_duration=0.6,
-        train={"epochs": 2, "max_time": 20.0},
+        train={"epochs": 2, "max_time": 600.0},
         discover={"pendulum": {"angles": ["theta"]}},
     )
     base.update(changes)
@@ -210,7 +210,9 @@ def test_evaluate_handles_episodes_of_different_lengths_and_grids(run_dir: Path)
 
 
 # ---------------------------------------------------------------------------------- adaptation
-ADAPT = {"ood-params": {"n_trajectories": 3, "duration": 1.0, "train": {"epochs": 20}}}
+# 60 epochs (about 300 steps): the physics converges on the changed pendulum (20 fell short of
+# the 0.5x check once discovery found the exact equations: 0.56x; 60: 0.0008x)
+ADAPT = {"ood-params": {"n_trajectories": 3, "duration": 1.0, "train": {"epochs": 60}}}
 
 
 def tiny_adapt(**changes: object) -> BenchmarkConfig:

@@ -165,7 +165,7 @@ def test_too_short_to_differentiate():
         [Trajectory(np.arange(8) * 0.1, np.ones((8, 2)), None, ("theta", "omega"))]
     )
     with pytest.raises(DataError, match="needs at least 11"):
-        discover(long, library="trig", differentiation="savgol")
+        discover(long, library="trig", differentiation="savgol", config=DiscoverConfig(window=11))
 
 
 def test_registry_errors_list_names(pendulum_data):
