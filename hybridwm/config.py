@@ -58,6 +58,23 @@ Integer = Annotated[int, BeforeValidator(_python_int), Field(strict=True)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 
 
+#: deepest ``[``/``{`` nesting a config file may have (counted before parsing)
+MAX_NESTING = 100
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in ``text``, strings included (a config never has a
+    hundred unmatched brackets in a string)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def load_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a TOML, YAML or JSON file into a dict.
 
@@ -83,6 +100,11 @@ def load_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     if not text.strip():
         raise FormatError(f"Config file {str(p)!r} is empty.")
+    if _bracket_depth(text) > MAX_NESTING:  # refused before a parser recurses into it for seconds
+        raise FormatError(
+            f"Config file {str(p)!r} is nested too deeply to read (more than {MAX_NESTING} "
+            f"brackets); a config is a few levels of tables at most."
+        )
     try:
         if suffix == ".json":
             data = json.loads(text)
