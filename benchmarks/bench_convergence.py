@@ -29,34 +29,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from bench_params_known import make_prior, nrmse
+from bench_params_known import fit, make_prior, nrmse
 
-from hybridwm.models import WorldModel
 from hybridwm.systems import simulate
-from hybridwm.training import TrainConfig
 from hybridwm.training.config import DEFAULT_STEPS
 
 SYSTEM = "pendulum-rig"
 SIZES = {"small": (25, 0.2), "large": (256, 3.0)}  # episodes, seconds
 TOLERANCE = 1.25
-
-
-def fit(kind: str, data: Any, steps: int, seed: int) -> tuple[WorldModel, float]:
-    """``kind`` fitted on ``data`` with ``steps`` optimizer steps; (model, seconds)."""
-    model = WorldModel.from_kind(kind, physics=None if kind == "learned" else make_prior(SYSTEM))
-    config = TrainConfig(steps=steps, seed=seed, progress=False, threads=1)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(data, config)
-    return model, time.perf_counter() - start
 
 
 def run(size: str, kind: str, seed: int, test: Any) -> list[dict[str, Any]]:
@@ -67,7 +52,8 @@ def run(size: str, kind: str, seed: int, test: Any) -> list[dict[str, Any]]:
     )
     rows = []
     for steps in (DEFAULT_STEPS, 2 * DEFAULT_STEPS):
-        model, took = fit(kind, data, steps, seed)
+        prior = None if kind == "learned" else make_prior(SYSTEM)
+        model, took = fit(kind, prior, data, steps, seed)
         history = model.history_
         rows.append(
             {

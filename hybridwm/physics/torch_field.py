@@ -244,12 +244,14 @@ class PhysicsVectorField(nn.Module, NamedSignals):
     def set_parameter_values(self, **values: float) -> None:
         """Set some parameters of a declared prior to new values, in place.
 
-        The values are checked as :meth:`Equations.with_parameters` checks them (known names,
-        finite, inside each parameter's bounds); fixed parameters can be set too. Gradients
+        The names are checked as :meth:`Equations.with_parameters` checks them; a trainable
+        prior's free parameters must stay inside their bounds (its reparametrisation maps
+        onto them); fixed parameters can be set to any value. Gradients
         and the module's trainability are unchanged.
 
         Raises:
-            ConfigError: the module holds discovered coefficients, not named parameters.
+            ConfigError: the module holds discovered coefficients, not named parameters, or a
+                value lies outside the bounds of a trainable parameter.
             UnknownNameError: a name is not a parameter (the valid names are listed).
         """
         if not self._declared:
@@ -260,6 +262,14 @@ class PhysicsVectorField(nn.Module, NamedSignals):
             )
         checked = self.to_physics_model().with_parameters(**values).parameters
         params = [checked[name] for name in self.parameter_names]
+        for i, (lo, hi) in zip(self._free, self._bounds, strict=True):
+            v = params[i].value
+            if self.trainable and not lo <= v <= hi:  # the reparametrisation cannot hold it
+                raise ConfigError(
+                    f"Parameter {params[i].name!r} = {v:g} lies outside its bounds [{lo:g}, "
+                    f"{hi:g}], which a trainable prior cannot represent. Pass a value inside "
+                    "them, or declare the prior with wider bounds."
+                )
         with torch.no_grad():
             for j, (i, bounds) in enumerate(zip(self._free, self._bounds, strict=True)):
                 v = params[i].value

@@ -88,6 +88,8 @@ def test_hybrid_keeps_its_residual(hybrid, train, tmp_path):
 def test_with_parameters_errors(hybrid, train):
     with pytest.raises(UnknownNameError, match=r"Unknown parameter\(s\) \['heft'\]"):
         hybrid.with_parameters(heft=2.0)
+    with pytest.raises(ConfigError, match=r"'mass' = -1 lies outside its bounds \[0, inf\]"):
+        hybrid.with_parameters(mass=-1.0)
     with pytest.raises(ConfigError, match="at least one parameter"):
         hybrid.with_parameters()
     with pytest.raises(NotFittedError, match="with_parameters"):
