@@ -78,17 +78,20 @@ def test_ctrl_c_saves_the_best_model_and_resume_continues_bit_for_bit(
 
     out = tmp_path / "model"
     with monkeypatch.context() as patch:
-        interrupt_at(patch, 13)  # 3 training episodes, 5 steps an epoch: inside epoch 3
+        # 3 training episodes, 5 steps an epoch, 20 steps: the physics-first phase is 14 steps
+        # (7 Adam steps, then 7 L-BFGS iterations that end epoch 2), the joint phase 6 more;
+        # the 13th Adam step is the first of epoch 4, after the phase and its polish
+        interrupt_at(patch, 13)
         assert run(fit_args(inputs, out)) == 130
     err = " ".join(capsys.readouterr().err.split())
     assert (
-        "Interrupted after epoch 2 (10 optimizer steps)" in err
+        "Interrupted after epoch 3 (19 optimizer steps)" in err
         and "Saved the best model so far" in err
     )
     assert str(out) in err and "--resume" in err
     WorldModel.load(out)  # a loadable model, the best so far
     checkpoint = load_checkpoint(out / "checkpoint" / "last.pt")
-    assert checkpoint["epoch"] == 2 and checkpoint["optimizer"]["state"]
+    assert checkpoint["epoch"] == 3 and checkpoint["optimizer"]["state"]
     assert "pinn" in checkpoint["rng"]
 
     assert run(fit_args(inputs, out, "--resume")) == 0

@@ -103,6 +103,26 @@ class OptimConfig(_Part):
     :data:`ADAPT_PHYSICS_LR` = 0.05 in ``WorldModel.adapt``, where coefficients such as a
     pendulum's ``g/l`` must move by whole units within a few hundred Adam steps: with 3e-3 a 20 s
     recalibration recovered a third of the shift, with 0.05 all of it)."""
+    physics_first: float = Field(0.7, ge=0, lt=1)
+    """Fraction of the step budget in which a hybrid with trainable physics trains its physics
+    alone (the residual, which starts at exactly zero, held there) before physics and residual
+    train together. Its last step is always validated, so the best weights can never be worse
+    on validation than the physics fitted on its own within the same budget: the physics-only
+    fit is the baseline the hybrid must beat. Also lets the physical parameters converge before
+    a residual can absorb what they should explain (identifiability). 0: both from the start.
+    Ignored for models without a residual or without trainable physics. The default 0.7 was
+    chosen by a sweep of 0 / 0.5 / 0.7 (declared pendulum prior, exact on ``pendulum``,
+    incomplete on ``pendulum-rig``, 500 steps, seeds 0-2; benchmarks/RESULTS.md, "Physics
+    first"): 0 left the exact prior's hybrid 4 decades behind its physics; 0.5 let the
+    residual add error on the rig's near-inverted starts; 0.7 kept both near or below the
+    physics."""
+    physics_polish: Integer = Field(100, ge=0)
+    """L-BFGS iterations (on a fixed batch of ``lbfgs_windows`` windows) that end a hybrid's
+    physics-first phase, on the trainable physics alone (the few physical parameters or
+    coefficients), in place of that many of the phase's last Adam steps (at most half of
+    them); they count in the step budget, one iteration as one step. Adam, in the phase's
+    shorter budget, leaves an exact prior's parameters about 1e-6 off (pendulum, 250 steps);
+    the second-order steps bring them closer. 0: Adam only."""
     weight_decay: NonNegative = 0.0
     """Decoupled weight decay (AdamW) on the neural-network weights (never on physics
     coefficients)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -24,8 +24,12 @@ def lbfgs_polish(
     groups: list[Batch],
     config: TrainConfig,
     validate: Callable[[], float] | None,
+    *,
+    steps: int | None = None,
+    held: Sequence[torch.nn.Parameter] = (),
 ) -> float:
-    """Run ``config.lbfgs_steps`` L-BFGS iterations on up to ``lbfgs_windows`` training windows.
+    """Run ``steps`` (default ``config.lbfgs_steps``) L-BFGS iterations on up to
+    ``lbfgs_windows`` training windows.
 
     The batch (from the largest window group) and the PINN collocation points are drawn once, so
     the loss is the same function at every evaluation, as L-BFGS needs. The model is left with
@@ -38,6 +42,8 @@ def lbfgs_polish(
         config: ``lbfgs_steps``, ``lbfgs_windows``, ``horizon`` and ``seed``.
         validate: the validation score of the model, or ``None`` without validation data (the
             score is then the objective on the L-BFGS batch).
+        steps: the number of iterations (default ``config.optim.lbfgs_steps``).
+        held: tensors left as they are (the residual during the physics-first phase).
 
     Returns:
         The score of the polished weights (``inf`` if they are not finite).
@@ -47,13 +53,18 @@ def lbfgs_polish(
     g = max(groups, key=lambda b: b.x.shape[0])
     gen = torch.Generator().manual_seed(config.run.seed + LBFGS_SEED_OFFSET)
     batch = g.take(torch.randperm(g.x.shape[0], generator=gen)[: optim.lbfgs_windows])
-    params = [p for p in model.parameters() if p.requires_grad] + list(objective.parameters())
+    keep = {id(p) for p in held}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in keep]
+    params += list(objective.parameters())
     with objective.fixed_collocation():
         opt = torch.optim.LBFGS(
             params,
             lr=1.0,
-            max_iter=optim.lbfgs_steps,
+            max_iter=optim.lbfgs_steps if steps is None else steps,
             history_size=20,
+            # no tolerances: near an exact fit the loss is ~1e-12, below torch's defaults
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
             line_search_fn="strong_wolfe",
         )
 

@@ -60,6 +60,12 @@ class _Fit:
     #: the value of ``done`` at the last validation, and at the last comparable score
     validated_at: int = 0
     compared_at: int = 0
+    #: the physics-first phase: its last step, and the residual's tensors it holds at zero
+    physics_steps: int = 0
+    held: list[torch.nn.Parameter] = field(default_factory=list)
+    #: the L-BFGS polish of the physics: the step it starts at (-1: none) and its iterations
+    polish_at: int = -1
+    polish_steps: int = 0
     # set when the epochs start (there is something to train)
     clock: Clock = field(init=False)
     optimizer: torch.optim.Optimizer = field(init=False)
@@ -140,6 +146,7 @@ class Trainer:
         fit.validated_at = fit.compared_at = fit.done
         per_epoch = len(self._minibatches(fit.sizes, torch.Generator()))
         fit.clock = Clock(cfg.optim.total_steps(per_epoch), cfg.validation.max_time, elapsed)
+        self._physics_first(fit)
         fit.snapshot = state.payload(start_epoch - 1, weights(self.model), elapsed)
         try:
             epoch = self._epochs(fit, start_epoch) if not state.stop else start_epoch - 1
@@ -153,6 +160,26 @@ class Trainer:
         if cfg.run.checkpoint_dir:
             self._write("best.pt", state.payload(epoch, state.best, fit.clock.elapsed()))
         return self.history
+
+    def _physics_first(self, fit: _Fit) -> None:
+        """Set the physics-first phase (``physics_first`` of the budget) and the L-BFGS polish
+        that ends it, when the model has a residual and trainable physics; the residual's
+        tensors are held (no gradient) in it."""
+        dynamics, optim = self.model.dynamics, self.config.optim
+        physics = getattr(dynamics, "physics", None)
+        residual = getattr(dynamics, "residual", None)
+        if physics is None or residual is None:
+            return
+        if not any(p.requires_grad for p in physics.parameters()):
+            return
+        fit.held = [p for p in residual.parameters() if p.requires_grad]
+        if not fit.held:
+            return
+        total = fit.clock.total_steps
+        fit.physics_steps = min(round(optim.physics_first * total), total - 1)
+        fit.polish_steps = min(optim.physics_polish, fit.physics_steps // 2)
+        if fit.polish_steps:
+            fit.polish_at = fit.physics_steps - fit.polish_steps
 
     def _budget_name(self) -> str:
         """The stop reason of a run that spent its budget: ``"epochs"`` or ``"steps"``."""
@@ -250,7 +277,7 @@ class Trainer:
                 record, state.stop = self._train_epoch(fit, epoch)
                 # a spent budget is no stop reason of the checkpoint: a resumed run with a
                 # larger budget goes on from it
-                final = bool(state.stop) or fit.done >= total
+                final = bool(state.stop) or fit.done >= total or fit.done == fit.physics_steps
                 score = self._score(fit, record, final=final)
                 self.history.records.append(record)
                 self._keep_best(fit, record, score)
@@ -277,17 +304,28 @@ class Trainer:
         for i, (gi, idx) in enumerate(batches):
             if fit.done >= fit.clock.total_steps:
                 break
-            progress = fit.clock.progress(fit.done)
+            if fit.done == fit.polish_at:
+                self._polish(fit)
+                n_done += fit.polish_steps
+                if fit.done == fit.physics_steps or fit.done >= fit.clock.total_steps:
+                    break
+            progress = _phase_progress(fit)
             lr = fit.schedule.at(progress)
             h = curriculum_horizon(progress, cfg.windows)
-            parts = self._step(fit, fit.groups[gi].take(idx), h, f"epoch {epoch}, step {i}")
-            objective.after_step(parts, h)
+            physics_only = fit.done < fit.physics_steps
+            parts = self._step(
+                fit, fit.groups[gi].take(idx), h, f"epoch {epoch}, step {i}", physics_only
+            )
+            if not physics_only:  # APHYNITY's multiplier starts with the residual
+                objective.after_step(parts, h)
             for k, v in parts.items():
                 sums[k] += float(v.detach())
             n_done += 1
             fit.done += 1
             if fit.clock.out_of_time():
                 stop = "max_time"
+                break
+            if fit.done == fit.physics_steps:  # the phase ends an epoch: it is validated
                 break
         record: dict[str, Any] = {
             "epoch": epoch,
@@ -296,11 +334,16 @@ class Trainer:
             "horizon": h,
             "steps": n_done,
         }
+        if n_done and fit.done <= fit.physics_steps:
+            record["phase"] = "physics"
         record.update({f"train_{k}": v / max(n_done, 1) for k, v in sums.items()})
         return record, stop
 
-    def _step(self, fit: _Fit, batch: Batch, horizon: int, where: str) -> dict[str, torch.Tensor]:
-        """One gradient step on ``batch``; the loss parts (raises on NaN/inf or solver failure)."""
+    def _step(
+        self, fit: _Fit, batch: Batch, horizon: int, where: str, physics_only: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """One gradient step on ``batch`` (the residual held when ``physics_only``); the loss
+        parts (raises on NaN/inf or solver failure)."""
         try:
             loss, parts = fit.state.objective(self.model, batch, horizon)
         except SimulationError as exc:
@@ -312,6 +355,9 @@ class Trainer:
             )
         fit.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if physics_only:
+            for p in fit.held:  # no gradient: AdamW leaves the tensor (and its moments) alone
+                p.grad = None
         clip = self.config.optim.grad_clip
         try:
             torch.nn.utils.clip_grad_norm_(
@@ -419,6 +465,19 @@ class Trainer:
         err.history = self.history  # type: ignore[attr-defined]
         return err
 
+    def _polish(self, fit: _Fit) -> None:
+        """The L-BFGS polish of the physics (``polish_steps`` iterations, counted as steps);
+        undone if it left a non-finite tensor."""
+        before = weights(self.model)
+        objective = fit.state.objective
+        score = lbfgs_polish(
+            self.model, objective, fit.groups, self.config, None,
+            steps=fit.polish_steps, held=fit.held,
+        )  # fmt: skip
+        if not math.isfinite(score):
+            self.model.load_state_dict(before)
+        fit.done += fit.polish_steps
+
     def _lbfgs(self, fit: _Fit) -> None:
         """Polish the best weights with L-BFGS on a fixed batch; kept only if it helps."""
         before = weights(self.model)
@@ -447,6 +506,18 @@ class Trainer:
         if directory:
             save_checkpoint(Path(directory) / name, payload)
             self.history.save(Path(directory) / "history.json")
+
+
+def _phase_progress(fit: _Fit) -> float:
+    """Progress within the current phase: the learning-rate schedule and the horizon
+    curriculum run once over the physics-first phase and again over the joint one (a warm
+    restart), so the physics converges at a low rate before the residual starts."""
+    first, total = fit.physics_steps, fit.clock.total_steps
+    if not first:
+        return fit.clock.progress(fit.done)
+    if fit.done < first:
+        return fit.done / first
+    return (fit.done - first) / max(total - first, 1)
 
 
 def _support(model: ODEModel, groups: list[Batch]) -> torch.Tensor | None:

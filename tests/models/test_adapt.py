@@ -88,8 +88,10 @@ def test_hybrid_physics_adaptation_leaves_the_residual_alone(physics, shifted):
     train, phys = physics
     calibration, _ = shifted
     # a residual that starts off zero (the default starts at exactly zero, and with exact
-    # physics two epochs would never beat epoch 0), so there is a network to leave alone
-    model = WorldModel.hybrid(phys, residual=MLP((8,), init_scale=1e-2)).fit(train, cfg(epochs=2))
+    # physics two epochs would never beat epoch 0), so there is a network to leave alone; it
+    # trains with the physics from the start (no physics-first phase)
+    model = WorldModel.hybrid(phys, residual=MLP((8,), init_scale=1e-2))
+    model.fit(train, cfg(epochs=2, physics_first=0.0))
     residual = {k: v.clone() for k, v in model.model_.dynamics.residual.state_dict().items()}
     norm = {k: v.clone() for k, v in model.model_.dynamics.normalizer.state_dict().items()}
     before = _coefs(model)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from hybridwm.data import Trajectory, TrajectorySet
 from hybridwm.data.windows import make_windows
@@ -289,3 +290,36 @@ def test_trainconfig_validation_and_round_trip(tmp_path):
     c = TrainConfig(horizon=7, collocation_box={"x": (0, 1)})
     c.save(tmp_path / "c.json")
     assert TrainConfig.from_file(tmp_path / "c.json") == c
+
+
+def test_physics_first_holds_the_residual_at_zero_then_trains_both(data):
+    """The physics-first phase trains the physics alone (the zero-started residual untouched,
+    its end validated), the L-BFGS polish ends it, then both train; steps match the budget."""
+    phys = LinearPhysics(A_PHYS, B, trainable=True)
+    model = make_model(phys, seed=3)
+    last = model.dynamics.residual.net[-1].weight
+    with torch.no_grad():
+        last.zero_()  # the residual starts at exactly zero, as WorldModel builds it
+    norms: list[float] = []
+    handle = register_optimizer_step_post_hook(
+        lambda *_: norms.append(float(last.detach().abs().sum()))
+    )
+    try:
+        config = cfg(epochs=None, steps=12, batch_size=8, physics_first=0.5, physics_polish=2)
+        history = Trainer(model, config).fit(make_windows(data[:5], 5), make_windows(data[5:], 30))
+    finally:
+        handle.remove()
+    # 6 physics steps: 4 Adam steps and one L-BFGS call of 2 iterations, then 6 joint steps
+    assert norms[:5] == [0.0] * 5 and norms[5] > 0.0 and len(norms) == 11
+    physics = [r for r in history.records if r.get("phase") == "physics"]
+    assert sum(r["steps"] for r in physics) == 6 and physics[-1]["val_nrmse"] is not None
+    assert history.steps == 12
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "match"),
+    [("physics_first", 1.0, "physics_first"), ("physics_polish", -1, "physics_polish")],
+)
+def test_physics_phase_settings_are_checked(setting, value, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(**{setting: value})
