@@ -57,6 +57,9 @@ _LAZY: dict[str, str] = {
     "list_scenarios": "hybridwm.systems",
     "list_systems": "hybridwm.systems",
     "simulate": "hybridwm.systems",
+    # datasets: real measured benchmarks with their official splits
+    "MeasuredDataset": "hybridwm.datasets",
+    "load_dataset": "hybridwm.datasets",
     # physics: discovery and priors
     "DiscoverConfig": "hybridwm.physics",
     "PhysicsModel": "hybridwm.physics",
@@ -77,6 +80,15 @@ _LAZY: dict[str, str] = {
     "TrainConfig": "hybridwm.training",
     "Trainer": "hybridwm.training",
     "WorldModel": "hybridwm.models",
+    # uncertainty: ensembles and change detection
+    "ChangeDetector": "hybridwm.evaluation.detection",
+    "WorldModelEnsemble": "hybridwm.models.ensemble",
+    # control: plan in a model, act in MuJoCo
+    "PlannerConfig": "hybridwm.control",
+    "get_task": "hybridwm.control",
+    "make_planner": "hybridwm.control",
+    "make_rollout": "hybridwm.control",
+    "run_episode": "hybridwm.control",
     # evaluation and reports
     "BenchmarkConfig": "hybridwm.evaluation",
     "Evaluation": "hybridwm.evaluation",
@@ -102,7 +114,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from hybridwm.control import PlannerConfig, get_task, make_planner, make_rollout, run_episode
     from hybridwm.data import mask_rows, select_episodes
+    from hybridwm.datasets import MeasuredDataset, load_dataset
     from hybridwm.dynamics import MLP
     from hybridwm.envs import WorldModelEnv, WorldModelVectorEnv, as_dynamics, collect
     from hybridwm.evaluation import (
@@ -113,7 +127,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         load_preset,
         nrmse,
     )
+    from hybridwm.evaluation.detection import ChangeDetector
     from hybridwm.models import ModelSpec, WorldModel
+    from hybridwm.models.ensemble import WorldModelEnsemble
     from hybridwm.physics import DiscoverConfig, PhysicsModel, declare, discover, fit_parameters
     from hybridwm.reports import render_report
     from hybridwm.systems import (
@@ -131,6 +147,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
 __all__ = [
     "MLP",
     "BenchmarkConfig",
+    "ChangeDetector",
     "ColumnMapping",
     "ConfigError",
     "DataError",
@@ -140,10 +157,12 @@ __all__ = [
     "FormatError",
     "HybridWMError",
     "IncompatibleVersionError",
+    "MeasuredDataset",
     "ModelSpec",
     "NotFittedError",
     "ParseError",
     "PhysicsModel",
+    "PlannerConfig",
     "Scenario",
     "ShapeError",
     "SimulateConfig",
@@ -156,6 +175,7 @@ __all__ = [
     "TrajectorySet",
     "UnknownNameError",
     "WorldModel",
+    "WorldModelEnsemble",
     "WorldModelEnv",
     "WorldModelVectorEnv",
     "__version__",
@@ -168,13 +188,18 @@ __all__ = [
     "fit_parameters",
     "get_scenario",
     "get_system",
+    "get_task",
     "list_scenarios",
     "list_systems",
+    "load_dataset",
     "load_preset",
+    "make_planner",
+    "make_rollout",
     "mask_rows",
     "nrmse",
     "read_trajectories",
     "render_report",
+    "run_episode",
     "select_episodes",
     "simulate",
     "write_trajectories",

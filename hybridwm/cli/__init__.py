@@ -13,7 +13,7 @@ Modules: ``entry`` (the typer app, :func:`run` and :func:`main`), ``flags``, ``r
 group of commands (``simulate``, ``collect``, ``discover``, ``fit``, ``rollout``, ``benchmark``).
 """
 
-from hybridwm.cli import benchmark, collect, discover, fit, rollout, simulate
+from hybridwm.cli import benchmark, collect, control, discover, fit, rollout, simulate
 from hybridwm.cli.entry import app, main, run
 from hybridwm.cli.flags import parse_params
 
@@ -30,5 +30,6 @@ for _name, _command in (
     ("benchmark", benchmark.benchmark),
     ("report", benchmark.report),
     ("demo", benchmark.demo),
+    ("control", control.control),
 ):
     app.command(_name)(_command)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -14,8 +15,8 @@ from hybridwm.cli.entry import console
 from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
 from hybridwm.data import TrajectorySet, write_trajectories
 from hybridwm.errors import ConfigError
-from hybridwm.evaluation import evaluate, ground_truth_energy
-from hybridwm.models import WorldModel
+from hybridwm.evaluation import ChangeDetector, evaluate, ground_truth_energy
+from hybridwm.models import WorldModel, WorldModelEnsemble
 from hybridwm.schemas import Document, JsonFloat
 from hybridwm.training.config import check_device
 
@@ -33,8 +34,10 @@ InitOpt = Annotated[
 ]
 
 
-def init_note(wm: WorldModel, init: str | None) -> str:
+def init_note(wm: WorldModel | WorldModelEnsemble, init: str | None) -> str:
     """How the initial values of the model's unmeasured states are estimated ('' if none)."""
+    if isinstance(wm, WorldModelEnsemble):
+        wm = wm.members_[0]
     hidden = list(wm.model_.hidden_names)
     if not hidden:
         return ""
@@ -64,10 +67,12 @@ def checked_device(device: str) -> str:
 
 def _load(
     model: Path, data: Path, reading: DataOptions, device: str | None
-) -> tuple[WorldModel, TrajectorySet]:
-    """The fitted model on ``device`` and the data, read through the model's column mapping if
-    it has one."""
-    wm = WorldModel.load(model, device=checked_device(device) if device is not None else None)
+) -> tuple[WorldModel | WorldModelEnsemble, TrajectorySet]:
+    """The fitted model (or ensemble: a directory with ``ensemble.json``) on ``device`` and the
+    data, read through the model's column mapping if it has one."""
+    dev = checked_device(device) if device is not None else None
+    kind = WorldModelEnsemble if (model / "ensemble.json").is_file() else WorldModel
+    wm = kind.load(model, device=dev)
     return wm, reading.read(data, model_columns=wm.columns_)
 
 
@@ -105,6 +110,16 @@ def rollout(
     console.print(f"Wrote [green]{path}[/green]")
 
 
+def _print_detection(detection: dict) -> None:
+    """One row per episode: its change score and whether it is flagged."""
+    table = Table(title=f"change detection (threshold {detection['threshold']:.4g})")
+    for name in ("episode", "score", "flagged"):
+        table.add_column(name, justify="right")
+    for i, (score, flag) in enumerate(zip(detection["score"], detection["flagged"], strict=True)):
+        table.add_row(str(i), f"{score:.4g}", "yes" if flag else "no")
+    console.print(table)
+
+
 def _per_state(values: dict[str, float]) -> str:
     return ", ".join(f"{name} {v:.4g}" for name, v in values.items())
 
@@ -133,6 +148,13 @@ def evaluate_command(
     solver: SolverOpt = None,
     init: InitOpt = None,
     device: DeviceOpt = None,
+    detector: Annotated[
+        Path | None,
+        typer.Option(
+            help="A change detector of the ensemble (ChangeDetector.save): score and flag "
+            "every episode."
+        ),
+    ] = None,
     *,
     reading: DataOptions,
 ) -> None:
@@ -141,6 +163,8 @@ def evaluate_command(
     Episodes may have any lengths and time grids: nRMSE and RMSE in the data's units (overall
     and per measured channel), valid prediction time, diverged episodes, and the energy drift
     when ``--system`` is given (with the physical parameters the data were simulated with).
+    For an ensemble also CRPS and Gaussian NLL, and with ``--detector`` each episode's change
+    score and flag (``flagged``: the fraction of flagged episodes).
     """
     wm, ts = _load(model, data, reading, device)
     energy = None
@@ -152,8 +176,17 @@ def evaluate_command(
                 f"{list(ts.state_names)} (it needs all of its states).",
                 highlight=False,
             )
-    ev = evaluate(wm, ts, vpt_threshold=vpt_threshold, energy=energy, init=init, solver=solver)
+    change = ChangeDetector.load(detector) if detector is not None else None
+    ev = evaluate(
+        wm, ts, vpt_threshold=vpt_threshold, energy=energy, init=init, solver=solver,
+        detector=change,
+    )  # fmt: skip
     metrics = dict(ev.metrics)
+    if ev.uncertainty is not None:
+        metrics.update(crps=ev.uncertainty["crps"], nll=ev.uncertainty["nll"])
+    if ev.detection is not None:
+        metrics["flagged"] = float(np.mean(ev.detection["flagged"]))
+        _print_detection(ev.detection)
     metrics.update({f"nrmse[{k}]": v for k, v in ev.per_state.items()})
     metrics.update({f"rmse[{k}]": v for k, v in ev.per_state_rmse.items()})
     note = init_note(wm, init)

@@ -8,9 +8,11 @@ The benchmark is in parts: :mod:`~hybridwm.evaluation.config` (``BenchmarkConfig
 
 from hybridwm.evaluation.benchmark import GridRun, benchmark, run_grid
 from hybridwm.evaluation.config import MODEL_KINDS, PRESETS, BenchmarkConfig, load_preset
+from hybridwm.evaluation.detection import ChangeDetector
 from hybridwm.evaluation.energy import ground_truth_energy
 from hybridwm.evaluation.evaluate import Evaluation, evaluate, predict_arrays
 from hybridwm.evaluation.merging import collect_run
+from hybridwm.evaluation.official_score import OfficialScore, score
 from hybridwm.evaluation.shards import JobKey, Shard, job_keys
 from hybridwm.metrics import (
     coefficient_error,
@@ -29,9 +31,11 @@ __all__ = [
     "MODEL_KINDS",
     "PRESETS",
     "BenchmarkConfig",
+    "ChangeDetector",
     "Evaluation",
     "GridRun",
     "JobKey",
+    "OfficialScore",
     "Shard",
     "benchmark",
     "coefficient_error",
@@ -50,5 +54,6 @@ __all__ = [
     "predict_arrays",
     "rmse",
     "run_grid",
+    "score",
     "valid_prediction_time",
 ]

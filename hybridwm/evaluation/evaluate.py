@@ -20,18 +20,28 @@ import numpy as np
 
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import DataError
+from hybridwm.evaluation.detection import ChangeDetector
 from hybridwm.metrics import (
+    crps_ensemble,
+    crps_gaussian,
     default_scale,
     diverged_mask,
     energy_drift,
+    gaussian_interval,
+    gaussian_nll,
+    interval_coverage,
     nrmse_per_state,
     nrmse_vs_horizon_ragged,
     rmse,
     rmse_per_state,
     valid_prediction_time,
 )
+from hybridwm.models.ensemble import EnsemblePrediction, WorldModelEnsemble
 
-__all__ = ["Evaluation", "evaluate", "predict_arrays"]
+__all__ = ["CURVE_LEVELS", "Evaluation", "evaluate", "predict_arrays"]
+
+#: nominal levels of an ensemble's calibration curve (``Evaluation.uncertainty``)
+CURVE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 @dataclass
@@ -60,6 +70,18 @@ class Evaluation:
         per_state: nRMSE of each state over the episodes that did not diverge.
         per_state_rmse: RMSE of each state in the data's units over the episodes that did not
             diverge.
+        uncertainty: for an ensemble (:class:`~hybridwm.models.ensemble.WorldModelEnsemble`,
+            whose other metrics are those of its members' mean prediction), its predictive
+            distribution scored on the episodes that did not diverge:
+            ``coverage50`` and ``coverage90`` ((T,) fraction of samples inside the central 50 %
+            and 90 % intervals at each step, see :func:`~hybridwm.metrics.interval_coverage`),
+            ``crps`` (Gaussian CRPS of the recalibrated spread, in scale units, mean over
+            samples after the first), ``crps_members`` (the members' empirical CRPS, same
+            units), ``nll`` (mean Gaussian NLL per sample), ``levels`` (:data:`CURVE_LEVELS`)
+            and ``observed`` (the fraction inside each level's interval over every step after
+            the first: the calibration curve); None for a single model.
+        detection: with a ``detector``, per episode ``score``, ``flagged`` and the raw parts,
+            plus ``threshold`` (see :class:`~hybridwm.evaluation.detection.ChangeDetector`).
     """
 
     metrics: dict[str, float]
@@ -72,13 +94,61 @@ class Evaluation:
     predictions: TrajectorySet
     per_state: dict[str, float] = field(default_factory=dict)
     per_state_rmse: dict[str, float] = field(default_factory=dict)
+    uncertainty: dict[str, Any] | None = None
+    detection: dict[str, Any] | None = None
 
 
-def _predict(model: Any, data: TrajectorySet, init: str | None, solver: str | None) -> Any:
-    """``model.predict`` keeping diverged episodes (counted by the metrics, not warned)."""
+def _predict(
+    model: Any, data: TrajectorySet, init: str | None, solver: str | None
+) -> tuple[TrajectorySet, EnsemblePrediction | None]:
+    """``model.predict`` keeping diverged episodes (counted by the metrics, not warned), and
+    an ensemble's :class:`EnsemblePrediction` (None for a single model)."""
+    extra = {"return_std": True} if isinstance(model, WorldModelEnsemble) else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return model.predict(data, on_diverge="nan", init=init, solver=solver)
+        out = model.predict(data, on_diverge="nan", init=init, solver=solver, **extra)
+    return (out.mean, out) if isinstance(out, EnsemblePrediction) else (out, None)
+
+
+def _check_inputs(model: Any, data: Any, detector: ChangeDetector | None) -> None:
+    if not isinstance(data, TrajectorySet):
+        raise DataError(f"`data` of evaluate must be a TrajectorySet. Got {type(data).__name__}.")
+    if detector is not None and not isinstance(model, WorldModelEnsemble):
+        raise DataError(
+            f"A `detector` scores an ensemble's predictions; `model` is a "
+            f"{type(model).__name__}. Evaluate a WorldModelEnsemble, or leave `detector` out."
+        )
+
+
+def _coverage(m: list, s: list, y: list, level: float) -> np.ndarray:
+    """(T,) coverage of the central ``level`` Gaussian intervals of ragged episodes."""
+    bounds = [gaussian_interval(a, b, level) for a, b in zip(m, s, strict=True)]
+    return interval_coverage([b[0] for b in bounds], [b[1] for b in bounds], y)
+
+
+def _uncertainty(
+    dist: EnsemblePrediction, truth: list[np.ndarray], ok: np.ndarray, sc: np.ndarray
+) -> dict[str, Any]:
+    """The ensemble's interval coverage vs horizon, calibration curve, CRPS and NLL on the
+    kept episodes."""
+    keep = [i for i, k in enumerate(ok) if k]
+    y = [truth[i] for i in keep]
+    m = [dist.mean[i].x for i in keep]
+    s = [dist.std[i] for i in keep]
+    out: dict[str, Any] = {"levels": list(CURVE_LEVELS)}
+    out["observed"] = [float(np.nanmean(_coverage(m, s, y, lv)[1:])) for lv in CURVE_LEVELS]
+    out["coverage50"], out["coverage90"] = (_coverage(m, s, y, lv) for lv in (0.5, 0.9))
+    rows = [
+        (
+            crps_gaussian(a[1:], b[1:], c[1:]) / sc,
+            crps_ensemble(e[:, 1:], c[1:]) / sc,
+            gaussian_nll(a[1:], b[1:], c[1:]),
+        )
+        for a, b, c, e in zip(m, s, y, [dist.samples[i] for i in keep], strict=True)
+    ]
+    for j, name in enumerate(("crps", "crps_members", "nll")):
+        out[name] = float(np.mean(np.concatenate([r[j].ravel() for r in rows]))) if rows else np.nan
+    return out
 
 
 def _arrays(
@@ -109,7 +179,7 @@ def predict_arrays(
     Raises:
         ShapeError: the data's state or action names differ from the model's.
     """
-    return _arrays(data, _predict(model, data, init, solver))
+    return _arrays(data, _predict(model, data, init, solver)[0])
 
 
 def _pooled(arrays: list[np.ndarray], keep: np.ndarray) -> np.ndarray:
@@ -143,6 +213,7 @@ def evaluate(
     energy: Callable[[np.ndarray], np.ndarray] | None = None,
     init: str | None = None,
     solver: str | None = None,
+    detector: ChangeDetector | None = None,
 ) -> Evaluation:
     """Roll ``model`` out on every episode of ``data`` and score it against the recording.
 
@@ -153,21 +224,20 @@ def evaluate(
             states over all episodes and samples (see :func:`~hybridwm.evaluation.nrmse`).
         vpt_threshold: normalised error at which a prediction stops being valid.
         energy: optional ``energy(x) -> E`` mapping (..., n_x) states to (...,) energies.
-        init: initial-state estimation of models with unmeasured states (``"encoder"`` or
-            ``"optimize"``; default: the model's own setting).
+        init: ``"encoder"`` or ``"optimize"``: how unmeasured initial states are estimated.
         solver: solver override (default: the model's).
+        detector: a ChangeDetector of ``model`` (an ensemble) to score every episode with.
 
     Returns:
         An :class:`Evaluation` with scalar metrics, per-state errors, the error-vs-horizon
-        curve, the arrays and the predicted episodes.
+        curve, the arrays and the predicted episodes (an ensemble's: see ``uncertainty``).
 
     Raises:
         DataError: ``data`` is not a TrajectorySet, or a state of it is constant (pass
-            ``scale=``). ShapeError: its names differ from the model's.
+            ``scale=``), or a detector for a single model. ShapeError: names differ.
     """
-    if not isinstance(data, TrajectorySet):
-        raise DataError(f"`data` of evaluate must be a TrajectorySet. Got {type(data).__name__}.")
-    predictions = _predict(model, data, init, solver)
+    _check_inputs(model, data, detector)
+    predictions, dist = _predict(model, data, init, solver)
     times, truth, pred = _arrays(data, predictions)
     sc = default_scale(np.concatenate(truth)) if scale is None else np.asarray(scale, np.float64)
     bad = diverged_mask(pred, np.concatenate(truth), sc)
@@ -197,7 +267,7 @@ def evaluate(
     def per(values: np.ndarray) -> dict[str, float]:
         return {n: float(v) for n, v in zip(names, values, strict=True)}
 
-    return Evaluation(
+    result = Evaluation(
         metrics,
         t_axis,
         curve,
@@ -209,3 +279,8 @@ def evaluate(
         per(per_state),
         per(per_rmse),
     )
+    if dist is not None:
+        result.uncertainty = _uncertainty(dist, truth, ok, sc)
+    if detector is not None:
+        result.detection = detector.score(model, data)
+    return result

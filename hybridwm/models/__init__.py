@@ -5,8 +5,19 @@ prediction, adaptation and persistence each have their own module.
 """
 
 from hybridwm.dynamics.fields import MLP
+from hybridwm.models.ensemble import EnsemblePrediction, WorldModelEnsemble
 from hybridwm.models.persistence import FORMAT, FORMAT_VERSION, ModelDocument
 from hybridwm.models.spec import KINDS, ModelSpec
 from hybridwm.models.world_model import WorldModel
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "KINDS", "MLP", "ModelDocument", "ModelSpec", "WorldModel"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KINDS",
+    "MLP",
+    "EnsemblePrediction",
+    "ModelDocument",
+    "ModelSpec",
+    "WorldModel",
+    "WorldModelEnsemble",
+]

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "model_color",
+    "plot_calibration_curve",
     "plot_coefficients",
     "plot_error_vs_horizon",
     "plot_ood_ratio",
@@ -85,6 +86,7 @@ def plot_rollouts(
     max_states: int = 4,
     episode: int | None = None,
     title: str = "",
+    bands: Mapping[str, pd.DataFrame] | None = None,
 ) -> Figure:
     """Rollouts against ground truth: rows are scenarios, columns the first states.
 
@@ -96,6 +98,9 @@ def plot_rollouts(
         max_states: number of state columns.
         episode: which episode to show; ``None`` for the first one in each file.
         title: figure title.
+        bands: optional ``{scenario: DataFrame}`` of prediction intervals, shaded in each
+            model's colour: columns ``episode, t, source, bound`` (``"lower"``/``"upper"``) and
+            one column per state.
     """
     scenarios = list(samples)
     first = next(iter(samples.values()))
@@ -127,6 +132,8 @@ def plot_rollouts(
                     label=src,
                 )
                 handles.setdefault(src, line)
+                if bands is not None and sc in bands and not truth:
+                    _band(ax, bands[sc], ep, src, st, model_color(src, models))
             if i == 0:
                 ax.set_title(st, fontsize=10)
             if j == 0:
@@ -141,6 +148,67 @@ def plot_rollouts(
         frameon=False,
         fontsize=9,
     )
+    return _titled(fig, title)
+
+
+def _scenario_panels(
+    curves: pd.DataFrame, scenarios: Sequence[str], width: float
+) -> tuple[Figure, Any, list[str]]:
+    """A figure with one panel of ``width`` inches per scenario present in ``curves`` (in
+    ``scenarios``' order), sharing the y axis: ``(fig, axes, scenarios)``."""
+    present = [s for s in scenarios if s in set(curves["scenario"])]
+    n = max(len(present), 1)
+    fig = _figure(min(width * n + 0.8, 12.0), 3.0)
+    return fig, fig.subplots(1, n, squeeze=False, sharey=True)[0], present
+
+
+def _seed_lines(
+    ax: Any, d: pd.DataFrame, x: str, y: str, models: Sequence[str], **line: Any
+) -> None:
+    """One line per model of ``d``: the mean of ``y`` over seeds at each ``x``, shaded
+    between the min and max over seeds."""
+    for m in [m for m in models if m in set(d["model"])]:
+        g = d[d["model"] == m].groupby(x)[y]
+        mean, lo, hi = g.mean(), g.min(), g.max()
+        c = model_color(m, models)
+        ax.plot(mean.index, mean.to_numpy(), color=c, lw=1.6, label=m, **line)
+        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), color=c, alpha=0.15, lw=0)
+
+
+def _band(ax: Any, bands: pd.DataFrame, episode: Any, source: str, state: str, color: str) -> None:
+    """Shade ``source``'s interval of ``state`` in ``episode`` (nothing if it has none)."""
+    d = bands[(bands["episode"] == episode) & (bands["source"] == source)]
+    lo = d[d["bound"] == "lower"].sort_values("t")
+    hi = d[d["bound"] == "upper"].sort_values("t")
+    if len(lo) and len(lo) == len(hi):
+        t = lo["t"].to_numpy(dtype=float)
+        low, up = lo[state].to_numpy(dtype=float), hi[state].to_numpy(dtype=float)
+        ax.fill_between(t, low, up, color=color, alpha=0.2, lw=0, zorder=1)
+
+
+def plot_calibration_curve(
+    curves: pd.DataFrame, *, scenarios: Sequence[str], models: Sequence[str], title: str = ""
+) -> Figure:
+    """Observed coverage against the nominal level of central intervals (a calibration
+    curve), one panel per scenario, one line per model; the diagonal is perfect calibration.
+
+    Args:
+        curves: rows with columns ``model, scenario, seed, level, observed``; the line is the
+            mean over seeds, the band the min–max.
+        scenarios: panel order. models: line order.
+        title: figure title.
+    """
+    fig, axes, scenarios = _scenario_panels(curves, scenarios, 3.0)
+    for ax, sc in zip(axes, scenarios, strict=False):
+        _style(ax)
+        ax.plot([0, 1], [0, 1], color="#999999", lw=1, ls=":", label="ideal")
+        d = curves[curves["scenario"] == sc]
+        _seed_lines(ax, d, "level", "observed", models, marker="o", ms=3)
+        ax.set(xlim=(0, 1), ylim=(0, 1.02))
+        ax.set_title(sc, fontsize=10)
+        ax.set_xlabel("nominal level", fontsize=8)
+    axes[0].set_ylabel("observed coverage", fontsize=9)
+    _right_legend(fig, axes[0])
     return _titled(fig, title)
 
 
@@ -159,20 +227,12 @@ def plot_error_vs_horizon(
         scenarios: panel order. models: line order.
         title: figure title.
     """
-    scenarios = [s for s in scenarios if s in set(curves["scenario"])]
-    n = max(len(scenarios), 1)
-    fig = _figure(min(3.4 * n + 0.8, 12.0), 3.0)
-    axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
+    fig, axes, scenarios = _scenario_panels(curves, scenarios, 3.4)
     use_log = bool((curves["nrmse"] > 0).all() and np.isfinite(curves["nrmse"]).all())
     for ax, sc in zip(axes, scenarios, strict=False):
         _style(ax)
         d = curves[curves["scenario"] == sc]
-        for m in [m for m in models if m in set(d["model"])]:
-            g = d[d["model"] == m].groupby("t")["nrmse"]
-            mean, lo, hi = g.mean(), g.min(), g.max()
-            c = model_color(m, models)
-            ax.plot(mean.index, mean.to_numpy(), color=c, lw=1.6, label=m)
-            ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), color=c, alpha=0.15, lw=0)
+        _seed_lines(ax, d, "t", "nrmse", models)
         ax.set_title(sc, fontsize=10)
         ax.set_xlabel("horizon t [s]", fontsize=8)
         if use_log:

@@ -11,12 +11,15 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from hybridwm.metrics import UncertaintyDocument, read_uncertainty
 from hybridwm.reports import plots
 from hybridwm.reports.blocks import (
     Block,
     Bullets,
+    Cell,
     Code,
     Figure,
     Heading,
@@ -25,6 +28,7 @@ from hybridwm.reports.blocks import (
     Paragraph,
     Report,
     Section,
+    Table,
 )
 from hybridwm.reports.rundir import RunData
 from hybridwm.reports.summary import HYBRID, aggregate, info_only_notes, summarize
@@ -50,6 +54,7 @@ __all__ = [
     "hybrid_losses_section",
     "results_section",
     "setup_section",
+    "uncertainty_section",
 ]
 
 #: config.json fields shown in the setup overview (the rest go to "Other settings")
@@ -282,6 +287,142 @@ def _equation_blocks(system: str, entry: SystemEntry) -> list[Block]:
     return blocks
 
 
+def _mean_cell(values: list[Any], fmt: str = ".3f") -> Cell:
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    v = v[~np.isnan(v)]
+    if not v.size:
+        return Cell("–")
+    return Cell(f"{v.mean():{fmt}}" + (f" ± {v.std():{fmt}}" if v.size > 1 else ""))
+
+
+def _uncertainty_table(doc: UncertaintyDocument, system: str, run: RunData) -> Table:
+    """Coverage (before and after recalibration), CRPS and detection per model and scenario."""
+    rows = [r for r in doc.rows if r.system == system]
+    horizons = rows[0].horizons
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for r in rows:
+        groups.setdefault((r.model, r.scenario), []).append(r)
+    order = {n: i for i, n in enumerate([*run.models, *run.scenarios])}
+    cells = []
+    for (model, scenario), rs in sorted(
+        groups.items(), key=lambda kv: [order.get(k, 99) for k in kv[0]]
+    ):
+        raw = [
+            _mean_cell([(r.coverage90_raw or [None] * len(horizons))[k] for r in rs])
+            for k in range(len(horizons))
+        ]
+        cal = [_mean_cell([r.coverage90[k] for r in rs]) for k in range(len(horizons))]
+        tail = [
+            _mean_cell([r.crps for r in rs], ".3g"),
+            _mean_cell([r.auroc for r in rs]),
+            _mean_cell([r.flagged for r in rs]),
+        ]
+        cells.append([Cell(model), Cell(scenario), *raw, *cal, *tail])
+    headers = ["model", "scenario"]
+    headers += [f"90% raw @{h}" for h in horizons] + [f"90% @{h}" for h in horizons]
+    headers += ["CRPS", "AUROC vs id", "flagged"]
+    return Table(
+        headers,
+        cells,
+        f"{system}: share of the truth inside the 90 % interval at each horizon (steps), before "
+        f"(raw) and after recalibration on validation data; CRPS in scale units; detection AUROC "
+        f"of id against the scenario and the share of its episodes flagged. Mean ± std over "
+        f"{len({r.seed for r in rows})} seed(s).",
+        title=f"Uncertainty on {system}",
+    )
+
+
+def _band_frame(band: Any, values: Any, source: str, bound: str | None = None) -> pd.DataFrame:
+    """One band's (T, n_x) ``values`` in the samples long format (episode 0)."""
+    df = pd.DataFrame(np.asarray(values, dtype=float), columns=band.state_names)
+    df.insert(0, "source", source)
+    df.insert(0, "t", np.asarray(band.t, dtype=float))
+    df.insert(0, "episode", 0)
+    if bound is not None:
+        df["bound"] = bound
+    return df
+
+
+def _band_frames(doc: UncertaintyDocument, system: str) -> tuple[dict, dict, list[str]]:
+    """The bands of ``system`` as ``({scenario: rollout samples}, {scenario: intervals},
+    state names)`` in the long format of :func:`~hybridwm.reports.plots.plot_rollouts`."""
+    samples: dict[str, list[pd.DataFrame]] = {}
+    bands: dict[str, list[pd.DataFrame]] = {}
+    names: list[str] = []
+    for b in (b for b in doc.bands if b.system == system):
+        names = b.state_names
+        samples.setdefault(b.scenario, [_band_frame(b, b.truth, "truth")])
+        samples[b.scenario].append(_band_frame(b, b.mean, b.model))
+        bands.setdefault(b.scenario, []).extend(
+            [_band_frame(b, b.lower, b.model, "lower"), _band_frame(b, b.upper, b.model, "upper")]
+        )
+    samples_df = {k: pd.concat(v, ignore_index=True) for k, v in samples.items()}
+    return samples_df, {k: pd.concat(v, ignore_index=True) for k, v in bands.items()}, names
+
+
+def uncertainty_section(run: RunData) -> Section | None:
+    """Calibration and change detection of ensembles (None when the run directory has no
+    ``uncertainty.json``)."""
+    doc = read_uncertainty(run.path)
+    if doc is None or not doc.rows:
+        return None
+    blocks: list[Block] = [
+        Paragraph(
+            "Ensembles of each model kind predict a mean and a spread; the spread is recalibrated "
+            "on in-distribution validation episodes. A well-calibrated 90 % interval holds the "
+            "truth 90 % of the time; out of distribution, the coverage shows how honest the "
+            "intervals stay. The change detector scores each episode (ensemble disagreement, "
+            "plus the physics residual for physics and hybrid models)."
+        )
+    ]
+    systems = list(dict.fromkeys(r.system for r in doc.rows))
+    for system in systems:
+        blocks.append(_uncertainty_table(doc, system, run))
+        curves = pd.DataFrame(
+            [
+                {
+                    "model": r.model,
+                    "scenario": r.scenario,
+                    "seed": r.seed,
+                    "level": lv,
+                    "observed": ob,
+                }
+                for r in doc.rows
+                if r.system == system
+                for lv, ob in zip(r.levels, r.observed, strict=True)
+            ],
+            columns=["model", "scenario", "seed", "level", "observed"],
+        )
+        models = list(dict.fromkeys(curves["model"]))
+        scenarios = list(dict.fromkeys(curves["scenario"]))
+        if not curves.empty:
+            blocks.append(
+                _figure(
+                    f"calibration_{system}",
+                    f"Calibration curves on {system}",
+                    "Observed coverage of central intervals against their nominal level "
+                    "(after recalibration; dotted: ideal). Mean over seeds, band min–max.",
+                    lambda c=curves, m=models, s=scenarios, y=system: plots.plot_calibration_curve(
+                        c, scenarios=s, models=m, title=f"{y}: calibration"
+                    ),
+                )
+            )
+        samples, bands, names = _band_frames(doc, system)
+        if samples:
+            blocks.append(
+                _figure(
+                    f"intervals_{system}",
+                    f"Prediction intervals on {system}",
+                    "One episode per scenario: truth solid black, ensemble means dashed, shaded "
+                    "90 % intervals (recalibrated).",
+                    lambda a=samples, b=bands, n=names, m=models, y=system: plots.plot_rollouts(
+                        a, n, models=m, bands=b, title=f"{y}: prediction intervals"
+                    ),
+                )
+            )
+    return Section("uncertainty", "Uncertainty: calibration and change detection", blocks)
+
+
 def equations_section(run: RunData) -> Section:
     """Discovered equations of every system."""
     blocks = [b for system, entry in run.systems.items() for b in _equation_blocks(system, entry)]
@@ -319,6 +460,7 @@ def build_report(run: RunData) -> Report:
         training_section(run, agg),
         results_section(run, agg, summary),
         generalisation_section(run, summary),
+        uncertainty_section(run),
         equations_section(run),
     ]
     return Report(

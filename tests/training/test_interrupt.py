@@ -84,17 +84,19 @@ def test_interrupted_then_resumed_equals_straight_bit_for_bit(windows, tmp_path)
     h_straight = Trainer(straight, config(tmp_path / "straight")).fit(train, val)
 
     first = make_model()
-    trainer = StopAt(first, config(tmp_path / "first"), at=13)  # 5 steps an epoch: in epoch 3
+    # 5 steps an epoch, 30 steps: the physics-first phase is 21 steps (11 Adam steps, then 10
+    # L-BFGS iterations that end epoch 3); the 13th Adam step is inside epoch 4
+    trainer = StopAt(first, config(tmp_path / "first"), at=13)
     with pytest.raises(KeyboardInterrupt) as info:
         trainer.fit(train, val)
     exc = info.value
-    assert exc.checkpoint["epoch"] == 2 and exc.history.stop_reason == "interrupted"
+    assert exc.checkpoint["epoch"] == 3 and exc.history.stop_reason == "interrupted"
     assert exc.checkpoint["elapsed"] > 0 and "pinn" in exc.checkpoint["rng"]
-    # the model holds the best weights; last.pt is the state after epoch 2, with the optimizer
+    # the model holds the best weights; last.pt is the state after epoch 3, with the optimizer
     best = load_checkpoint(tmp_path / "first" / "best.pt")
     assert same_state(first.state_dict(), best["model"])
     last = load_checkpoint(tmp_path / "first" / "last.pt")
-    assert last["epoch"] == 2 and last["optimizer"]["state"]
+    assert last["epoch"] == 3 and last["optimizer"]["state"]
     assert same_state(last["model"], exc.checkpoint["model"])
     save_checkpoint(tmp_path / "interrupted.pt", exc.checkpoint)
 
@@ -118,7 +120,7 @@ def test_interrupted_then_resumed_equals_straight_bit_for_bit(windows, tmp_path)
         sb = b["optimizer"]["state"][key]
         assert same_state(sa, sb)
     # the time budget continues: the resumed epochs count the interrupted run's seconds
-    assert h_resumed.records[3]["time"] > exc.checkpoint["elapsed"]
+    assert h_resumed.records[4]["time"] > exc.checkpoint["elapsed"]
 
 
 def test_interrupt_attaches_the_checkpoint_without_checkpoint_dir(windows) -> None:

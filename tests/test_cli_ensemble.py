@@ -1,0 +1,54 @@
+"""``hybridwm evaluate`` on an ensemble's directory: CRPS and NLL beside the usual metrics, and
+with ``--detector`` each episode's change score and flag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hybridwm.cli import run
+from hybridwm.data import write_trajectories
+from hybridwm.evaluation.detection import ChangeDetector
+from hybridwm.models.ensemble import WorldModelEnsemble
+from hybridwm.physics.priors import declare
+from hybridwm.systems import simulate
+from hybridwm.training import TrainConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore:Training ran:UserWarning")
+# a declared prior (storable as JSON, so the saved ensemble loads without it) missing the damping
+PRIOR = declare(
+    ["d(theta) = omega", "d(omega) = -a*sin(theta) + b*torque"],
+    parameters={"a": 14.0, "b": 3.0},
+    state_names=["theta", "omega"],
+    action_names=["torque"],
+)
+
+
+def _episodes(n: int, seed: int):
+    return simulate(
+        system="pendulum", scenario="train", n_trajectories=n, duration=1.5, dt=0.05,
+        seed=seed, progress=False,
+    )  # fmt: skip
+
+
+def test_evaluate_an_ensemble_with_its_change_detector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, validation = _episodes(6, 0), _episodes(6, 1)
+    cfg = TrainConfig(epochs=1, batch_size=64, horizon=8, progress=False, patience=None)
+    ens = WorldModelEnsemble("hybrid", physics=PRIOR, n_members=2, hidden=(8,)).fit(train, cfg)
+    model = ens.save(tmp_path / "ens")
+    detector = ChangeDetector.fit(ens, validation).save(tmp_path / "detector.json")
+    data = write_trajectories(validation, tmp_path / "val.parquet")
+    out = tmp_path / "metrics.json"
+    args = ["evaluate", "--model", str(model), "--data", str(data), "--out", str(out)]
+    assert run([*args, "--detector", str(detector)]) == 0
+    printed = capsys.readouterr().out
+    assert "change detection" in printed and "flagged" in printed
+    metrics = json.loads(out.read_text())["metrics"]
+    assert {"nrmse", "crps", "nll", "flagged"} <= set(metrics)
+    assert 0.0 <= metrics["flagged"] <= 1.0
+    assert run(args) == 0  # without a detector: no flags, the ensemble's scores still there
+    assert "flagged" not in json.loads(out.read_text())["metrics"]
