@@ -113,10 +113,10 @@ class OptimConfig(_Part):
     Ignored for models without a residual or without trainable physics. The default 0.7 was
     chosen by a sweep of 0 / 0.5 / 0.7 (declared pendulum prior, exact on ``pendulum``,
     incomplete on ``pendulum-rig``, 500 steps, seeds 0-2; benchmarks/RESULTS.md, "Physics
-    first"): 0 left the exact prior's hybrid 3.9 decades behind its physics (seed 0); 0.5 let
-    the residual add error on the rig's near-inverted starts (2.1x the physics, median); 0.7
-    kept the rig at 0.97x its physics and the exact prior within 1.6x (id) and 5.4x
-    (ood-state) of it."""
+    first"): 0 left the exact prior's hybrid 3.7 decades behind its physics; 0 and 0.5 let
+    the residual add error on the rig's near-inverted starts (2.4x and 2.1x the physics,
+    medians); 0.7 kept the rig at 0.97x its physics and the exact prior within 1.6x (id) and
+    5.4x (ood-state) of it."""
     physics_polish: Integer = Field(100, ge=0)
     """L-BFGS iterations (on a fixed batch of ``lbfgs_windows`` windows) that end a hybrid's
     physics-first phase, on the trainable physics alone (the few physical parameters or
