@@ -224,7 +224,8 @@ def evaluate(
             states over all episodes and samples (see :func:`~hybridwm.evaluation.nrmse`).
         vpt_threshold: normalised error at which a prediction stops being valid.
         energy: optional ``energy(x) -> E`` mapping (..., n_x) states to (...,) energies.
-        init: ``"encoder"`` or ``"optimize"``: how unmeasured initial states are estimated.
+        init: initial-state estimation of models with unmeasured states (``"encoder"`` or
+            ``"optimize"``; default: the model's own setting).
         solver: solver override (default: the model's).
         detector: a ChangeDetector of ``model`` (an ensemble) to score every episode with.
 
