@@ -204,6 +204,11 @@ def _energy_drift(
     return float(np.mean(np.abs(drifts)))
 
 
+def _by_name(names: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
+    """Map (n_x,) per-state ``values`` to ``{state name: value}``."""
+    return {n: float(v) for n, v in zip(names, values, strict=True)}
+
+
 def evaluate(
     model: Any,
     data: TrajectorySet,
@@ -264,22 +269,8 @@ def evaluate(
     metrics["rmse"] = float(rmse(p_ok, y_ok)) if not bad.any() else float("inf")
     t_axis, curve = nrmse_vs_horizon_ragged(times, truth, pred, sc)
     names = tuple(data.state_names)
-
-    def per(values: np.ndarray) -> dict[str, float]:
-        return {n: float(v) for n, v in zip(names, values, strict=True)}
-
-    result = Evaluation(
-        metrics,
-        t_axis,
-        curve,
-        times,
-        truth,
-        pred,
-        names,
-        predictions,
-        per(per_state),
-        per(per_rmse),
-    )
+    by_name = (_by_name(names, per_state), _by_name(names, per_rmse))
+    result = Evaluation(metrics, t_axis, curve, times, truth, pred, names, predictions, *by_name)
     if dist is not None:
         result.uncertainty = _uncertainty(dist, truth, ok, sc)
     if detector is not None:
