@@ -7,6 +7,9 @@ pool or ``ray`` on a local Ray instance), and prints:
 * the wall time of each run and the speed-up over the first (target >= 1.7x for 2 workers on
   2 cores), with the load average seen before and after (other processes on the machine
   slow both runs and spoil the ratio);
+* the machine's own ceiling: the throughput of N copies of one fixed fit-like task run at once
+  over one copy alone, measured in the same run (virtual cores that share a physical core, or
+  memory bandwidth, cap every executor's speed-up below N);
 * that the runs wrote the same ``results.json`` (the executor does not change the numbers);
 * the measured cost of each job (fit + adapt from ``timings.json``, and the wall time between
   finished jobs of the 1-worker run: simulate + discover + fit + evaluate), and from them a
@@ -71,6 +74,39 @@ def _job_costs(run: Path) -> dict[str, float]:
     return costs
 
 
+def _busy(seconds_of_work: int) -> float:
+    """A fixed CPU-bound task shaped like a fit (small MLP, Adam steps on one torch thread);
+    returns its own wall time."""
+    import torch
+
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(),
+        torch.nn.Linear(64, 2),
+    ).double()  # fmt: skip
+    opt = torch.optim.Adam(net.parameters())
+    x = torch.randn(2048, 4, generator=gen, dtype=torch.float64)
+    started = time.perf_counter()
+    for _ in range(300 * seconds_of_work):
+        opt.zero_grad()
+        net(x).pow(2).mean().backward()
+        opt.step()
+    return time.perf_counter() - started
+
+
+def _ceiling(workers: int) -> float:
+    """The machine's own speed-up for ``workers`` copies of :func:`_busy` run at once (each
+    in its own process) over one copy run alone: what no executor can exceed here."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        alone = pool.submit(_busy, 4).result()
+        together = [f.result() for f in [pool.submit(_busy, 4) for _ in range(workers)]]
+    return workers * alone / max(together)
+
+
 def _plan(args: argparse.Namespace, per_job: float, quick_steps: int) -> None:
     full = load_preset("full")
     n_jobs = len(job_keys(full))
@@ -102,7 +138,14 @@ def main() -> None:
     p.add_argument("--executor", default="local", choices=["local", "ray"])
     p.add_argument("--machines", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--cores", type=int, default=2, help="cores per machine in the plan")
+    p.add_argument(
+        "--ceiling-only", action="store_true", help="measure only the machine's own ceiling"
+    )
     args = p.parse_args()
+    if args.ceiling_only:
+        for w in args.workers[1:]:
+            print(f"ceiling for {w} workers: {_ceiling(w):.2f}x (load {os.getloadavg()[0]:.2f})")
+        return
     runs = {}
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         for workers in args.workers:
@@ -117,6 +160,13 @@ def main() -> None:
                 flush=True,
             )
         base = args.workers[0]
+        for w in args.workers[1:]:
+            print(
+                f"the machine's own ceiling: {w} copies of a fixed fit-like task at once run "
+                f"{_ceiling(w):.2f}x the throughput of one alone (load average "
+                f"{os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
         results = {w: (Path(tmp) / f"w{w}" / "results.json").read_bytes() for w in args.workers}
         print(f"same results.json for every worker count: {len(set(results.values())) == 1}")
         for w in args.workers[1:]:

@@ -82,8 +82,11 @@ def test_fit_rollout_evaluate(workdir: Path, capsys: pytest.CaptureFixture[str])
     model = workdir / "hybrid"
     fit = ["fit", "--data", str(workdir / "train.parquet"), "--model", "hybrid"]
     fit += ["--physics", str(physics), "--out", str(model), "--epochs", "2", "--no-progress"]
+    capsys.readouterr()
     assert run(fit) == 0
+    assert "Residual gated to the training data (states)" in capsys.readouterr().out
     assert (model / "config.json").is_file()
+    assert json.loads((model / "config.json").read_text())["params"]["gate"] == "states"
     pred = workdir / "pred.parquet"
     assert (
         run(

@@ -282,6 +282,14 @@ def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
         f"(sin/cos embedded): {list(wm.angles_) or 'none'}.",
         highlight=False,
     )
+    gate = wm.model_.dynamics.gate
+    if gate is not None:
+        console.print(
+            f"Residual gated to the training data ({wm.gate}): 1 within {float(gate.cover):.3g} "
+            f"of the nearest of {gate.n_anchors} anchors, closing over {float(gate.width):.3g} "
+            f"beyond (normalized units); off the data the model is its physics alone.",
+            highlight=False,
+        )
     hidden_names = list(wm.model_.hidden_names)
     if hidden_names:
         how = (

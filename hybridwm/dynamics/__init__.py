@@ -18,6 +18,7 @@ from hybridwm.dynamics.integrate import SOLVERS, SolverSpec, integrate
 from hybridwm.dynamics.latent import Encoder
 from hybridwm.dynamics.model import ODEModel
 from hybridwm.dynamics.reference import LinearPhysics, PendulumPhysics, reference_dataset
+from hybridwm.dynamics.support import SupportGate
 
 __all__ = [
     "ACTIVATIONS",
@@ -34,6 +35,7 @@ __all__ = [
     "ODEModel",
     "PendulumPhysics",
     "SolverSpec",
+    "SupportGate",
     "integrate",
     "reference_dataset",
 ]

@@ -25,6 +25,7 @@ from torch import nn
 from hybridwm.config import Config
 from hybridwm.data.names import NamedSignals
 from hybridwm.dynamics.actions import HeldActions
+from hybridwm.dynamics.support import SupportGate
 from hybridwm.errors import ConfigError, ShapeError
 from hybridwm.registry import Registry
 
@@ -287,6 +288,9 @@ class HybridDynamics(Dynamics):
             embedding ``(sin θ, cos θ)`` instead of ``θ`` itself, so it is 2π-periodic in the
             angle and never meets an input outside the range it was trained on, however far
             an angle winds up (e.g. ±9 rad on a spinning pendulum). Default: none.
+        gate: a :class:`~hybridwm.dynamics.support.SupportGate` that multiplies the residual,
+            closing it off the training data (a hybrid then falls back to its physics there),
+            or ``None`` (default): the residual acts everywhere.
     """
 
     def __init__(
@@ -298,12 +302,16 @@ class HybridDynamics(Dynamics):
         normalizer: Normalizer | None = None,
         *,
         angles: Sequence[str] = (),
+        gate: SupportGate | None = None,
     ) -> None:
         super().__init__(state_names, action_names)
         if physics is None and residual is None:
             raise ConfigError("A HybridDynamics needs a physics module, a residual, or both.")
+        if gate is not None and residual is None:
+            raise ConfigError("A support gate needs a residual to gate; got residual=None.")
         self.physics = physics
         self.residual = residual
+        self.gate = gate
         self.normalizer = normalizer or Normalizer(self.n_x, self.n_u)
         self.embedding = AngleEmbedding(self.state_names, angles)
         if residual is not None and getattr(residual, "n_in", None) not in (
@@ -389,17 +397,21 @@ class HybridDynamics(Dynamics):
         out = torch.zeros_like(x)
         return out.index_copy(-1, self._phys_x, fp)
 
-    def residual_normalized(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """f_nn (..., n_x) in normalized derivative units (divided by ``dx_scale``)."""
-        if self.residual is None:
-            return torch.zeros_like(x)
+    def residual_inputs(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The residual's inputs (..., n_embed + n_u): normalized states with angles as
+        ``(sin θ, cos θ)``, then normalized actions."""
         norm = self.normalizer
         zx = self.embedding(x, (x - norm.x_mean) / norm.x_std)
-        if self.n_u:
-            z = torch.cat((zx, (u - norm.u_mean) / norm.u_std), -1)
-        else:
-            z = zx
-        return self.residual(z)
+        return torch.cat((zx, (u - norm.u_mean) / norm.u_std), -1) if self.n_u else zx
+
+    def residual_normalized(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """f_nn (..., n_x) in normalized derivative units (divided by ``dx_scale``), times the
+        support gate when there is one."""
+        if self.residual is None:
+            return torch.zeros_like(x)
+        z = self.residual_inputs(x, u)
+        out = self.residual(z)
+        return out if self.gate is None else out * self.gate(z)
 
     @property
     def n_embed(self) -> int:

@@ -31,10 +31,15 @@ __all__ = [
     "load_preset",
 ]
 
-#: the benchmark's ablations: name -> (WorldModel kind, TrainConfig fields it changes)
-ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+#: the benchmark's ablations: name -> (WorldModel kind, TrainConfig fields it changes,
+#: WorldModel architecture fields it changes)
+ABLATIONS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     # the hybrid trained without the PINN residual loss
-    "hybrid-no-pinn": ("hybrid", {"pinn_weight": 0.0}),
+    "hybrid-no-pinn": ("hybrid", {"pinn_weight": 0.0}, {}),
+    # the hybrid whose residual acts everywhere, also off the training data (no support gate)
+    "hybrid-no-gate": ("hybrid", {}, {"gate": "off"}),
+    # the hybrid whose support gate also measures the distance in the actions
+    "hybrid-gate-inputs": ("hybrid", {}, {"gate": "inputs"}),
 }
 MODEL_KINDS = (*KINDS, *ABLATIONS)
 SCENARIOS = ("id", "ood-state", "ood-action", "ood-params")
@@ -63,8 +68,10 @@ class BenchmarkConfig(Config):
     Attributes:
         preset: name of the preset this config came from (informational).
         systems: system names (see ``hybridwm systems``).
-        models: model kinds among ``learned``, ``physics``, ``hybrid``, ``hybrid-no-pinn``
-            (the hybrid trained without the PINN residual loss: an ablation).
+        models: model kinds among ``learned``, ``physics``, ``hybrid`` and the hybrid's
+            ablations (:data:`ABLATIONS`): ``hybrid-no-pinn`` (trained without the PINN
+            residual loss), ``hybrid-no-gate`` (its residual acting also off the data) and
+            ``hybrid-gate-inputs`` (a gate on states and actions).
         scenarios: evaluation scenarios (``id``, ``ood-state``, ``ood-action``, ``ood-params``).
         seeds: one job per seed; the seed drives data, discovery bagging and training.
         n_train: training trajectories per system and seed (``train`` scenario).
@@ -196,7 +203,7 @@ class BenchmarkConfig(Config):
         cfg = TrainConfig.from_dict(
             {"progress": False, "threads": 1, **self.train, **extra, "seed": seed}
         )
-        _, changes = ABLATIONS.get(kind, (kind, {}))
+        _, changes, _ = ABLATIONS.get(kind, (kind, {}, {}))
         return cfg.replace(**changes) if changes else cfg
 
     def calibration_seed(self, seed: int) -> int:

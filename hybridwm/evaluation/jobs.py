@@ -182,10 +182,10 @@ def _fit_or_load(
     if cached is not None:
         return cached, float("nan")
     started = time.perf_counter()
-    base, _ = ABLATIONS.get(kind, (kind, {}))
+    base, _, params = ABLATIONS.get(kind, (kind, {}, {}))
     phys = PhysicsModel.load(job / "physics.json")
     model = WorldModel.from_kind(
-        base, physics=None if base == "learned" else phys, hidden=cfg.hidden
+        base, physics=None if base == "learned" else phys, hidden=cfg.hidden, **params
     )
     model.fit(train, config=config)
     fit_time = time.perf_counter() - started

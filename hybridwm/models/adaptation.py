@@ -4,7 +4,8 @@ Recalibration after the system changed (a heavier load, a longer arm, more frict
 or physics model re-identifies its few interpretable physics coefficients from a short record,
 where a black-box network must relearn a whole function. The architecture, names and the
 normalization fitted on the original training data are kept (not refitted); only the chosen
-parts are trained, everything else is frozen.
+parts are trained, everything else is frozen. When the residual is trained, a hybrid's support
+gate is widened to the new record, so the residual can act where it is now taught.
 
 The PINN term compares the model with the physics; when the physics itself is being adapted,
 comparing with the physics as it was would pull it back to the old coefficients. So the default
@@ -29,6 +30,7 @@ from hybridwm.dynamics import ODEModel
 from hybridwm.errors import ConfigError, UnknownNameError
 from hybridwm.models.building import dtype_device
 from hybridwm.models.fitting import check_train_config, training_windows, warn_constant
+from hybridwm.models.normalization import extend_gate
 from hybridwm.models.spec import is_physics_model
 from hybridwm.training import ADAPT_PHYSICS_LR, History, TrainConfig, Trainer
 
@@ -115,7 +117,9 @@ class Adaptation:
         :func:`~hybridwm.models.fitting.training_windows`; warns about constant columns."""
         warn_constant(data)
         window = self.model.encoder_window if self.model.hidden_names else None
-        _, windows, val_windows = training_windows(data, validation, self.config, window)
+        _, _, windows, val_windows = training_windows(data, validation, self.config, window)
+        if self.train_learned:
+            extend_gate(self.model, data if validation is None else data + validation)
         return windows, val_windows
 
     def select(self) -> None:

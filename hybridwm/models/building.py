@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from hybridwm.data import TrajectorySet
-from hybridwm.dynamics import MLP, Encoder, HybridDynamics, Normalizer, ODEModel
+from hybridwm.dynamics import MLP, Encoder, HybridDynamics, Normalizer, ODEModel, SupportGate
 from hybridwm.errors import ConfigError
 from hybridwm.models.spec import ModelSpec, is_physics_model
 from hybridwm.physics import infer_angles
@@ -20,6 +20,7 @@ __all__ = [
     "build_model",
     "current_physics",
     "dtype_device",
+    "gate_columns",
     "mlp_spec",
     "physics_module",
     "resolve_angles",
@@ -112,6 +113,21 @@ def resolve_angles(
     return tuple(n for n in names if n in set(spec.angles))
 
 
+def gate_columns(dyn: HybridDynamics, direct: Sequence[str], *, with_actions: bool) -> list[int]:
+    """Positions in the residual's inputs of the measured states (an angle: its sin and cos)
+    and, ``with_actions``, of the actions: the coordinates a support gate measures."""
+    emb = dyn.embedding
+    linear = [n for n in dyn.state_names if n not in emb.angles]
+    n_lin, n_ang = len(linear), len(emb.angles)
+    cols = [linear.index(n) for n in linear if n in direct]
+    for j, a in enumerate(emb.angles):
+        if a in direct:
+            cols += [n_lin + j, n_lin + n_ang + j]
+    if with_actions:
+        cols += [emb.n_out + i for i in range(dyn.n_u)]
+    return sorted(cols)
+
+
 def build_model(
     spec: ModelSpec,
     physics: Any,
@@ -144,6 +160,9 @@ def build_model(
     dyn = HybridDynamics(names, actions, phys, residual, Normalizer(n_x, n_u), angles=angles)
     obs_eqs = tuple(getattr(dyn, "observation_names", ()))
     direct = [n for n in observed if n in names and n not in obs_eqs]
+    if spec.kind == "hybrid" and spec.gate != "off" and residual is not None:
+        columns = gate_columns(dyn, direct, with_actions=spec.gate == "inputs")
+        dyn.gate = SupportGate(columns, width=spec.gate_width) if columns else None
     hidden = [n for n in names if n not in direct]
     encoder = None
     if hidden:

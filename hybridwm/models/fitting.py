@@ -15,7 +15,7 @@ from hybridwm.dynamics import SOLVERS, ODEModel
 from hybridwm.errors import ConfigError, DataError
 from hybridwm.models.building import DTYPES, build_model, physics_module, resolve_angles
 from hybridwm.models.names import check_names, resolve_names
-from hybridwm.models.normalization import fit_normalizer
+from hybridwm.models.normalization import fit_gate, fit_normalizer
 from hybridwm.models.spec import ModelSpec
 from hybridwm.training import History, TrainConfig
 
@@ -48,7 +48,7 @@ def training_windows(
     validation: TrajectorySet | None,
     cfg: TrainConfig,
     encoder_window: int | None,
-) -> tuple[TrajectorySet, Any, Any]:
+) -> tuple[TrajectorySet, TrajectorySet | None, Any, Any]:
     """Split off validation episodes (seeded) and cut training and validation windows.
 
     Args:
@@ -59,7 +59,8 @@ def training_windows(
         encoder_window: observations the encoder reads, or None when every state is measured.
 
     Returns:
-        ``(train, windows, val_windows)``; ``val_windows`` is None without validation.
+        ``(train, validation, windows, val_windows)``; the last two are windows cut from the
+        first two; ``validation`` and ``val_windows`` are None without validation.
 
     Raises:
         ShapeError: validation names differ from the training data's.
@@ -92,7 +93,7 @@ def training_windows(
         if vh < 1:
             raise DataError("Validation episodes need at least 2 samples each.")
         val_windows = make_windows(validation, vh, stride=vh)
-    return train, windows, val_windows
+    return train, validation, windows, val_windows
 
 
 @dataclass
@@ -116,7 +117,8 @@ def prepare(
     cfg: TrainConfig,
 ) -> Prepared:
     """Resolve the names and angles, cut the windows, build the model (seeded with
-    ``cfg.seed``) and fit its normalization on the training episodes.
+    ``cfg.seed``) and fit its normalization (and a hybrid's support gate) on the training
+    episodes.
 
     Args:
         spec: the validated architecture.
@@ -134,11 +136,12 @@ def prepare(
     names, actions = resolve_names(spec, data.state_names, data.action_names, probe)
     observed = tuple(data.state_names)
     window = spec.encoder_window if any(n not in observed for n in names) else None
-    train, windows, val_windows = training_windows(data, validation, cfg, window)
+    train, held, windows, val_windows = training_windows(data, validation, cfg, window)
     angles = resolve_angles(spec, names, physics, data)
     torch.manual_seed(cfg.seed)
     model = build_model(spec, physics, names, observed, actions, dtype, angles)
     fit_normalizer(model, train)
+    fit_gate(model, train, held)
     return Prepared(model, names, observed, actions, angles, windows, val_windows)
 
 

@@ -10,7 +10,7 @@ import torch
 from hybridwm.data import TrajectorySet
 from hybridwm.dynamics import ODEModel
 
-__all__ = ["fit_normalizer"]
+__all__ = ["extend_gate", "fit_gate", "fit_normalizer"]
 
 
 def _floor(std: np.ndarray) -> np.ndarray:
@@ -63,3 +63,44 @@ def fit_normalizer(model: ODEModel, data: TrajectorySet) -> None:
             u_mean=norm.u_mean,
             u_std=norm.u_std,
         )
+
+
+def _residual_inputs(model: ODEModel, data: TrajectorySet) -> torch.Tensor:
+    """(m, n_embed + n_u) every sample of ``data`` as the residual sees it (unmeasured states
+    at 0: a gate does not measure them)."""
+    dyn = model.dynamics
+    norm = dyn.normalizer
+    observed = list(model.observed_names)
+    idx = [dyn.state_names.index(n) for n in model.direct_names]
+    cols = [observed.index(n) for n in model.direct_names]
+    x = np.concatenate([tr.x for tr in data])
+    u = np.concatenate([tr.u for tr in data])
+    full = torch.zeros(len(x), len(dyn.state_names), dtype=norm.x_mean.dtype)
+    full[:, idx] = torch.as_tensor(x[:, cols], dtype=full.dtype)
+    dev = norm.x_mean.device
+    return dyn.residual_inputs(full.to(dev), torch.as_tensor(u, dtype=full.dtype, device=dev))
+
+
+def fit_gate(model: ODEModel, data: TrajectorySet, validation: TrajectorySet | None) -> None:
+    """Fit a hybrid's support gate (nothing without one): anchors among the samples of
+    ``data``, and a cover that reaches every sample of ``data`` and of ``validation``, so
+    held-out episodes of the training distribution keep the residual too.
+
+    Args:
+        model: the model, its normalizer fitted (:func:`fit_normalizer`).
+        data: the training episodes.
+        validation: held-out episodes of the same distribution, or None.
+    """
+    gate = getattr(model.dynamics, "gate", None)
+    if gate is None:
+        return
+    held = None if validation is None else _residual_inputs(model, validation)
+    gate.fit(_residual_inputs(model, data), held)
+
+
+def extend_gate(model: ODEModel, data: TrajectorySet) -> None:
+    """Widen a hybrid's support gate to the samples of ``data`` (nothing without a gate):
+    ``WorldModel.adapt`` trains the residual on a new record, so the residual must act there."""
+    gate = getattr(model.dynamics, "gate", None)
+    if gate is not None:
+        gate.extend(_residual_inputs(model, data))

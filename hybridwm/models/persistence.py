@@ -117,8 +117,9 @@ class ModelDocument(Config):
     columns: dict[str, Any] | None = None
 
     def spec(self) -> ModelSpec:
-        """The model's architecture (files written before ``angles`` was saved: none)."""
-        params = {"angles": (), **self.params}
+        """The model's architecture (files written before ``angles`` or ``gate`` was saved:
+        none and off)."""
+        params = {"angles": (), "gate": "off", **self.params}
         n_latent = params.get("latent_dim", 0)
         if isinstance(n_latent, int) and n_latent > len(self.state_names):
             raise ConfigError(

@@ -99,6 +99,13 @@ class ModelSpec(Config):
             or ``"optimize"`` (free values fitted to its first ``init_window`` samples with
             the model frozen, starting from the encoder's estimate).
         init_window: samples fitted by ``init="optimize"``.
+        gate: where a hybrid's residual acts (see :class:`~hybridwm.dynamics.SupportGate`):
+            ``"states"`` (default) multiplies it by a gate that is 1 on the training states
+            and closes beyond them, so off the data the hybrid is its physics alone;
+            ``"inputs"`` measures the distance in states and actions; ``"off"`` lets the
+            residual extrapolate everywhere. Learned and physics models have no gate.
+        gate_width: how far beyond the data's edge the gate closes (``1/e`` at this distance,
+            in units of the states' standard deviations; angles as ``(sin θ, cos θ)``).
     """
 
     kind: str
@@ -116,6 +123,8 @@ class ModelSpec(Config):
     angles: tuple[str, ...] | None = None
     init: Literal["encoder", "optimize"] = "encoder"
     init_window: int = Field(20, ge=2)
+    gate: Literal["off", "states", "inputs"] = "states"
+    gate_width: float = Field(0.5, gt=0, allow_inf_nan=False)
 
     @classmethod
     def param_names(cls) -> list[str]:

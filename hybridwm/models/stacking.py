@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from hybridwm.dynamics import HybridDynamics, ODEModel, integrate
+from hybridwm.dynamics.support import gate_value
 from hybridwm.errors import ConfigError
 
 __all__ = ["StackedDynamics", "stackable", "stacked_rollout"]
@@ -67,7 +68,7 @@ class StackedDynamics(HybridDynamics):
         f0 = fields[0]
         super().__init__(
             f0.state_names, f0.action_names, f0.physics, f0.residual, f0.normalizer,
-            angles=f0.embedding.angles,
+            angles=f0.embedding.angles, gate=f0.gate,
         )  # fmt: skip
         self.n_members = len(fields)
         self.members = list(fields)
@@ -78,6 +79,15 @@ class StackedDynamics(HybridDynamics):
         self.stacked = {
             n: torch.stack([getattr(x, n) for x in norms])[:, None].detach() for n in _NORMALIZER
         }
+        self.gates: dict[str, torch.Tensor] | None = None
+        if f0.gate is not None:
+            gates = [f.gate for f in fields]
+            self.gates = {
+                k: torch.stack([getattr(g, k) for g in gates]).detach()
+                for k in ("anchors", "cover", "width")
+            }
+            for k in ("cover", "width"):
+                self.gates[k] = self.gates[k][:, None, None]
         self.layers: list[tuple[torch.Tensor, torch.Tensor] | nn.Module] = []
         if f0.residual is not None:
             nets = [f.residual.net for f in fields]  # type: ignore[union-attr]
@@ -104,9 +114,13 @@ class StackedDynamics(HybridDynamics):
         z = self.embedding(x, (x - s["x_mean"]) / s["x_std"])
         if self.n_u:
             z = torch.cat((z, (u - s["u_mean"]) / s["u_std"]), -1)
+        g = self.gates
+        gate = None
+        if g is not None and self.gate is not None:
+            gate = gate_value(self.gate.select(z), g["anchors"], g["cover"], g["width"])
         for layer in self.layers:
             z = torch.baddbmm(layer[1], z, layer[0]) if isinstance(layer, tuple) else layer(z)
-        return z * s["dx_scale"]
+        return z * s["dx_scale"] if gate is None else z * gate * s["dx_scale"]
 
     def vector_field(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """dx/dt of (M·batch, n_x) states under (M·batch, n_u) actions, rows grouped by

@@ -44,7 +44,14 @@ __all__ = [
     "read_run",
 ]
 
-MODEL_ORDER = ("learned", "physics", "hybrid", "hybrid-no-pinn")
+MODEL_ORDER = (
+    "learned",
+    "physics",
+    "hybrid",
+    "hybrid-no-pinn",
+    "hybrid-no-gate",
+    "hybrid-gate-inputs",
+)
 SCENARIO_ORDER = ("id", "ood-state", "ood-action", "ood-params")
 
 

@@ -175,14 +175,6 @@ class PinnLoss:
         )
 
 
-def _inputs(dynamics: HybridDynamics, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """(..., n_embed + n_u): states and actions as the residual sees them (normalized, angles
-    as sin/cos)."""
-    norm = dynamics.normalizer
-    zx = dynamics.embedding(x, (x - norm.x_mean) / norm.x_std)
-    return torch.cat((zx, (u - norm.u_mean) / norm.u_std), -1) if u.shape[-1] else zx
-
-
 @torch.no_grad()
 def support_points(dynamics: HybridDynamics, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """The training samples as the data support: at most :data:`MAX_SUPPORT_POINTS`, evenly
@@ -200,7 +192,7 @@ def support_points(dynamics: HybridDynamics, x: torch.Tensor, u: torch.Tensor) -
     if m > MAX_SUPPORT_POINTS:
         idx = torch.linspace(0, m - 1, MAX_SUPPORT_POINTS, device=x.device).round().long()
         x, u = x.index_select(0, idx), u.index_select(0, idx)
-    return _inputs(dynamics, x, u)
+    return dynamics.residual_inputs(x, u)
 
 
 @torch.no_grad()
@@ -224,7 +216,7 @@ def support_weights(
     Returns:
         (n,) weights in [0, 1).
     """
-    d = torch.cdist(_inputs(dynamics, x, u), support).min(dim=1).values
+    d = torch.cdist(dynamics.residual_inputs(x, u), support).min(dim=1).values
     return -torch.expm1(-(d / radius).pow(2))
 
 
