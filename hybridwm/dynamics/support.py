@@ -108,15 +108,7 @@ class SupportGate(nn.Module):
         Raises:
             ShapeError: ``z`` is not (m, n_in) with m >= 1 and every gate column present.
         """
-        if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] <= int(self.column_index.max()):
-            raise ShapeError(
-                f"SupportGate.fit needs (m, n_in) samples with m >= 1 and n_in > "
-                f"{int(self.column_index.max())}; got shape {tuple(z.shape)}."
-            )
-        pts = self._finite(self.select(z), "training sample")
-        if pts.shape[0] > MAX_FIT_SAMPLES:
-            idx = torch.linspace(0, pts.shape[0] - 1, MAX_FIT_SAMPLES).round().long()
-            pts = pts.index_select(0, idx.to(pts.device))
+        pts = self._samples(z, "fit", "training sample")
         self._place(pts)
         if held is not None and held.shape[0]:
             h = self.select(held).to(self.anchors.dtype)
@@ -138,25 +130,32 @@ class SupportGate(nn.Module):
         Raises:
             ShapeError: as :meth:`fit`.
         """
-        if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] <= int(self.column_index.max()):
-            raise ShapeError(
-                f"SupportGate.extend needs (m, n_in) samples with m >= 1 and n_in > "
-                f"{int(self.column_index.max())}; got shape {tuple(z.shape)}."
-            )
-        new = self._finite(self.select(z), "new sample")
-        if new.shape[0] > MAX_FIT_SAMPLES:
-            idx = torch.linspace(0, new.shape[0] - 1, MAX_FIT_SAMPLES).round().long()
-            new = new.index_select(0, idx.to(new.device))
+        new = self._samples(z, "extend", "new sample")
         old_cover = self.cover.clone()
         self._place(torch.cat((self.anchors, new)))
         self.cover.copy_(torch.maximum(self.cover, old_cover))
         return self
 
-    def _finite(self, pts: torch.Tensor, what: str) -> torch.Tensor:
-        pts = pts.to(self.anchors.dtype)
+    def _samples(self, z: torch.Tensor, method: str, what: str) -> torch.Tensor:
+        """The gate coordinates (m', d) of the finite rows of ``z`` (m, n_in), at most
+        :data:`MAX_FIT_SAMPLES` of them, evenly spaced.
+
+        Raises:
+            ShapeError: ``z`` is not (m, n_in) with m >= 1 and every gate column present, or
+                no row is finite.
+        """
+        if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] <= int(self.column_index.max()):
+            raise ShapeError(
+                f"SupportGate.{method} needs (m, n_in) samples with m >= 1 and n_in > "
+                f"{int(self.column_index.max())}; got shape {tuple(z.shape)}."
+            )
+        pts = self.select(z).to(self.anchors.dtype)
         pts = pts[torch.isfinite(pts).all(-1)]
         if pts.shape[0] == 0:
             raise ShapeError(f"SupportGate got no finite {what}.")
+        if pts.shape[0] > MAX_FIT_SAMPLES:
+            idx = torch.linspace(0, pts.shape[0] - 1, MAX_FIT_SAMPLES).round().long()
+            pts = pts.index_select(0, idx.to(pts.device))
         return pts
 
     def _place(self, pts: torch.Tensor) -> None:

@@ -77,7 +77,7 @@ def test_inputs_gate_also_measures_actions(data, hybrid):
     assert model.model_.dynamics.gate.column_index.tolist() == [0, 1, 2, 3]
 
 
-def test_learned_and_physics_models_have_no_gate(data):
+def test_learned_models_have_no_gate(data):
     learned = WorldModel.learned(hidden=(8,)).fit(data, cfg(steps=20))
     assert learned.model_.dynamics.gate is None
 
