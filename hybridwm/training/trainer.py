@@ -60,6 +60,9 @@ class _Fit:
     #: the value of ``done`` at the last validation, and at the last comparable score
     validated_at: int = 0
     compared_at: int = 0
+    #: the encoder-first phase: its last step, and the dynamics' tensors it holds
+    encoder_steps: int = 0
+    dynamics_held: list[torch.nn.Parameter] = field(default_factory=list)
     #: the physics-first phase: its last step, and the residual's tensors it holds at zero
     physics_steps: int = 0
     held: list[torch.nn.Parameter] = field(default_factory=list)
@@ -146,6 +149,7 @@ class Trainer:
         fit.validated_at = fit.compared_at = fit.done
         per_epoch = len(self._minibatches(fit.sizes, torch.Generator()))
         fit.clock = Clock(cfg.optim.total_steps(per_epoch), cfg.validation.max_time, elapsed)
+        self._encoder_first(fit)
         self._physics_first(fit)
         fit.snapshot = state.payload(start_epoch - 1, weights(self.model), elapsed)
         try:
@@ -161,10 +165,24 @@ class Trainer:
             self._write("best.pt", state.payload(epoch, state.best, fit.clock.elapsed()))
         return self.history
 
+    def _encoder_first(self, fit: _Fit) -> None:
+        """Set the encoder-first phase (``encoder_first`` of the budget), when the model has an
+        encoder to train and physics in its dynamics; the dynamics' tensors are held in it."""
+        model = self.model
+        encoder, physics = model.encoder, getattr(model.dynamics, "physics", None)
+        if encoder is None or physics is None or not self.config.optim.encoder_first:
+            return
+        if not any(p.requires_grad for p in encoder.parameters()):
+            return
+        fit.dynamics_held = [p for p in model.dynamics.parameters() if p.requires_grad]
+        if fit.dynamics_held:
+            total = fit.clock.total_steps
+            fit.encoder_steps = min(round(self.config.optim.encoder_first * total), total - 1)
+
     def _physics_first(self, fit: _Fit) -> None:
-        """Set the physics-first phase (``physics_first`` of the budget) and the L-BFGS polish
-        that ends it, when the model has a residual and trainable physics; the residual's
-        tensors are held (no gradient) in it."""
+        """Set the physics-first phase (``physics_first`` of the budget after the encoder-first
+        phase) and the L-BFGS polish that ends it, when the model has a residual and trainable
+        physics; the residual's tensors are held (no gradient) in it."""
         dynamics, optim = self.model.dynamics, self.config.optim
         physics = getattr(dynamics, "physics", None)
         residual = getattr(dynamics, "residual", None)
@@ -175,9 +193,13 @@ class Trainer:
         fit.held = [p for p in residual.parameters() if p.requires_grad]
         if not fit.held:
             return
-        total = fit.clock.total_steps
-        fit.physics_steps = min(round(optim.physics_first * total), total - 1)
-        fit.polish_steps = min(optim.physics_polish, fit.physics_steps // 2)
+        start, total = fit.encoder_steps, fit.clock.total_steps
+        steps = round(optim.physics_first * (total - start))
+        fit.physics_steps = min(start + steps, total - 1) if steps else 0
+        if fit.physics_steps <= start:
+            fit.physics_steps = 0
+            return
+        fit.polish_steps = min(optim.physics_polish, (fit.physics_steps - start) // 2)
         if fit.polish_steps:
             fit.polish_at = fit.physics_steps - fit.polish_steps
 
@@ -277,7 +299,7 @@ class Trainer:
                 record, state.stop = self._train_epoch(fit, epoch)
                 # a spent budget is no stop reason of the checkpoint: a resumed run with a
                 # larger budget goes on from it
-                final = bool(state.stop) or fit.done >= total or fit.done == fit.physics_steps
+                final = bool(state.stop) or fit.done >= total or _phase_end(fit)
                 score = self._score(fit, record, final=final)
                 self.history.records.append(record)
                 self._keep_best(fit, record, score)
@@ -312,11 +334,9 @@ class Trainer:
             progress = _phase_progress(fit)
             lr = fit.schedule.at(progress)
             h = curriculum_horizon(progress, cfg.windows)
-            physics_only = fit.done < fit.physics_steps
-            parts = self._step(
-                fit, fit.groups[gi].take(idx), h, f"epoch {epoch}, step {i}", physics_only
-            )
-            if not physics_only:  # APHYNITY's multiplier starts with the residual
+            held = _held(fit)
+            parts = self._step(fit, fit.groups[gi].take(idx), h, f"epoch {epoch}, step {i}", held)
+            if not held:  # APHYNITY's multiplier starts with the residual
                 objective.after_step(parts, h)
             for k, v in parts.items():
                 sums[k] += float(v.detach())
@@ -325,7 +345,7 @@ class Trainer:
             if fit.clock.out_of_time():
                 stop = "max_time"
                 break
-            if fit.done == fit.physics_steps:  # the phase ends an epoch: it is validated
+            if _phase_end(fit):  # a phase ends an epoch: it is validated
                 break
         record: dict[str, Any] = {
             "epoch": epoch,
@@ -334,15 +354,17 @@ class Trainer:
             "horizon": h,
             "steps": n_done,
         }
-        if n_done and fit.done <= fit.physics_steps:
+        if n_done and fit.done <= fit.encoder_steps:
+            record["phase"] = "encoder"
+        elif n_done and fit.done <= fit.physics_steps:
             record["phase"] = "physics"
         record.update({f"train_{k}": v / max(n_done, 1) for k, v in sums.items()})
         return record, stop
 
     def _step(
-        self, fit: _Fit, batch: Batch, horizon: int, where: str, physics_only: bool = False
+        self, fit: _Fit, batch: Batch, horizon: int, where: str, held: list[torch.nn.Parameter]
     ) -> dict[str, torch.Tensor]:
-        """One gradient step on ``batch`` (the residual held when ``physics_only``); the loss
+        """One gradient step on ``batch`` (the ``held`` tensors get no gradient); the loss
         parts (raises on NaN/inf or solver failure)."""
         try:
             loss, parts = fit.state.objective(self.model, batch, horizon)
@@ -355,9 +377,8 @@ class Trainer:
             )
         fit.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if physics_only:
-            for p in fit.held:  # no gradient: AdamW leaves the tensor (and its moments) alone
-                p.grad = None
+        for p in held:  # no gradient: AdamW leaves the tensor (and its moments) alone
+            p.grad = None
         clip = self.config.optim.grad_clip
         try:
             torch.nn.utils.clip_grad_norm_(
@@ -510,14 +531,32 @@ class Trainer:
 
 def _phase_progress(fit: _Fit) -> float:
     """Progress within the current phase: the learning-rate schedule and the horizon
-    curriculum run once over the physics-first phase and again over the joint one (a warm
-    restart), so the physics converges at a low rate before the residual starts."""
-    first, total = fit.physics_steps, fit.clock.total_steps
-    if not first:
+    curriculum run once over each phase (encoder first, physics first, joint; a warm restart
+    at each boundary), so the physics converges at a low rate before the residual starts."""
+    bounds = [b for b in (fit.encoder_steps, fit.physics_steps) if b]
+    if not bounds:
         return fit.clock.progress(fit.done)
-    if fit.done < first:
-        return fit.done / first
-    return (fit.done - first) / max(total - first, 1)
+    start = 0
+    for end in [*bounds, fit.clock.total_steps]:
+        if fit.done < end:
+            return (fit.done - start) / max(end - start, 1)
+        start = end
+    return 1.0
+
+
+def _phase_end(fit: _Fit) -> bool:
+    """Whether the last step ended the encoder-first or the physics-first phase."""
+    return fit.done in (fit.encoder_steps, fit.physics_steps) and fit.done > 0
+
+
+def _held(fit: _Fit) -> list[torch.nn.Parameter]:
+    """The tensors the current step leaves alone: the dynamics' in the encoder-first phase,
+    the residual's in the physics-first phase, none after."""
+    if fit.done < fit.encoder_steps:
+        return fit.dynamics_held
+    if fit.done < fit.physics_steps:
+        return fit.held
+    return []
 
 
 def _support(model: ODEModel, groups: list[Batch]) -> torch.Tensor | None:

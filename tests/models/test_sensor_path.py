@@ -136,7 +136,10 @@ def test_multiple_shooting_continuity(angle_only):
     hist = wm.history_
     cont = [r["train_continuity"] for r in hist.records if "train_continuity" in r]
     roll = [r["train_rollout"] for r in hist.records if "train_rollout" in r]
-    assert len(cont) == 6 and np.isfinite(cont).all() and roll[-1] < roll[0]
+    # 6 epochs, one of them cut where the encoder-first phase (30 % of the steps) ends
+    encoder = [r["steps"] for r in hist.records if r.get("phase") == "encoder"]
+    assert sum(encoder) == round(0.3 * hist.steps) and encoder
+    assert len(cont) == 7 and np.isfinite(cont).all() and roll[-1] < roll[0]
     assert "train_encoder" in hist.records[-1]
     assert all(np.isfinite(tr.x).all() for tr in wm.predict(angle_only))
     # exact: starts equal to the predicted hidden states give zero gap
@@ -197,6 +200,7 @@ def test_multiple_shooting_resume_equals_an_uninterrupted_run(angle_only, tmp_pa
         wm = WorldModel.physics(pendulum_prior(), trainable=True, encoder_window=3)
         c = cfg(epochs=epochs, lr=0.02, shooting="multiple", curriculum=False, pinn_weight=0.0)
         c = c.replace(lr_schedule="plateau")  # a schedule that does not depend on `epochs`
+        c = c.replace(encoder_first=0.0)  # nor a phase whose end is a fraction of them
         c = c.replace(checkpoint_dir=str(tmp_path / out), checkpoint_every=1, resume_from=resume)
         wm.fit(angle_only, c)
         return load_checkpoint(tmp_path / out / "last.pt")

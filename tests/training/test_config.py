@@ -31,7 +31,8 @@ OLD_FLAT = (
 # the settings added since, and where they stand
 NEW_FLAT = {
     "physics_first": "physics_lr",
-    "physics_polish": "physics_first",
+    "encoder_first": "physics_first",
+    "physics_polish": "encoder_first",
     "steps": "lbfgs_windows",
     "pinn_region": "collocation_box",
     "support_radius": "pinn_region",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -201,6 +202,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(data, tmp_path):
             curriculum=False,
             shooting="multiple",
             pinn_weight=0.0,  # the collocation draws are not part of a checkpoint
+            encoder_first=0.0,  # its end is a fraction of the budget, which differs here
             checkpoint_dir=str(tmp_path / out),
             checkpoint_every=1,
             resume_from=resume,
@@ -316,9 +318,84 @@ def test_physics_first_holds_the_residual_at_zero_then_trains_both(data):
     assert history.steps == 12
 
 
+def test_encoder_first_holds_the_dynamics_then_physics_first_then_both(data):
+    """A hybrid with a hidden coordinate and trainable physics: the encoder trains alone
+    (physics and residual untouched, the phase's end validated), then the physics phase runs
+    over the remaining steps (the residual held), then everything; the steps add up."""
+    measured = TrajectorySet(
+        Trajectory(tr.t, tr.x[:, :1], tr.u, ("x0",), tr.action_names) for tr in data
+    )
+    torch.manual_seed(0)
+    norm = Normalizer(2, 1).set(x_min=[-1.5, -3.0], x_max=[1.5, 3.0], dx_scale=[2.0, 5.0])
+    phys = LinearPhysics(A_PHYS, B, trainable=True)
+    dyn = HybridDynamics(("x0", "x1"), ("u0",), phys, MLP((8,)).build(3, 2), norm)
+    model = ODEModel(dyn, ("x0",), Encoder(1, 1, 1, window=2, hidden=(8,))).double()
+    last = model.dynamics.residual.net[-1].weight
+    with torch.no_grad():
+        last.zero_()
+    tracked = {"physics": phys.A, "residual": last, "encoder": next(model.encoder.parameters())}
+    seen: list[dict[str, torch.Tensor]] = []
+    handle = register_optimizer_step_post_hook(
+        lambda *_: seen.append({k: v.detach().clone() for k, v in tracked.items()})
+    )
+    try:
+        config = cfg(
+            epochs=None, steps=20, batch_size=8, encoder_first=0.25, physics_first=0.5,
+            physics_polish=0, pinn_weight=0.0,
+        )  # fmt: skip
+        history = Trainer(model, config).fit(
+            make_windows(measured[:5], 5), make_windows(measured[5:], 29)
+        )
+    finally:
+        handle.remove()
+    # 5 encoder steps, then round(0.5 * 15) = 8 physics steps, then 7 joint steps
+    assert len(seen) == 20 and history.steps == 20
+    moved = [
+        {k: not torch.equal(a[k], b[k]) for k in tracked}
+        for a, b in itertools.pairwise(seen)
+    ]
+    assert all(m == {"physics": False, "residual": False, "encoder": True} for m in moved[:4])
+    assert all(m["physics"] and not m["residual"] for m in moved[5:12])
+    assert all(m["residual"] for m in moved[13:])
+    phases = [(r.get("phase"), r["steps"]) for r in history.records[1:]]
+    encoder = [r for r in history.records if r.get("phase") == "encoder"]
+    assert sum(n for ph, n in phases if ph == "encoder") == 5
+    assert sum(n for ph, n in phases if ph == "physics") == 8
+    assert encoder[-1]["val_nrmse"] is not None  # the phase's end is validated
+
+
+def test_learned_and_fully_observed_models_have_no_encoder_phase(data):
+    """Nothing physical to train an encoder against (learned dynamics), or no encoder: the
+    encoder-first setting changes nothing."""
+    measured = TrajectorySet(
+        Trajectory(tr.t, tr.x[:, :1], tr.u, ("x0",), tr.action_names) for tr in data
+    )
+    torch.manual_seed(0)
+    norm = Normalizer(2, 1).set(x_min=[-1.5, -3.0], x_max=[1.5, 3.0], dx_scale=[2.0, 5.0])
+    dyn = HybridDynamics(("x0", "x1"), ("u0",), None, MLP((8,)).build(3, 2), norm)
+    learned = ODEModel(dyn, ("x0",), Encoder(1, 1, 1, window=2, hidden=(8,))).double()
+    history = Trainer(learned, cfg(epochs=None, steps=6, encoder_first=0.5)).fit(
+        make_windows(measured[:5], 5), make_windows(measured[5:], 29)
+    )
+    assert not any(r.get("phase") for r in history.records)
+    runs = []
+    for first in (0.0, 0.5):
+        model = make_model(seed=1)
+        Trainer(model, cfg(epochs=None, steps=6, encoder_first=first)).fit(
+            make_windows(data[:5], 5), make_windows(data[5:], 30)
+        )
+        runs.append(model.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "match"),
-    [("physics_first", 1.0, "physics_first"), ("physics_polish", -1, "physics_polish")],
+    [
+        ("physics_first", 1.0, "physics_first"),
+        ("physics_polish", -1, "physics_polish"),
+        ("encoder_first", 1.0, "encoder_first"),
+        ("encoder_first", -0.1, "encoder_first"),
+    ],
 )
 def test_physics_phase_settings_are_checked(setting, value, match):
     with pytest.raises(ConfigError, match=match):
