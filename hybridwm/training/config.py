@@ -104,9 +104,10 @@ class OptimConfig(_Part):
     pendulum's ``g/l`` must move by whole units within a few hundred Adam steps: with 3e-3 a 20 s
     recalibration recovered a third of the shift, with 0.05 all of it)."""
     physics_first: float = Field(0.7, ge=0, lt=1)
-    """Fraction of the step budget (of the steps after the ``encoder_first`` phase, when there
-    is one) in which a hybrid with trainable physics trains its physics alone (the residual,
-    which starts at exactly zero, held there) before physics and residual train together. Its last step is always validated, so the best weights can never be worse
+    """Fraction of the step budget in which a hybrid with trainable physics trains its physics
+    alone (the residual, which starts at exactly zero, held there; its first part trains only
+    the encoder of hidden coordinates, see ``encoder_first``) before physics and residual train
+    together. Its last step is always validated, so the best weights can never be worse
     on validation than the physics fitted on its own within the same budget: the physics-only
     fit is the baseline the hybrid must beat. Also lets the physical parameters converge before
     a residual can absorb what they should explain (identifiability). 0: both from the start.
@@ -118,16 +119,16 @@ class OptimConfig(_Part):
     medians); 0.7 kept the rig at 0.97x its physics and the exact prior within 1.6x (id) and
     5.4x (ood-state) of it."""
     encoder_first: float = Field(0.3, ge=0, lt=1)
-    """Fraction of the step budget in which a model with unmeasured (hidden) coordinates and
-    physics (a physics-only or hybrid model with an encoder) trains its initial-state encoder
-    alone, the physics and the residual held at their starting values, before anything else
-    trains; ``physics_first`` then applies to the steps after it. Its last step is always
-    validated. A randomly initialised encoder gives wrong hidden starts (a velocity), and
-    physical parameters trained against them absorb the error: on EMPS the joint fit moved the
-    published mass by -24 % and scored 33-43 mm, where the encoder trained against the published
-    physics scores 8.4 mm (benchmarks/RESULTS.md, "Encoder first"). 0: all from the start.
-    Ignored for fully observed models, learned models (nothing physical to train against) and
-    when the encoder or the dynamics has nothing to train."""
+    """Fraction of the steps that train the physics (a hybrid's physics-first phase, the whole
+    budget of a physics-only model) in which a model with unmeasured (hidden) coordinates
+    trains its initial-state encoder alone, the physics and the residual held at their
+    starting values; its last step is always validated. So the joint phase keeps its steps. A
+    randomly initialised encoder gives wrong hidden starts (a velocity), and physical
+    parameters trained against them absorb the error: on EMPS the joint fit moved the published
+    mass by -24 % and scored 33-43 mm, where the encoder trained against the published physics
+    scores 8.4 mm (benchmarks/RESULTS.md, "Encoder first"). 0: all from the start. Ignored for
+    fully observed models, learned models (no physics to train an encoder against) and when
+    the encoder or the dynamics has nothing to train."""
     physics_polish: Integer = Field(100, ge=0)
     """L-BFGS iterations (on a fixed batch of ``lbfgs_windows`` windows) that end a hybrid's
     physics-first phase, on the trainable physics alone (the few physical parameters or

@@ -149,8 +149,8 @@ class Trainer:
         fit.validated_at = fit.compared_at = fit.done
         per_epoch = len(self._minibatches(fit.sizes, torch.Generator()))
         fit.clock = Clock(cfg.optim.total_steps(per_epoch), cfg.validation.max_time, elapsed)
-        self._encoder_first(fit)
         self._physics_first(fit)
+        self._encoder_first(fit)
         fit.snapshot = state.payload(start_epoch - 1, weights(self.model), elapsed)
         try:
             epoch = self._epochs(fit, start_epoch) if not state.stop else start_epoch - 1
@@ -166,23 +166,26 @@ class Trainer:
         return self.history
 
     def _encoder_first(self, fit: _Fit) -> None:
-        """Set the encoder-first phase (``encoder_first`` of the budget), when the model has an
-        encoder to train and physics in its dynamics; the dynamics' tensors are held in it."""
-        model = self.model
+        """Set the encoder-first phase, when the model has an encoder to train and physics in its
+        dynamics: the first ``encoder_first`` of the steps that train the physics (of the
+        physics-first phase when there is one, else of the budget); the dynamics' tensors are
+        held in it. Called after :meth:`_physics_first`, whose polish it leaves room for."""
+        model, optim = self.model, self.config.optim
         encoder, physics = model.encoder, getattr(model.dynamics, "physics", None)
-        if encoder is None or physics is None or not self.config.optim.encoder_first:
+        if encoder is None or physics is None or not optim.encoder_first:
             return
         if not any(p.requires_grad for p in encoder.parameters()):
             return
         fit.dynamics_held = [p for p in model.dynamics.parameters() if p.requires_grad]
-        if fit.dynamics_held:
-            total = fit.clock.total_steps
-            fit.encoder_steps = min(round(self.config.optim.encoder_first * total), total - 1)
+        if not fit.dynamics_held:
+            return
+        span = fit.physics_steps - fit.polish_steps if fit.physics_steps else fit.clock.total_steps
+        fit.encoder_steps = min(round(optim.encoder_first * span), span - 1)
 
     def _physics_first(self, fit: _Fit) -> None:
-        """Set the physics-first phase (``physics_first`` of the budget after the encoder-first
-        phase) and the L-BFGS polish that ends it, when the model has a residual and trainable
-        physics; the residual's tensors are held (no gradient) in it."""
+        """Set the physics-first phase (``physics_first`` of the budget) and the L-BFGS polish
+        that ends it, when the model has a residual and trainable physics; the residual's
+        tensors are held (no gradient) in it."""
         dynamics, optim = self.model.dynamics, self.config.optim
         physics = getattr(dynamics, "physics", None)
         residual = getattr(dynamics, "residual", None)
@@ -193,13 +196,9 @@ class Trainer:
         fit.held = [p for p in residual.parameters() if p.requires_grad]
         if not fit.held:
             return
-        start, total = fit.encoder_steps, fit.clock.total_steps
-        steps = round(optim.physics_first * (total - start))
-        fit.physics_steps = min(start + steps, total - 1) if steps else 0
-        if fit.physics_steps <= start:
-            fit.physics_steps = 0
-            return
-        fit.polish_steps = min(optim.physics_polish, (fit.physics_steps - start) // 2)
+        total = fit.clock.total_steps
+        fit.physics_steps = min(round(optim.physics_first * total), total - 1)
+        fit.polish_steps = min(optim.physics_polish, fit.physics_steps // 2)
         if fit.polish_steps:
             fit.polish_at = fit.physics_steps - fit.polish_steps
 
