@@ -60,8 +60,9 @@ def test_physics_adaptation_moves_coefficients_to_the_new_truth(physics, shifted
     model.adapt(calibration, cfg())
     after = _coefs(model)
     true = get_system("pendulum").with_parameters(**SHIFT).true_equations().coefficients["omega"]
-    for name in ("sin(theta)", "omega", "torque"):
-        assert abs(after[name] - true[name]) < 0.2 * abs(before[name] - true[name]), name
+    for name in ("sin(theta)", "omega", "torque"):  # 5x closer, or within 0.01 % already
+        bound = max(0.2 * abs(before[name] - true[name]), 1e-4 * abs(true[name]))
+        assert abs(after[name] - true[name]) < bound, name
     np.testing.assert_array_equal(model.physics_model.mask, mask)  # zeros stay zero
     adapted = nrmse_trajectories(model.predict(evaluation), evaluation)
     assert adapted < 0.1 * zero_shot
@@ -197,3 +198,40 @@ def test_fitted_equations_are_public_and_follow_training(shifted):
     assert fitted != prior.parameter_values
     learned = WorldModel.learned(hidden=(8,)).fit(calibration, cfg(epochs=1))
     assert learned.physics_ is None
+
+
+def test_discovered_coefficients_are_recalibrated_relative_to_their_size(physics):
+    """A small term beside a large, nearly collinear one (0.0035 sin(theta)cos(theta) beside
+    -14.7 sin(theta), as discovery keeps on MuJoCo's pendulum) stays small when a short record
+    of a heavier, longer pendulum is fitted, and the large terms reach the new truth: each
+    coefficient moves by fractions of itself. In absolute steps that pair went to -12.6 and
+    +1.6, and the recalibrated model scored an nRMSE of 0.038 on the same data."""
+    train, phys = physics
+    c = phys.coef_array.copy()
+    c[1, phys.feature_names.index("sin(theta)*cos(theta)")] = 0.0035
+    model = WorldModel.physics(phys.with_coefficients(c)).fit(train, cfg(epochs=1))
+    shift = {"length": 1.3, "mass": 1.5}
+    kw = dict(system="pendulum", scenario="train", dt=0.01, params=shift)
+    calibration = simulate(n_trajectories=4, duration=1.0, seed=11, **kw)
+    evaluation = simulate(n_trajectories=4, duration=2.0, seed=12, **kw)
+    model.adapt(calibration, cfg())
+    after = model.physics_model.coefficients.loc["omega"]
+    true = get_system("pendulum").with_parameters(**shift).true_equations().coefficients["omega"]
+    for name in ("sin(theta)", "omega", "torque"):
+        assert after[name] == pytest.approx(true[name], rel=2e-3), name
+    assert 0 < after["sin(theta)*cos(theta)"] < 0.01
+    assert nrmse_trajectories(model.predict(evaluation), evaluation) < 1e-3
+    # the coefficients are a plain parameter again (the parametrization is gone)
+    assert not hasattr(model.model_.dynamics.physics, "parametrizations")
+
+
+def test_relative_change_parametrization_round_trips():
+    from hybridwm.models.adaptation import RelativeChange
+
+    start = torch.tensor([[2.0, 0.0], [-0.5, 1e-3]], dtype=torch.float64)
+    rel = RelativeChange(start)
+    value = torch.tensor([[3.0, 0.0], [-0.25, 2e-3]], dtype=torch.float64)
+    change = rel.right_inverse(value)
+    torch.testing.assert_close(change, torch.tensor([[0.5, 0.0], [0.5, 1.0]]).double())
+    torch.testing.assert_close(rel(change), value)
+    assert float(rel(torch.ones_like(start))[0, 1]) == 0.0  # a zero coefficient stays zero
