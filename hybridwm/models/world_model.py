@@ -214,8 +214,8 @@ class WorldModel:
         Args:
             data: episodes of the changed system, with the fitted model's states and actions.
             config: training settings (default ``TrainConfig(pinn_weight=0.0)``).
-            parts: ``"physics"`` (the coefficients of discovered physics, whose zeros stay
-                zero, or the free parameters of a declared prior), ``"residual"`` (the learned
+            parts: ``"physics"`` (discovered coefficients, each moving by fractions of
+                itself, or a declared prior's free parameters), ``"residual"`` (the learned
                 networks: residual or learned field, and encoder), ``"all"``, or ``"auto"``:
                 ``"physics"`` for physics and hybrid models, ``"all"`` for learned.
             validation: validation episodes; default: ``config.validation_fraction`` of
