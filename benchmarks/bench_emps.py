@@ -7,8 +7,10 @@
 Each recipe is `hybridwm fit` with `benchmarks/emps_<model>.toml` (the TrainConfig; its header
 gives the model flags) on the estimation half, validated on the validation half; the budget is
 the TOML's `steps`. `physics-published` is the prior with the published IDIM-LS parameters
-frozen (only the velocity encoder trains). Writes `<out>/official.json` and `rollouts.npz` (read
-by `hybridwm.reports.datasets`). Wall times are measured on this machine, under its load.
+frozen (only the velocity encoder trains); `hybrid-published` is the same frozen prior with
+the residual (encoder first, then residual and encoder). Writes `<out>/official.json` and
+`rollouts.npz` (read by `hybridwm.reports.datasets`). Wall times are measured on this machine,
+under its load.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ EMPS_RECIPES = {
                 "--encoder-window", "20"],
     "hybrid": ["--model", "hybrid", "--prior", "benchmarks/emps_prior.toml", "--hidden",
                "32,32", "--encoder-window", "20"],
+    "hybrid-published": ["--model", "hybrid", "--prior", "benchmarks/emps_prior.toml",
+                         "--no-trainable-physics", "--hidden", "32,32", "--encoder-window", "20"],
     "learned": ["--model", "learned", "--latent-dim", "1", "--hidden", "64,64",
                 "--encoder-window", "20"],
 }  # fmt: skip
