@@ -24,7 +24,8 @@ enters by factors; a small term that discovery kept (``0.0035 sin(theta) cos(the
 ``-14.7 sin(theta)`` on the pendulum) stays small instead of absorbing what a few seconds of
 new data cannot tell apart from the large one: trained in absolute steps, that pair, nearly
 collinear at small angles, went to ``-13.2`` and ``+1.44`` and the recalibrated pendulum scored
-an nRMSE of 0.15 where the sparse equations recalibrate to 0.001 (``bench_adapt_relative.py``).
+an nRMSE of 0.15; in relative steps the same equations recalibrate to 0.0002
+(``benchmarks/bench_adapt_relative.py``).
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ class OptimConfig(_Part):
     randomly initialised encoder gives wrong hidden starts (a velocity), and physical
     parameters trained against them absorb the error: on EMPS the joint fit moved the published
     mass by -24 % and scored 33-43 mm, where the encoder trained against the published physics
-    scores 8.4 mm (benchmarks/RESULTS.md, "Encoder first"). 0: all from the start. Ignored for
+    scores 8.4 mm (benchmarks/RESULTS.md, "Session 8 (issues 12, 17)"). 0: none. Ignored for
     fully observed models, learned models (no physics to train an encoder against) and when
     the encoder or the dynamics has nothing to train."""
     physics_polish: Integer = Field(100, ge=0)
