@@ -383,15 +383,18 @@ class HybridDynamics(Dynamics):
             self._phys_u = self.phys_u_index
         return out
 
-    def physics_term(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """f_phys (..., n_x) in physical units; zero where the physics declares no equation."""
+    def physics_term(self, x: torch.Tensor, u: torch.Tensor, physics: Any = None) -> torch.Tensor:
+        """f_phys (..., n_x) in physical units; zero where the physics declares no equation.
+        ``physics``: a callable used in place of the physics module on its states and actions
+        (an ensemble's batched coefficients, :mod:`hybridwm.models.stacking`)."""
         if self.physics is None:
             return torch.zeros_like(x)
+        physics = self.physics if physics is None else physics
         if self._phys_x is None and self._phys_u is None:
-            return self.physics(x, u)
+            return physics(x, u)
         xp = x if self._phys_x is None else x.index_select(-1, self._phys_x)
         up = u if self._phys_u is None else u.index_select(-1, self._phys_u)
-        fp = self.physics(xp, up)
+        fp = physics(xp, up)
         if self._phys_x is None:
             return fp
         out = torch.zeros_like(x)

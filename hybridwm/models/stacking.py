@@ -7,8 +7,10 @@ member ``m`` owning rows ``m·batch .. (m+1)·batch``:
 * the residual networks' weights are stacked into (M, in, out) tensors and applied with one
   batched matrix product per layer (``torch.baddbmm``), the normalizers' buffers into (M, 1, n);
 * the physics term is computed once for all rows when the members' physics modules hold equal
-  tensors (discovered, frozen equations), and member by member otherwise (trained or drawn
-  coefficients).
+  tensors (discovered, frozen equations); when they are discovered equations that differ only
+  in their coefficients (trained, or drawn from an E-SINDy bag), the library features are
+  computed once for all rows and each member's coefficients applied with one batched matrix
+  product; member by member otherwise (declared priors with different parameters).
 
 The ODE solver then runs once for the whole ensemble: one solver loop instead of M. Each row keeps
 to its member for the whole rollout: trajectory sampling as in PETS (TS-∞). (``torch.func.vmap``
@@ -37,6 +39,25 @@ def _equal_modules(a: nn.Module | None, b: nn.Module | None) -> bool:
     return sa.keys() == sb.keys() and all(
         sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in sa
     )
+
+
+def _coefficient_stack(fields: Sequence[HybridDynamics]) -> torch.Tensor | None:
+    """(M, n_used, n_phys) used coefficients of members whose physics are discovered equations
+    with one library and one sparsity mask (see ``PhysicsVectorField.features``), else None."""
+    mods = [f.physics for f in fields]
+    f0 = mods[0]
+    if not callable(getattr(f0, "features", None)) or getattr(f0, "_declared", True):
+        return None
+    for m in mods[1:]:
+        if (
+            type(m) is not type(f0)
+            or m._declared  # type: ignore[union-attr]
+            or m.feature_names != f0.feature_names  # type: ignore[union-attr]
+            or not torch.equal(m.mask, f0.mask)  # type: ignore[union-attr, arg-type]
+        ):
+            return None
+    with torch.no_grad():
+        return torch.stack([m.used_coefficients() for m in mods]).detach()  # type: ignore[union-attr]
 
 
 class StackedDynamics(HybridDynamics):
@@ -75,6 +96,7 @@ class StackedDynamics(HybridDynamics):
         self.shared_physics = f0.physics is None or all(
             _equal_modules(f0.physics, f.physics) for f in fields[1:]
         )
+        self.coefficients = None if self.shared_physics else _coefficient_stack(fields)
         norms = [f.normalizer for f in fields]
         self.stacked = {
             n: torch.stack([getattr(x, n) for x in norms])[:, None].detach() for n in _NORMALIZER
@@ -104,6 +126,13 @@ class StackedDynamics(HybridDynamics):
         if self.shared_physics:
             flat = self.physics_term(x.reshape(-1, x.shape[-1]), u.reshape(-1, u.shape[-1]))
             return flat.reshape(x.shape)
+        if self.coefficients is not None:
+            feats, coef = self.physics.features, self.coefficients  # type: ignore[union-attr]
+
+            def batched(xp: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+                return torch.bmm(feats(xp, up), coef)
+
+            return self.physics_term(x, u, batched)
         return torch.stack(
             [f.physics_term(xm, um) for f, xm, um in zip(self.members, x, u, strict=True)]
         )

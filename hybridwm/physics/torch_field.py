@@ -303,6 +303,27 @@ class PhysicsVectorField(nn.Module, NamedSignals):
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """dx/dt at states ``x`` (..., n_x) under actions ``u`` (..., n_u); returns (..., n_x)."""
+        u = self._checked(x, u)
+        with smooth_saturation(self.sharpness, enabled=self.training):
+            q, coef = self._shared_terms()
+            return self._features(x, u, q) @ coef
+
+    def features(self, x: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """The library features the equations use, (..., n_used), at states ``x`` (..., n_x)
+        under actions ``u`` (..., n_u): ``forward(x, u) == features(x, u) @
+        used_coefficients()``. Ensembles whose members differ only in their coefficients
+        evaluate these once for all members (:mod:`hybridwm.models.stacking`)."""
+        u = self._checked(x, u)
+        with smooth_saturation(self.sharpness, enabled=self.training):
+            return self._features(x, u, self._shared_terms()[0])
+
+    def used_coefficients(self) -> torch.Tensor:
+        """(n_used, n_x): the masked coefficients of the used features, transposed (see
+        :meth:`features`)."""
+        return self._shared_terms()[1]
+
+    def _checked(self, x: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+        """``u`` checked against ``x`` and the action names ((..., 0) zeros when n_u = 0)."""
         if x.shape[-1] != self.n_x:
             raise ShapeError(
                 f"x must have shape (..., {self.n_x}) for states {list(self.state_names)}. "
@@ -318,9 +339,7 @@ class PhysicsVectorField(nn.Module, NamedSignals):
                 f"u must have shape (..., {self.n_u}) for actions {list(self.action_names)}. "
                 f"Got {got}."
             )
-        with smooth_saturation(self.sharpness, enabled=self.training):
-            q, coef = self._shared_terms()
-            return self._features(x, u, q) @ coef
+        return u
 
     def to_physics_model(self) -> Equations:
         """A copy of the module's model (a PhysicsModel for one made by

@@ -62,6 +62,8 @@ def test_batched_samples_are_each_members_rollout(data, learned, physics_draws):
         coefs = [m.physics_.coef_array for m in ens.members_]
         assert not np.allclose(coefs[0], coefs[1])  # the members carry different draws
         assert not ens._stacked.shared_physics
+        # one library, one mask: features once for all rows, each member's coefficients batched
+        assert ens._stacked.coefficients.shape == (3, 3, 2)
     else:
         ens = learned
     x0, us = inputs(data)

@@ -46,6 +46,18 @@ def test_matches_numpy_and_pysindy_predict(model, pendulum_data, rng):
     np.testing.assert_allclose(out, sindy.predict(x, u=u), rtol=0, atol=1e-10)
 
 
+def test_forward_is_features_times_used_coefficients(model, rng):
+    field = model.vector_field()
+    x = torch.tensor(rng.normal(size=(3, 7, 2)))
+    u = torch.tensor(rng.normal(size=(3, 7, 1)))
+    feats, coef = field.features(x, u), field.used_coefficients()
+    n_used = int(model.mask.any(0).sum())
+    assert feats.shape == (3, 7, n_used) and coef.shape == (n_used, 2)
+    torch.testing.assert_close(feats @ coef, field(x, u), rtol=0, atol=0)
+    with pytest.raises(ShapeError, match=r"u must have shape \(\.\.\., 1\)"):
+        field.features(x, None)
+
+
 def test_gradcheck_wrt_x(model, rng):
     field = model.vector_field()
     x = torch.tensor(rng.normal(size=(4, 2)), requires_grad=True)
