@@ -26,6 +26,16 @@ new data cannot tell apart from the large one: trained in absolute steps, that p
 collinear at small angles, went to ``-13.2`` and ``+1.44`` and the recalibrated pendulum scored
 an nRMSE of 0.15; in relative steps the same equations recalibrate to 0.0002
 (``benchmarks/bench_adapt_relative.py``).
+
+A hybrid's residual was fitted to the original system, on top of the original physics; after
+the physics is recalibrated it may correct what is no longer wrong. So ``parts="auto"`` on a
+hybrid recalibrates the physics twice from the same start, with the residual kept and with it
+switched off (its output layer zeroed: the hybrid becomes its physics), each with the config's
+full budget, and keeps the one with the lower validation error (``adapted_parts_`` is then
+``"physics"`` or ``"physics, residual off"``). On the exact pendulum the kept residual made the
+recalibrated hybrid 3.4-4.5x its recalibrated physics; the residual of a pendulum rig with
+unmodelled friction is kept where it validates better (``benchmarks/RESULTS.md``, "Session 9").
+``parts="physics"`` always keeps the residual.
 """
 
 from __future__ import annotations
@@ -39,12 +49,13 @@ from torch.nn.utils import parametrize
 
 from hybridwm.data import TrajectorySet
 from hybridwm.dynamics import ODEModel
-from hybridwm.errors import ConfigError, UnknownNameError
+from hybridwm.errors import ConfigError, TrainingError, UnknownNameError
 from hybridwm.models.building import dtype_device
 from hybridwm.models.fitting import check_train_config, training_windows, warn_constant
 from hybridwm.models.normalization import extend_gate
 from hybridwm.models.spec import is_physics_model
 from hybridwm.training import ADAPT_PHYSICS_LR, History, TrainConfig, Trainer
+from hybridwm.training.checkpoint import weights
 
 __all__ = ["ADAPT_PARTS", "Adaptation", "RelativeChange"]
 
@@ -96,6 +107,14 @@ def _learned_modules(model: ODEModel) -> list[nn.Module]:
     return [m for m in (model.dynamics.residual, model.encoder) if m is not None]
 
 
+def _output_layer(model: ODEModel) -> nn.Linear | None:
+    """The output layer of a hybrid's residual MLP (None without physics or residual)."""
+    residual = model.dynamics.residual if model.dynamics.physics is not None else None
+    net = getattr(residual, "net", None)
+    last = net[-1] if isinstance(net, nn.Sequential) and len(net) else None
+    return last if isinstance(last, nn.Linear) else None
+
+
 def _resolve_parts(model: ODEModel, kind: str, parts: str) -> str:
     """``parts`` checked against the model, with ``"auto"`` resolved."""
     if parts not in ADAPT_PARTS:
@@ -132,9 +151,11 @@ class Adaptation:
             the module docstring says, with the model's dtype and (when unset) device.
 
     Attributes:
-        parts: the resolved parts. config: the effective TrainConfig. history: the
-        adaptation's History (empty until :meth:`fit` runs). train_physics, train_learned:
-        which groups of parameters are trained.
+        parts: the resolved parts. adapted: what was adapted (``parts``, or ``"physics,
+        residual off"``, see the module docstring). config: the effective TrainConfig.
+        history: the kept adaptation's History (empty until :meth:`fit` runs).
+        train_physics, train_learned: which groups of parameters are trained. compare: whether
+        :meth:`fit` also tries the hybrid with its residual switched off.
 
     Raises:
         UnknownNameError: ``parts`` is not a valid name.
@@ -143,7 +164,8 @@ class Adaptation:
 
     def __init__(self, model: ODEModel, kind: str, parts: str, config: Any) -> None:
         self.model = model
-        self.parts = _resolve_parts(model, kind, parts)
+        self.parts = self.adapted = _resolve_parts(model, kind, parts)
+        self.compare = parts == "auto" and self.parts == "physics" and bool(_output_layer(model))
         self.train_physics = self.parts in ("physics", "all") and model.dynamics.physics is not None
         self.train_learned = self.parts in ("residual", "all") and bool(_learned_modules(model))
         self.dtype, self.device = dtype_device(model)
@@ -217,15 +239,15 @@ class Adaptation:
             p.requires_grad_(True)
 
     def fit(self, windows: Any, val_windows: Any) -> None:
-        """Train the selected parts (after :meth:`select`); then restore every parameter's
-        ``requires_grad``, freeze a rebuilt physics again with its adapted values, and put the
-        model in eval mode, also when training fails."""
+        """Train the selected parts (after :meth:`select`; with :attr:`compare`, twice: see
+        :meth:`without_residual`); then restore every parameter's ``requires_grad``, freeze a
+        rebuilt physics again with its adapted values, and put the model in eval mode, also
+        when training fails."""
         try:
-            trainer = Trainer(self.model, self.config)
-            try:
-                trainer.fit(windows, val_windows)
-            finally:
-                self.history = trainer.history
+            start = weights(self.model) if self.compare else None
+            self._train(windows, val_windows)
+            if start is not None:
+                self.without_residual(start, windows, val_windows)
         finally:
             for p in self.model.parameters():
                 if id(p) in self._flags:
@@ -239,6 +261,38 @@ class Adaptation:
                     trainable=False, dtype=self.dtype, device=self.device
                 ).eval()
             self.model.eval()
+
+    def _train(self, windows: Any, val_windows: Any) -> None:
+        trainer = Trainer(self.model, self.config)
+        try:
+            trainer.fit(windows, val_windows)
+        finally:
+            self.history = trainer.history
+
+    def without_residual(
+        self, start: dict[str, torch.Tensor], windows: Any, val_windows: Any
+    ) -> None:
+        """The second candidate of ``parts="auto"`` on a hybrid: from the weights ``start``,
+        the physics recalibrated with the residual's output layer zeroed, with the same config;
+        kept (and :attr:`adapted` set to ``"physics, residual off"``) when its validation error
+        (``History.best_score``) is lower than the residual-kept run's, else that run's weights
+        and history are restored. A candidate that fails to train is dropped."""
+        kept, kept_history = weights(self.model), self.history
+        self.model.load_state_dict(start)
+        layer = _output_layer(self.model)
+        with torch.no_grad():
+            layer.weight.zero_()  # type: ignore[union-attr]
+            layer.bias.zero_()  # type: ignore[union-attr]
+        try:
+            self._train(windows, val_windows)
+            better = self.history.best_score < kept_history.best_score
+        except TrainingError:
+            better = False
+        if better:
+            self.adapted = "physics, residual off"
+        else:
+            self.model.load_state_dict(kept)
+            self.history = kept_history
 
     def adapted_physics(self, physics: Any) -> Any:
         """The adapted equations as a PhysicsModel, when the physics was trained and both the

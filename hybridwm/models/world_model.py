@@ -49,9 +49,8 @@ class WorldModel:
             ``angles``, ``init``, ``init_window`` (meaning and defaults: :class:`ModelSpec`).
 
     Fitted attributes: ``model_`` (the ODEModel), ``state_names_``, ``observed_names_``,
-    ``action_names_``, ``angles_``, ``columns_`` (the training data's column mapping,
-    ``ColumnMapping.to_dict()``, or None), ``config_``, ``history_``; after :meth:`adapt`
-    ``adapt_history_``, ``adapt_config_``, ``adapted_parts_``.
+    ``action_names_``, ``angles_``, ``columns_`` (the data's ColumnMapping as a dict, or None),
+    ``config_``, ``history_``; after :meth:`adapt` ``adapt_history_``, ``adapt_config_``, ``adapted_parts_``.
     """
 
     def __init__(
@@ -217,13 +216,14 @@ class WorldModel:
             parts: ``"physics"`` (discovered coefficients, each moving by fractions of
                 itself, or a declared prior's free parameters), ``"residual"`` (the learned
                 networks: residual or learned field, and encoder), ``"all"``, or ``"auto"``:
-                ``"physics"`` for physics and hybrid models, ``"all"`` for learned.
+                ``"all"`` for learned models, ``"physics"`` for physics models and for hybrids
+                (their residual kept or switched off, whichever validates better).
             validation: validation episodes; default: ``config.validation_fraction`` of
                 ``data``'s episodes, held out by a seeded split.
 
         Returns:
-            ``self`` with ``adapt_history_``, ``adapt_config_``, ``adapted_parts_``; physics
-            kept as :meth:`with_parameters` keeps it (frozen again if it was fitted frozen).
+            ``self`` with ``adapt_history_``, ``adapt_config_``, ``adapted_parts_`` (what was
+            adapted); physics frozen again if it was fitted frozen.
 
         Raises:
             NotFittedError, UnknownNameError (``parts``), ConfigError (``parts`` the model
@@ -239,7 +239,7 @@ class WorldModel:
             run.fit(windows, val_windows)
         finally:
             self.adapt_history_, self.adapt_config_ = run.history, run.config
-            self.adapted_parts_ = run.parts
+            self.adapted_parts_ = run.adapted
             adapted = run.adapted_physics(self.physics_model)
             if adapted is not None:  # a later fit starts from the given physics again
                 self.physics_original_ = getattr(self, "physics_original_", self.physics_model)

@@ -96,7 +96,8 @@ def test_hybrid_physics_adaptation_leaves_the_residual_alone(physics, shifted):
     residual = {k: v.clone() for k, v in model.model_.dynamics.residual.state_dict().items()}
     norm = {k: v.clone() for k, v in model.model_.dynamics.normalizer.state_dict().items()}
     before = _coefs(model)
-    model.adapt(calibration, cfg(epochs=5, pinn_weight=0.1))
+    model.adapt(calibration, cfg(epochs=5, pinn_weight=0.1), parts="physics")
+    assert model.adapted_parts_ == "physics"  # "physics" never switches the residual off
     for k, v in model.model_.dynamics.residual.state_dict().items():
         assert torch.equal(v, residual[k]), k
     for k, v in model.model_.dynamics.normalizer.state_dict().items():
@@ -115,6 +116,50 @@ def test_hybrid_physics_adaptation_leaves_the_residual_alone(physics, shifted):
         for k, v in model.model_.dynamics.residual.state_dict().items()
     )
     assert changed and all(p.requires_grad for p in model.model_.dynamics.residual.parameters())
+
+
+def test_auto_switches_a_residual_off_when_the_physics_alone_validates_better(
+    physics, shifted, tmp_path
+):
+    train, phys = physics
+    calibration, evaluation = shifted
+    # exact equations beside a residual that starts far from zero: it only adds error
+    model = WorldModel.hybrid(phys, residual=MLP((8,), init_scale=1.0))
+    model.fit(train, cfg(epochs=1, physics_first=0.0, lr=1e-4))
+    zero_shot = nrmse_trajectories(model.predict(evaluation), evaluation)
+    model.adapt(calibration, cfg(epochs=8))
+    assert model.adapted_parts_ == "physics, residual off"
+    out = model.model_.dynamics.residual.net[-1]
+    assert not out.weight.any() and not out.bias.any()  # the hybrid is its physics now
+    adapted = nrmse_trajectories(model.predict(evaluation), evaluation)
+    assert adapted < 0.2 * zero_shot
+    model.save(tmp_path / "m")
+    assert WorldModel.load(tmp_path / "m").adapted_parts_ == "physics, residual off"
+
+
+class _Undamped(torch.nn.Module):
+    """``dω/dt = -w0² sin θ + τ`` with a trainable ``w0²``: the damping is missing."""
+
+    state_names, action_names = ("theta", "omega"), ("torque",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w0sq = torch.nn.Parameter(torch.tensor(9.0, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return torch.stack((x[..., 1], -self.w0sq * torch.sin(x[..., 0]) + u[..., 0]), -1)
+
+
+def test_auto_keeps_a_residual_that_carries_missing_physics():
+    truth = PendulumPhysics(w0=3.0, damping=0.5)
+    data = reference_dataset(truth, 8, 40, 0.05, seed=0)
+    model = WorldModel.hybrid(_Undamped(), residual=MLP((16,)))
+    model.fit(data, cfg(epochs=30, physics_first=0.0))
+    residual = {k: v.clone() for k, v in model.model_.dynamics.residual.state_dict().items()}
+    model.adapt(reference_dataset(truth, 4, 40, 0.05, seed=1), cfg(epochs=5))
+    assert model.adapted_parts_ == "physics"  # without it the damping would be lost
+    for k, v in model.model_.dynamics.residual.state_dict().items():
+        assert torch.equal(v, residual[k]), k
 
 
 def test_learned_model_adapts_all_weights(physics, shifted):
