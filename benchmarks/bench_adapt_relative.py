@@ -15,6 +15,9 @@ system, seed and kind, with the learned model's recorded number for reference:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_adapt_relative.py --run runs/gate-sweep
 
+Each row also prints what ``adapt`` kept (``adapted_parts_``: a hybrid's residual is kept or
+switched off, whichever validates better on the calibration record's held-out episodes).
+
 Nothing in the run directory is changed; the re-adapted models are kept in memory only.
 """
 
@@ -78,7 +81,8 @@ def main() -> None:
                             .metrics["nrmse"])  # fmt: skip
                 before = recorded(job, kind, label)
                 print(f"| {system} | {seed} | {kind} | {before:.3g} | {now:.3g} | {learned:.3g} |"
-                      f"  <- {omega_terms(model)} ({seconds:.0f} s)", flush=True)  # fmt: skip
+                      f"  <- {model.adapted_parts_}: {omega_terms(model)} ({seconds:.0f} s)",
+                      flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
