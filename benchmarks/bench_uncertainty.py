@@ -60,6 +60,8 @@ HORIZONS = (10, 50, 100)
 SHIFTED = {
     "pendulum": {"mass": "mass", "length": "length"},
     "cartpole": {"mass": "pole_mass", "length": "pole_length"},
+    "acrobot": {"mass": "mass2", "length": "length2"},  # the link on the actuated joint
+    "reacher": {"mass": "mass2", "length": "length2"},
 }
 
 
