@@ -24,7 +24,7 @@ from hybridwm.control.planners import (
     colored_noise,
     make_planner,
 )
-from hybridwm.control.rollouts import ModelRollout, OracleRollout, make_rollout
+from hybridwm.control.rollouts import EnsembleRollout, ModelRollout, OracleRollout, make_rollout
 from hybridwm.control.runner import control
 from hybridwm.control.tasks import TASKS, Task, get_task, list_tasks
 
@@ -32,6 +32,7 @@ __all__ = [
     "ICEM",
     "MPPI",
     "TASKS",
+    "EnsembleRollout",
     "Episode",
     "LearningConfig",
     "LearningRound",

@@ -33,9 +33,9 @@ import torch
 from pydantic import Field
 
 from hybridwm.config import Config, Integer
-from hybridwm.control.rollouts import ModelRollout, OracleRollout
+from hybridwm.control.rollouts import EnsembleRollout, ModelRollout, OracleRollout
 from hybridwm.control.tasks import Task
-from hybridwm.errors import ShapeError
+from hybridwm.errors import ConfigError, ShapeError
 
 __all__ = ["ICEM", "MPPI", "Planner", "PlannerConfig", "colored_noise", "make_planner"]
 
@@ -56,6 +56,11 @@ class PlannerConfig(Config):
         population_decay: iCEM's population shrinks by this factor per iteration.
         momentum: weight of the old mean and std in iCEM's update.
         seed: seed of the sampling noise (and of the episode's initial state).
+        disagreement: with an ensemble (:class:`~hybridwm.control.rollouts.EnsembleRollout`),
+            a sequence scores the members' mean return minus ``disagreement`` times the summed
+            disagreement along it: per step, the members' standard deviation of each state in
+            units of the state's training std, averaged over the states. 0 (default): the
+            mean return alone. Reward units per unit of that spread and per step.
     """
 
     method: Literal["mppi", "icem"] = "mppi"
@@ -70,6 +75,7 @@ class PlannerConfig(Config):
     population_decay: float = Field(1.25, ge=1, allow_inf_nan=False)
     momentum: float = Field(0.1, ge=0, lt=1)
     seed: Integer = 0
+    disagreement: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
 def colored_noise(
@@ -107,10 +113,19 @@ class Planner(ABC):
     """
 
     def __init__(
-        self, rollout: ModelRollout | OracleRollout, task: Task, config: PlannerConfig | None = None
+        self,
+        rollout: ModelRollout | EnsembleRollout | OracleRollout,
+        task: Task,
+        config: PlannerConfig | None = None,
     ) -> None:
         self.rollout, self.task = rollout, task
         self.config = cfg = config or PlannerConfig()
+        if cfg.disagreement > 0 and not isinstance(rollout, EnsembleRollout):
+            raise ConfigError(
+                f"PlannerConfig.disagreement = {cfg.disagreement} needs an ensemble to "
+                f"disagree; got a {type(rollout).__name__}. Plan with a WorldModelEnsemble "
+                f"(make_rollout(ensemble, task)) or set disagreement=0."
+            )
         self.horizon = cfg.horizon or max(1, round(task.horizon_seconds / task.dt))
         kw = {"dtype": rollout.dtype, "device": rollout.device}
         bounds = torch.as_tensor(task.get_system().action_bounds, **kw)
@@ -132,10 +147,18 @@ class Planner(ABC):
 
     def returns(self, state: torch.Tensor, us: torch.Tensor) -> torch.Tensor:
         """(n_x,) state and (K, H, n_u) sequences → (K,) summed rewards (``-inf`` where a
-        prediction is not finite), from one batched rollout."""
+        prediction is not finite), from one batched rollout; with an ensemble, the members'
+        mean return less the disagreement penalty (see :class:`PlannerConfig`)."""
         xs = self.rollout(state.expand(us.shape[0], self.n_x), us)
         self.evaluations += us.shape[0]
-        total = self.task.reward(xs[:, 1:], us).sum(-1)
+        if xs.ndim == 3:
+            total = self.task.reward(xs[:, 1:], us).sum(-1)
+        else:  # (M, K, H+1, n_x) members' samples
+            total = self.task.reward(xs[:, :, 1:], us.expand(xs.shape[0], *us.shape))
+            total = total.sum(-1).mean(0)
+            if self.config.disagreement > 0:
+                spread = xs[:, :, 1:].std(0) / self.rollout.scale  # type: ignore[union-attr]
+                total = total - self.config.disagreement * spread.mean(-1).sum(-1)
         return torch.nan_to_num(total, nan=-math.inf, posinf=-math.inf)
 
     def act(self, state: np.ndarray) -> np.ndarray:
@@ -237,7 +260,9 @@ class ICEM(Planner):
 
 
 def make_planner(
-    rollout: ModelRollout | OracleRollout, task: Task, config: PlannerConfig | None = None
+    rollout: ModelRollout | EnsembleRollout | OracleRollout,
+    task: Task,
+    config: PlannerConfig | None = None,
 ) -> Planner:
     """The planner ``config.method`` names (MPPI or iCEM) over ``rollout`` for ``task``."""
     cfg = config or PlannerConfig()

@@ -2,7 +2,9 @@
 
 Both are callables ``rollout(x0, us) -> xs`` on torch tensors: ``x0`` (K, n_x) states in the
 task system's order, ``us`` (K, H, n_u) actions held for the task's ``dt`` each, ``xs``
-(K, H+1, n_x) with ``xs[:, 0] = x0``. All K samples go through one call: the model's
+(K, H+1, n_x) with ``xs[:, 0] = x0``. An ensemble's (:class:`EnsembleRollout`) gives every
+member's samples, (M, K, H+1, n_x), from one stacked solve: the planner scores their mean return
+and can penalise their disagreement (``PlannerConfig.disagreement``). All K samples go through one call: the model's
 ``WorldModel.rollout`` integrates the whole batch over the horizon in one torchdiffeq solve; the
 oracle runs the batch through one ``mujoco.rollout`` call in MuJoCo's C thread pool (a Python
 loop over ``MjData`` copies is many times slower: ``benchmarks/bench_planner.py`` measures both).
@@ -21,9 +23,10 @@ from hybridwm.control.tasks import Task
 from hybridwm.errors import ConfigError, NotFittedError, ShapeError
 from hybridwm.models import WorldModel
 from hybridwm.models.building import dtype_device
+from hybridwm.models.ensemble import WorldModelEnsemble
 from hybridwm.systems.rollout import default_nthread, make_data_pool, rollout_held
 
-__all__ = ["ModelRollout", "OracleRollout", "make_rollout"]
+__all__ = ["EnsembleRollout", "ModelRollout", "OracleRollout", "make_rollout"]
 
 
 class ModelRollout:
@@ -78,6 +81,48 @@ class ModelRollout:
         """(K, n_x), (K, H, n_u) → (K, H+1, n_x) predicted states (no gradient)."""
         with torch.inference_mode():
             return self.model.rollout(x0, us, dt=self.dt)
+
+
+class EnsembleRollout:
+    """Every member's batched open-loop rollouts of a fitted :class:`WorldModelEnsemble`
+    (trajectory sampling: each member keeps its own samples over the horizon, as PETS does).
+
+    Args:
+        ensemble: the fitted, fully observed ensemble; its states and actions must be the task
+            system's, in order.
+        task: the task (its ``dt`` is the step of every action).
+
+    Attributes: ``scale`` (n_x,) the states' standard deviation in the first member's training
+    data, the unit in which the planner measures disagreement.
+
+    Raises:
+        ConfigError: ``ensemble`` is no WorldModelEnsemble, or it has unobserved states.
+        NotFittedError: it is not fitted.
+        ShapeError: its state or action names differ from the task system's.
+    """
+
+    def __init__(self, ensemble: WorldModelEnsemble, task: Task) -> None:
+        if not isinstance(ensemble, WorldModelEnsemble):
+            raise ConfigError(
+                f"`ensemble` must be a fitted WorldModelEnsemble. Got {type(ensemble).__name__}."
+            )
+        members = getattr(ensemble, "members_", None)
+        if not members:
+            raise NotFittedError(
+                f"`ensemble` ({ensemble.kind}) is not fitted yet; fit it, or load a saved one "
+                f"with WorldModelEnsemble.load(path), before planning with it."
+            )
+        self.member = ModelRollout(members[0], task)  # checks the names and observability
+        self.ensemble, self.dt = ensemble, task.dt
+        self.dtype, self.device = self.member.dtype, self.member.device
+        self.scale = members[0].model_.dynamics.normalizer.x_std.detach().reshape(-1).clone()
+        self.n_members = len(members)
+        self.name = f"{ensemble.kind}-ensemble"
+
+    def __call__(self, x0: torch.Tensor, us: torch.Tensor) -> torch.Tensor:
+        """(K, n_x), (K, H, n_u) → (M, K, H+1, n_x) every member's predicted states."""
+        with torch.inference_mode():
+            return self.ensemble.rollout_samples(x0, us, dt=self.dt)
 
 
 class OracleRollout:
@@ -147,17 +192,29 @@ class OracleRollout:
 
 
 def make_rollout(
-    model: WorldModel | str,
+    model: WorldModel | WorldModelEnsemble | str,
     task: Task,
     *,
     parameters: Mapping[str, Any] | None = None,
     device: str | torch.device | None = None,
     timestep: float | None = None,
     dtype: torch.dtype | None = None,
-) -> ModelRollout | OracleRollout:
-    """The rollout of ``model``: a fitted WorldModel (moved to ``device`` when given) or the
-    string ``"oracle"`` (MuJoCo with ``parameters``, stepping ``timestep``; see
-    :class:`OracleRollout`); ``dtype`` as in :class:`ModelRollout` (the oracle is float64)."""
+) -> ModelRollout | EnsembleRollout | OracleRollout:
+    """The rollout of ``model``: a fitted WorldModel (moved to ``device`` when given), a fitted
+    WorldModelEnsemble (:class:`EnsembleRollout`, in its own dtype and device), or the string
+    ``"oracle"`` (MuJoCo with ``parameters``, stepping ``timestep``; see
+    :class:`OracleRollout`); ``dtype`` as in :class:`ModelRollout` (the oracle is float64).
+
+    Raises:
+        ConfigError: an unknown string, or ``dtype``/``device`` given with an ensemble.
+    """
+    if isinstance(model, WorldModelEnsemble):
+        if dtype is not None or device is not None:
+            raise ConfigError(
+                "An ensemble plans in its own dtype and device; got `dtype`/`device` "
+                f"({dtype}, {device}). Fit or load the ensemble on the device you want instead."
+            )
+        return EnsembleRollout(model, task)
     if isinstance(model, str):
         if model != "oracle":
             raise ConfigError(

@@ -1,10 +1,12 @@
-"""MPPI and iCEM: bounds, warm start, receding horizon, determinism, colored noise, and that
-planning with the MuJoCo oracle holds the pendulum upright."""
+"""MPPI and iCEM: bounds, warm start, receding horizon, determinism, colored noise, that
+planning with the MuJoCo oracle holds the pendulum upright, and planning over an ensemble (mean
+return, disagreement penalty)."""
 
 from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import torch
 from hybridwm.control import (
     ICEM,
     MPPI,
+    EnsembleRollout,
     PlannerConfig,
     colored_noise,
     get_task,
@@ -20,7 +23,9 @@ from hybridwm.control import (
     make_rollout,
     run_episode,
 )
-from hybridwm.errors import ConfigError, ShapeError
+from hybridwm.errors import ConfigError, NotFittedError, ShapeError
+from hybridwm.models.ensemble import WorldModelEnsemble
+from hybridwm.training import TrainConfig
 
 TASK = get_task("pendulum-swingup")
 SMALL = {"samples": 32, "horizon": 8, "elites": 8}
@@ -117,3 +122,46 @@ def test_planning_on_cuda_matches_the_cpu_model(physics_model):
     us = torch.full((1, 6, 1), 0.5, dtype=torch.float64)
     on_gpu = make_rollout(gpu_model, TASK)(x0.cuda(), us.cuda()).cpu()
     torch.testing.assert_close(on_gpu, make_rollout(physics_model, TASK)(x0, us))
+
+
+@pytest.fixture(scope="module")
+def ensemble(pendulum_data):
+    """A tiny learned ensemble of 3 members (a few steps each: members that disagree)."""
+    cfg = TrainConfig(steps=3, horizon=5, batch_size=8, progress=False, patience=None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Training ran", UserWarning)
+        return WorldModelEnsemble("learned", n_members=3, hidden=(8,)).fit(pendulum_data, cfg)
+
+
+def test_ensemble_planning_scores_mean_return_less_disagreement(ensemble):
+    rollout = make_rollout(ensemble, TASK)
+    assert isinstance(rollout, EnsembleRollout) and rollout.name == "learned-ensemble"
+    state = torch.tensor([0.3, 0.0], dtype=torch.float64)
+    us = torch.rand(6, 8, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    xs = rollout(state.expand(6, 2), us)
+    assert xs.shape == (3, 6, 9, 2)
+    plain = MPPI(rollout, TASK, PlannerConfig(**SMALL)).returns(state, us)
+    mean = torch.stack([TASK.reward(x[:, 1:], us).sum(-1) for x in xs]).mean(0)
+    torch.testing.assert_close(plain, mean)  # the members' mean return
+    cautious = MPPI(rollout, TASK, PlannerConfig(**SMALL, disagreement=2.0)).returns(state, us)
+    spread = (xs[:, :, 1:].std(0) / rollout.scale).mean(-1).sum(-1)
+    assert bool((spread > 0).all())  # the members do disagree
+    torch.testing.assert_close(cautious, plain - 2.0 * spread)
+    planner = make_planner(rollout, TASK, PlannerConfig(**SMALL, disagreement=2.0))
+    action = planner.act(np.array([0.3, 0.0]))
+    assert action.shape == (1,) and abs(action[0]) <= 2.0
+
+
+def test_ensemble_planning_errors(ensemble, physics_model):
+    with pytest.raises(ConfigError, match=r"disagreement = 1.0 needs an ensemble to disagree"):
+        MPPI(make_rollout(physics_model, TASK), TASK, PlannerConfig(disagreement=1.0))
+    with pytest.raises(ConfigError, match="disagreement"):
+        PlannerConfig(disagreement=-1.0)
+    with pytest.raises(ConfigError, match=r"An ensemble plans in its own dtype and device"):
+        make_rollout(ensemble, TASK, dtype=torch.float32)
+    with pytest.raises(ConfigError, match=r"`ensemble` must be a fitted WorldModelEnsemble"):
+        EnsembleRollout(physics_model, TASK)
+    with pytest.raises(NotFittedError, match=r"`ensemble` \(learned\) is not fitted yet"):
+        EnsembleRollout(WorldModelEnsemble("learned"), TASK)
+    with pytest.raises(ShapeError, match=r"must predict the cartpole states"):
+        EnsembleRollout(ensemble, get_task("cartpole-swingup"))
