@@ -165,7 +165,9 @@ class Adaptation:
     def __init__(self, model: ODEModel, kind: str, parts: str, config: Any) -> None:
         self.model = model
         self.parts = self.adapted = _resolve_parts(model, kind, parts)
-        self.compare = parts == "auto" and self.parts == "physics" and bool(_output_layer(model))
+        out = _output_layer(model)  # a residual that is zero already has nothing to switch off
+        nonzero = out is not None and bool(out.weight.any() or out.bias.any())
+        self.compare = parts == "auto" and self.parts == "physics" and nonzero
         self.train_physics = self.parts in ("physics", "all") and model.dynamics.physics is not None
         self.train_learned = self.parts in ("residual", "all") and bool(_learned_modules(model))
         self.dtype, self.device = dtype_device(model)
@@ -276,7 +278,8 @@ class Adaptation:
         the physics recalibrated with the residual's output layer zeroed, with the same config;
         kept (and :attr:`adapted` set to ``"physics, residual off"``) when its validation error
         (``History.best_score``) is lower than the residual-kept run's, else that run's weights
-        and history are restored. A candidate that fails to train is dropped."""
+        and history are restored. A candidate that fails to train is dropped; an interrupt
+        restores the residual-kept run's weights before it propagates."""
         kept, kept_history = weights(self.model), self.history
         self.model.load_state_dict(start)
         layer = _output_layer(self.model)
@@ -288,6 +291,10 @@ class Adaptation:
             better = self.history.best_score < kept_history.best_score
         except TrainingError:
             better = False
+        except BaseException:  # KeyboardInterrupt: keep the finished candidate, not a partial one
+            self.model.load_state_dict(kept)
+            self.history = kept_history
+            raise
         if better:
             self.adapted = "physics, residual off"
         else:

@@ -13,6 +13,7 @@ from hybridwm.dynamics import PendulumPhysics, reference_dataset
 from hybridwm.errors import ConfigError, NotFittedError, ShapeError, UnknownNameError
 from hybridwm.metrics import nrmse_trajectories
 from hybridwm.models import MLP, WorldModel
+from hybridwm.models.adaptation import Adaptation
 from hybridwm.physics import DiscoverConfig, declare, discover
 from hybridwm.systems import get_system, simulate
 from hybridwm.training import TrainConfig
@@ -135,6 +136,8 @@ def test_auto_switches_a_residual_off_when_the_physics_alone_validates_better(
     assert adapted < 0.2 * zero_shot
     model.save(tmp_path / "m")
     assert WorldModel.load(tmp_path / "m").adapted_parts_ == "physics, residual off"
+    # a residual that is zero already is not tried twice
+    assert not Adaptation(model.model_, "hybrid", "auto", cfg()).compare
 
 
 class _Undamped(torch.nn.Module):
