@@ -20,7 +20,8 @@ Printed, per system, kind and scenario (mean and spread over seeds):
   spread) and after recalibration, over every episode and state at that step;
 * 50 % coverage at horizon 50 (after), CRPS (Gaussian, after; in scale units) over all steps;
 * detection AUROC of ``id`` against each shifted scenario, for the ensemble's detector score
-  (hybrid: disagreement + physics residual; learned: disagreement), and the flagged fraction;
+  (hybrid: disagreement + one-step error + distance from the training data, the last since
+  session 9; learned: disagreement), and the flagged fraction;
 * the rollout cost of the ensemble against one member (same batch of 16 x0 and 100-step action
   sequences, median of ``--repeats``), measured as a ratio in one run.
 

@@ -42,13 +42,18 @@ def gate_value(
     Works batched too: ``z`` (M, n, d) with ``anchors`` (M, k, d) and ``cover``/``width`` of
     shape (M, 1, 1) give (M, n, 1), one gate per member of a stacked ensemble.
     """
+    d = _nearest(z, anchors)
+    excess = torch.clamp(d - cover, min=0.0) / width
+    return torch.exp(-excess.pow(2)).reshape(*z.shape[:-1], 1)
+
+
+def _nearest(z: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """Distance of each ``z`` row to its nearest anchor, (n, 1) (or (M, n, 1) batched)."""
     flat = z.reshape(-1, z.shape[-1]) if anchors.ndim == 2 else z
     # squared distances by one matrix product (cheaper to differentiate than torch.cdist)
     sq = flat.pow(2).sum(-1, keepdim=True) - 2 * flat @ anchors.transpose(-1, -2)
     sq = (sq + anchors.pow(2).sum(-1).unsqueeze(-2)).amin(-1, keepdim=True)
-    d = sq.clamp_min(1e-24).sqrt()
-    excess = torch.clamp(d - cover, min=0.0) / width
-    return torch.exp(-excess.pow(2)).reshape(*z.shape[:-1], 1)
+    return sq.clamp_min(1e-24).sqrt()
 
 
 class SupportGate(nn.Module):
@@ -169,6 +174,13 @@ class SupportGate(nn.Module):
             nearest = torch.minimum(nearest, torch.linalg.vector_norm(pts - pts[i], dim=-1))
         self.anchors.copy_(pts[chosen])
         self.cover.copy_(nearest.max())
+
+    def relative_distance(self, z: torch.Tensor) -> torch.Tensor:
+        """Distance (...,) of residual inputs ``z`` (..., n_in) to the nearest anchor, in units
+        of ``cover``: at most 1 on the training and validation samples, above 1 off them (an
+        out-of-distribution score, :mod:`hybridwm.evaluation.detection`)."""
+        d = _nearest(self.select(z), self.anchors).reshape(z.shape[:-1])
+        return d / self.cover.clamp_min(1e-12)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """The gate (..., 1) in (0, 1] at residual inputs ``z`` (..., n_in)."""

@@ -9,6 +9,11 @@ A :class:`ChangeDetector` scores each episode from an ensemble
 * ``residual`` (physics and hybrid ensembles): the one-step error of the mean model on the
   incoming samples, ``|x_{k+1} - f(x_k, u_k)|`` over the states' scales: how far the measured
   motion departs from the model's equations (physics plus residual).
+* ``support`` (hybrid ensembles with a support gate, :mod:`hybridwm.dynamics.support`): how far
+  the incoming samples lie from the training data, the distance of each sample's residual
+  inputs to the nearest of the gate's anchors in units of the gate's cover, averaged over the
+  samples and members. The gate switches the residual off out there, so the members agree
+  and their disagreement alone would no longer see that the states are new.
 
 Each part enters as its logarithm, standardized by its mean and standard deviation on
 in-distribution validation episodes; the score is their sum. The threshold is the
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from hybridwm._io import atomic_write_json
 from hybridwm.config import load_mapping
@@ -35,7 +41,7 @@ from hybridwm.models.ensemble import WorldModelEnsemble
 __all__ = ["PARTS", "ChangeDetector", "score_parts"]
 
 #: the score's parts
-PARTS = ("disagreement", "residual")
+PARTS = ("disagreement", "residual", "support")
 _FORMAT = "hybridwm.change-detector"
 
 
@@ -64,6 +70,26 @@ def _residual(ensemble: WorldModelEnsemble, data: TrajectorySet, scale: np.ndarr
     return np.asarray(out)
 
 
+def _gated(ensemble: WorldModelEnsemble) -> list[Any]:
+    """The members' dynamics that carry a support gate."""
+    dyns = [m.model_.dynamics for m in ensemble.members_]
+    return [d for d in dyns if getattr(d, "gate", None) is not None]
+
+
+def _support(ensemble: WorldModelEnsemble, data: TrajectorySet, scale: np.ndarray) -> Any:
+    out = []
+    for tr in data:
+        values = []
+        for dyn in _gated(ensemble):
+            kw = {"dtype": dyn.gate.anchors.dtype, "device": dyn.gate.anchors.device}
+            with torch.no_grad():
+                x, u = (torch.tensor(np.asarray(a), **kw) for a in (tr.x, tr.u))
+                z = dyn.residual_inputs(x, u)
+                values.append(dyn.gate.relative_distance(z).mean().item())
+        out.append(float(np.mean(values)))
+    return np.asarray(out)
+
+
 def score_parts(
     ensemble: WorldModelEnsemble, data: TrajectorySet, scale: Any, parts: tuple[str, ...]
 ) -> dict[str, np.ndarray]:
@@ -79,7 +105,7 @@ def score_parts(
         ``{part: (n_episodes,) values}`` (``inf`` for a diverged episode).
     """
     sc = np.asarray(scale, dtype=np.float64)
-    funcs = {"disagreement": _disagreement, "residual": _residual}
+    funcs = {"disagreement": _disagreement, "residual": _residual, "support": _support}
     return {p: funcs[p](ensemble, data, sc) for p in parts}
 
 
@@ -122,8 +148,9 @@ class ChangeDetector:
         Args:
             ensemble: a fitted ensemble.
             validation: in-distribution episodes not used for training (at least 2).
-            parts: the score's parts (default: both for physics and hybrid ensembles,
-                ``("disagreement",)`` for learned ones).
+            parts: the score's parts (default: every part the ensemble has: disagreement
+                always, residual for physics and hybrid ensembles, support for hybrid ones
+                whose members carry a support gate).
             false_alarm: tolerated fraction of flagged in-distribution episodes, in [0, 1).
 
         Raises:
@@ -131,11 +158,14 @@ class ChangeDetector:
             DataError: fewer than 2 validation episodes, or a part not finite on them.
         """
         learned = ensemble.kind == "learned"
-        parts = (("disagreement",) if learned else PARTS) if parts is None else tuple(parts)
-        if not parts or any(p not in PARTS for p in parts) or (learned and "residual" in parts):
+        has = ("disagreement",) + (() if learned else ("residual",))
+        has += ("support",) if _gated(ensemble) else ()
+        parts = has if parts is None else tuple(parts)
+        if not parts or any(p not in has for p in parts):
             raise ConfigError(
                 f"`parts` must be a non-empty subset of {list(PARTS)} ('residual' needs a physics "
-                f"or hybrid ensemble). Got {list(parts)} for a {ensemble.kind} ensemble."
+                f"or hybrid ensemble, 'support' one whose members have a support gate); this "
+                f"{ensemble.kind} ensemble has {list(has)}. Got {list(parts)}."
             )
         if not isinstance(validation, TrajectorySet) or len(validation) < 2:
             raise DataError("`validation` must be a TrajectorySet of at least 2 episodes.")

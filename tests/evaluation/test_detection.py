@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hybridwm.data import Trajectory, TrajectorySet
 from hybridwm.dynamics import PendulumPhysics, reference_dataset
 from hybridwm.errors import ConfigError, DataError, FormatError
 from hybridwm.evaluation import evaluate
@@ -34,7 +35,7 @@ def validation():
 
 def test_a_changed_system_scores_higher(hybrid, validation):
     det = ChangeDetector.fit(hybrid, validation, false_alarm=0.25)
-    assert det.parts == ("disagreement", "residual")
+    assert det.parts == ("disagreement", "residual", "support")  # its members are gated
     val = det.score(hybrid, validation)
     assert np.mean(val["flagged"]) <= 0.25
     same = det.score(hybrid, reference_dataset(TRUE, 8, 30, 0.05, seed=2))
@@ -44,7 +45,24 @@ def test_a_changed_system_scores_higher(hybrid, validation):
     assert auroc(same["residual"], changed["residual"]) == 1.0  # the motion breaks the equations
     assert auroc(same["score"], changed["score"]) > 0.9
     assert np.mean(changed["flagged"]) > 0.5
-    assert set(changed) == {"score", "flagged", "threshold", "disagreement", "residual"}
+    assert set(changed) == {"score", "flagged", "threshold", "disagreement", "residual", "support"}
+
+
+def test_states_off_the_training_data_score_higher_support(hybrid, validation):
+    det = ChangeDetector.fit(hybrid, validation, parts=("support",))
+    new = reference_dataset(TRUE, 8, 30, 0.05, seed=2)
+    same = det.score(hybrid, new)
+    # the same episodes 2.5 rad further round: states no training sample came near
+    moved = TrajectorySet(
+        [
+            Trajectory(tr.t, tr.x + np.array([2.5, 0.0]), tr.u, tr.state_names, tr.action_names)
+            for tr in new
+        ]
+    )
+    far = det.score(hybrid, moved)
+    assert np.all(same["support"] > 0) and np.median(same["support"]) < 1.5
+    assert auroc(same["support"], far["support"]) == 1.0
+    assert np.all(far["support"] > 1.0) and np.all(far["flagged"])
 
 
 def test_evaluate_reports_detection_and_uncertainty(hybrid, validation, tmp_path):
@@ -71,6 +89,8 @@ def test_learned_ensembles_score_disagreement_only(validation):
     assert ChangeDetector.fit(ens, validation).parts == ("disagreement",)
     with pytest.raises(ConfigError, match="'residual' needs a physics"):
         ChangeDetector.fit(ens, validation, parts=("residual",))
+    with pytest.raises(ConfigError, match=r"this learned ensemble has \['disagreement'\]"):
+        ChangeDetector.fit(ens, validation, parts=("support",))
 
 
 def test_errors_teach_the_fix(hybrid, validation, tmp_path):
@@ -85,5 +105,5 @@ def test_errors_teach_the_fix(hybrid, validation, tmp_path):
         ChangeDetector.from_dict({"format": "other"})
     with pytest.raises(FormatError, match="non-positive spreads"):
         ChangeDetector.from_dict(
-            {**det.to_dict(), "spread": {"disagreement": 0.0, "residual": 1.0}}
+            {**det.to_dict(), "spread": {"disagreement": 0.0, "residual": 1.0, "support": 1.0}}
         )
