@@ -71,16 +71,26 @@ def _residual(ensemble: WorldModelEnsemble, data: TrajectorySet, scale: np.ndarr
 
 
 def _gated(ensemble: WorldModelEnsemble) -> list[Any]:
-    """The members' dynamics that carry a support gate."""
-    dyns = [m.model_.dynamics for m in ensemble.members_]
-    return [d for d in dyns if getattr(d, "gate", None) is not None]
+    """The dynamics of the fully observed members that carry a support gate."""
+    models = [m.model_ for m in ensemble.members_]
+    return [
+        m.dynamics
+        for m in models
+        if getattr(m.dynamics, "gate", None) is not None and m.fully_observed
+    ]
 
 
 def _support(ensemble: WorldModelEnsemble, data: TrajectorySet, scale: np.ndarray) -> Any:
+    gated = _gated(ensemble)
+    if not gated:
+        raise ConfigError(
+            "The detector's 'support' part needs an ensemble whose fully observed members carry "
+            f"a support gate; this {ensemble.kind} ensemble's do not. Refit the detector on it."
+        )
     out = []
     for tr in data:
         values = []
-        for dyn in _gated(ensemble):
+        for dyn in gated:
             kw = {"dtype": dyn.gate.anchors.dtype, "device": dyn.gate.anchors.device}
             with torch.no_grad():
                 x, u = (torch.tensor(np.asarray(a), **kw) for a in (tr.x, tr.u))

@@ -11,7 +11,7 @@ from hybridwm.data import Trajectory, TrajectorySet
 from hybridwm.dynamics import PendulumPhysics, reference_dataset
 from hybridwm.errors import ConfigError, DataError, FormatError
 from hybridwm.evaluation import evaluate
-from hybridwm.evaluation.detection import ChangeDetector
+from hybridwm.evaluation.detection import ChangeDetector, score_parts
 from hybridwm.metrics import auroc
 from hybridwm.models.ensemble import WorldModelEnsemble
 from hybridwm.training import TrainConfig
@@ -91,6 +91,8 @@ def test_learned_ensembles_score_disagreement_only(validation):
         ChangeDetector.fit(ens, validation, parts=("residual",))
     with pytest.raises(ConfigError, match=r"this learned ensemble has \['disagreement'\]"):
         ChangeDetector.fit(ens, validation, parts=("support",))
+    with pytest.raises(ConfigError, match=r"'support' part needs an ensemble whose fully"):
+        score_parts(ens, validation, np.ones(2), ("support",))
 
 
 def test_errors_teach_the_fix(hybrid, validation, tmp_path):
