@@ -4,10 +4,11 @@ Both are callables ``rollout(x0, us) -> xs`` on torch tensors: ``x0`` (K, n_x) s
 task system's order, ``us`` (K, H, n_u) actions held for the task's ``dt`` each, ``xs``
 (K, H+1, n_x) with ``xs[:, 0] = x0``. An ensemble's (:class:`EnsembleRollout`) gives every
 member's samples, (M, K, H+1, n_x), from one stacked solve: the planner scores their mean return
-and can penalise their disagreement (``PlannerConfig.disagreement``). All K samples go through one call: the model's
-``WorldModel.rollout`` integrates the whole batch over the horizon in one torchdiffeq solve; the
-oracle runs the batch through one ``mujoco.rollout`` call in MuJoCo's C thread pool (a Python
-loop over ``MjData`` copies is many times slower: ``benchmarks/bench_planner.py`` measures both).
+and can penalise their disagreement (``PlannerConfig.disagreement``). All K samples go through
+one call: the model's ``WorldModel.rollout`` integrates the whole batch over the horizon in one
+torchdiffeq solve; the oracle runs the batch through one ``mujoco.rollout`` call in MuJoCo's C
+thread pool (a Python loop over ``MjData`` copies is many times slower:
+``benchmarks/bench_planner.py`` measures both).
 """
 
 from __future__ import annotations
@@ -112,11 +113,10 @@ class EnsembleRollout:
                 f"`ensemble` ({ensemble.kind}) is not fitted yet; fit it, or load a saved one "
                 f"with WorldModelEnsemble.load(path), before planning with it."
             )
-        self.member = ModelRollout(members[0], task)  # checks the names and observability
+        first = ModelRollout(members[0], task)  # checks the names and observability
         self.ensemble, self.dt = ensemble, task.dt
-        self.dtype, self.device = self.member.dtype, self.member.device
+        self.dtype, self.device = first.dtype, first.device
         self.scale = members[0].model_.dynamics.normalizer.x_std.detach().reshape(-1).clone()
-        self.n_members = len(members)
         self.name = f"{ensemble.kind}-ensemble"
 
     def __call__(self, x0: torch.Tensor, us: torch.Tensor) -> torch.Tensor:

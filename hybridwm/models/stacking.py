@@ -57,7 +57,8 @@ def _coefficient_stack(fields: Sequence[HybridDynamics]) -> torch.Tensor | None:
         ):
             return None
     with torch.no_grad():
-        return torch.stack([m.used_coefficients() for m in mods]).detach()  # type: ignore[union-attr]
+        coefs = [m.used_coefficients() for m in mods]  # type: ignore[union-attr]
+    return torch.stack(coefs).detach()
 
 
 class StackedDynamics(HybridDynamics):
