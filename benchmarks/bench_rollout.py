@@ -3,8 +3,9 @@
 Both integrate the hybrid pendulum field (physics + 64x64 MLP residual) with fixed-step rk4 on
 the sample grid (``perturb=True``), batch 1024 x 300 steps, under ``torch.no_grad``. The bare
 version closes over the held actions the plain way (``searchsorted`` on the grid + indexing);
-``WorldModel.rollout`` adds input validation, dtype/device conversion and its own held-action
-lookup. Prints the median of ``--repeats`` runs and the ratio (target <= 1.2x), on CPU and,
+``WorldModel.rollout`` adds input validation and dtype/device conversion, and integrates in
+``hybridwm.dynamics.integrate``'s own fixed-step loop (torchdiffeq's arithmetic, the interval's
+action bound directly; bit-identical states, so ``max |diff|`` prints 0). Prints the median of ``--repeats`` runs and the ratio (target <= 1.2x), on CPU and,
 when available, CUDA.
 
     .venv/bin/python benchmarks/bench_rollout.py [--threads 1] [--repeats 7] [--batch 1024]

@@ -3,6 +3,10 @@
 Fixed-step solvers (``rk4`` by default) step on the sample grid itself (optionally split into
 ``substeps`` equal sub-steps per interval), with torchdiffeq's ``perturb=True`` so the stage
 evaluated at a switch time sees the new action and the last stage of a step sees the old one.
+Without the adjoint, they run in a loop here that does torchdiffeq's arithmetic with the action
+of each interval bound directly (bit-identical states, 1.2-1.5x less time on CPU: no time
+perturbation or action search per stage); the adjoint and the adaptive solvers go to
+torchdiffeq.
 Adaptive solvers (``dopri5``, ``bosh3``, ...) get the action switch times as ``jump_t`` (only the
 times where some action really changes), so they restart cleanly at each discontinuity.
 Non-uniform time grids work with both kinds.
@@ -19,6 +23,7 @@ the actions stay held between their own timestamps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 from torchdiffeq import odeint, odeint_adjoint
@@ -128,7 +133,8 @@ def integrate(
         rtol: relative tolerance of adaptive solvers.
         atol: absolute tolerance of adaptive solvers.
         max_num_steps: adaptive solvers give up after this many steps per output interval.
-        options: extra torchdiffeq options, merged over the ones built here.
+        options: extra torchdiffeq options, merged over the ones built here (given, a fixed-step
+            solve goes through torchdiffeq too).
 
     Returns:
         (batch, T+1, n_x) states at ``t``; row 0 is ``x0``.
@@ -144,17 +150,17 @@ def integrate(
         raise ConfigError(f"`substeps` must be an integer >= 1. Got {substeps}.")
     t = t.to(device=x0.device, dtype=x0.dtype)
     us = us.to(device=x0.device, dtype=x0.dtype)
-    per_sample = t.ndim == 2
-    if per_sample:
+    steps = None
+    if t.ndim == 2:  # per-sample grids: integrate in the sample index (module docstring)
         steps = (t[:, 1:] - t[:, :-1])[:, :, None]
         t = torch.arange(t.shape[-1], dtype=x0.dtype, device=x0.device)
-        held = HeldActions(torch.cat((us, steps), -1), t)
-    else:
-        held = HeldActions(us, t)
+    if not (spec.adaptive or adjoint or options):
+        return _fixed_grid(spec.method, field, x0, us, t, int(substeps), steps)
+    held = HeldActions(us if steps is None else torch.cat((us, steps), -1), t)
     opts = _solver_options(spec, held, t, int(substeps), int(max_num_steps))
     if options:
         opts.update(options)
-    func = _Warped(field, held) if per_sample else _Bound(field, held)
+    func = _Bound(field, held) if steps is None else _Warped(field, held)
     kw = {"rtol": rtol, "atol": atol, "method": spec.method, "options": opts}
     try:
         if adjoint:
@@ -172,6 +178,83 @@ def integrate(
             ) from None
         raise
     return xs.transpose(0, 1)
+
+
+def _fixed_grid(
+    method: str,
+    field: Dynamics,
+    x0: torch.Tensor,
+    us: torch.Tensor,
+    t: torch.Tensor,
+    substeps: int,
+    dts: torch.Tensor | None,
+) -> torch.Tensor:
+    """A fixed-step solve as torchdiffeq's ``perturb=True`` one, without its per-call wrappers.
+
+    Every stage of a step sees the action of the sample interval the step lies in (what
+    ``perturb=True`` and the held-action lookup give), and the stage arithmetic is torchdiffeq's
+    (``rk4`` is its 3/8 rule), so the states are bit-identical to ``odeint``'s (tested) at
+    1.2-1.5x less time on CPU: no time perturbation, no action search, no solution buffer.
+
+    Args:
+        method: ``"euler"``, ``"midpoint"`` or ``"rk4"``.
+        field: the vector field.
+        x0: (batch, n_x) initial states.
+        us: (batch, T, n_u) held actions.
+        t: (T+1,) increasing times (sample indices ``0..T`` when ``dts`` is given).
+        substeps: equal sub-steps per interval.
+        dts: (batch, T, 1) per-sample steps ``Δt_k`` (the time change of the module
+            docstring), or None.
+
+    Returns:
+        (batch, T+1, n_x) states at ``t``.
+    """
+    grid = _substep_grid(t, substeps) if substeps > 1 else t
+    h = grid[1:] - grid[:-1]
+    stage = _STAGES[method]
+    f = field.vector_field
+    y, xs = x0, [x0]
+    for k in range(us.shape[1]):
+        u = us[:, k]
+        if dts is None:
+            g = functools.partial(_held, f, u)
+        else:
+            g = functools.partial(_scaled, f, dts[:, k], u)
+        for j in range(k * substeps, (k + 1) * substeps):
+            y = y + stage(g, y, h[j])
+        xs.append(y)
+    return torch.stack(xs, 1)
+
+
+def _held(f, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``f(x, u_k)``: the field under the interval's held action."""
+    return f(x, u)
+
+
+def _scaled(f, dt: torch.Tensor, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``Δt_k · f(x, u_k)``: the field in the sample-index time of per-sample grids."""
+    return dt * f(x, u)
+
+
+def _euler(g, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    return dt * g(y)
+
+
+def _midpoint(g, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    half_dt = 0.5 * dt
+    return dt * g(y + g(y) * half_dt)
+
+
+def _rk4(g, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    k1 = g(y)
+    k2 = g(y + dt * k1 * _ONE_THIRD)
+    k3 = g(y + dt * (k2 - k1 * _ONE_THIRD))
+    k4 = g(y + dt * (k1 - k2 + k3))
+    return (k1 + 3 * (k2 + k3) + k4) * dt * 0.125
+
+
+_ONE_THIRD = 1 / 3
+_STAGES = {"euler": _euler, "midpoint": _midpoint, "rk4": _rk4}
 
 
 def _check_shapes(
