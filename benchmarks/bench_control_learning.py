@@ -1,14 +1,24 @@
-"""Model-based learning loop on pendulum swing-up: seconds of real interaction to success.
+"""Model-based learning loop on a swing-up task: seconds of real interaction to success.
 
 For each model kind and seed, :func:`hybridwm.control.learning.learn_to_control` starts from
 ``--random-seconds`` of random actions, then repeats fit (from scratch, on all data) -> evaluate
 (one 10 s MPPI episode on MuJoCo over the model, scored, not added to the data) -> collect
 (``--collect-seconds`` with the planner, added). A round's interaction is the real data its
-model was fitted on. The physics and hybrid models start from the pendulum's equation structure
-with WRONG constants (``a = 10`` for 14.7, ``c = 0.5`` for 0.15, ``b = 2`` for 3), trained on
-the data; the learned model is an MLP field of the same widths as the hybrid's residual.
+model was fitted on; ``--until-success`` ends a seed at its first successful round.
+
+The physics and hybrid models start from the system's equation structure with WRONG constants,
+trained on the data; the learned model is an MLP field of the same widths as the hybrid's
+residual. The priors:
+
+* ``pendulum-swingup``: ``d(omega) = -a*sin(theta) - c*omega + b*torque`` with ``a = 10`` for
+  14.7, ``c = 0.5`` for 0.15, ``b = 2`` for 3;
+* ``cartpole-swingup``: the rigid cart-pole's Lagrangian equations solved for the accelerations
+  (``benchmarks/sensor_log/cartpole_prior.toml``), its five free constants started 20-50 % off
+  (total mass, pole mass x centre distance, pole inertia, rail and hinge damping).
 
     .venv/bin/python benchmarks/bench_control_learning.py --kinds hybrid learned --seeds 0 1 2
+    .venv/bin/python benchmarks/bench_control_learning.py --task cartpole-swingup --kinds hybrid \
+        --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 9 --until-success
 
 Not part of ``make test`` (minutes: every round fits a model and plans 200 steps).
 """
@@ -17,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
 from hybridwm.control import PlannerConfig, get_task
 from hybridwm.control.learning import LearningConfig, learn_to_control
-from hybridwm.physics import declare
+from hybridwm.physics import declare, load_prior
+
+CARTPOLE_PRIOR = Path(__file__).parent / "sensor_log" / "cartpole_prior.toml"
 
 
 def pendulum_prior():
@@ -38,8 +51,18 @@ def pendulum_prior():
     )
 
 
+def task_prior(task: str):
+    """The wrong-constant prior of ``task``'s system (see the module docstring)."""
+    if task == "pendulum-swingup":
+        return pendulum_prior()
+    if task == "cartpole-swingup":
+        return load_prior(CARTPOLE_PRIOR)
+    raise SystemExit(f"--task must be pendulum-swingup or cartpole-swingup; got {task!r}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="pendulum-swingup")
     parser.add_argument("--kinds", nargs="+", default=["hybrid", "learned"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=4)
@@ -48,9 +71,11 @@ def main() -> None:
     parser.add_argument("--collect-seconds", type=float, default=1.0)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--horizon", type=int, default=30)
+    parser.add_argument("--until-success", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    task = get_task("pendulum-swingup")
+    task = get_task(args.task)
+    prior = task_prior(args.task)
     planner = PlannerConfig(samples=args.samples, horizon=args.horizon)
     print(
         f"{task.name}: random {args.random_seconds} s, +{args.collect_seconds} s per round, "
@@ -67,9 +92,10 @@ def main() -> None:
                 fit_steps=args.fit_steps,
                 random_seconds=args.random_seconds,
                 collect_seconds=args.collect_seconds,
+                until_success=args.until_success,
             )
             start = time.perf_counter()
-            rounds = learn_to_control(task, cfg, planner, prior=pendulum_prior())
+            rounds = learn_to_control(task, cfg, planner, prior=prior)
             for r in rounds:
                 print(
                     f"{kind:8s} {seed:4d} {r.round:6d} {r.interaction_seconds:7.2f}  "

@@ -48,6 +48,8 @@ class LearningConfig(Config):
         horizon: training window length in samples.
         hidden: widths of the learned field or residual MLP.
         seed: seeds the data, the fits and the planner.
+        until_success: stop after the first round whose evaluation episode succeeds (the
+            interaction it needed is then the last round's); otherwise run every round.
     """
 
     kind: Literal["learned", "physics", "hybrid"]
@@ -58,6 +60,7 @@ class LearningConfig(Config):
     horizon: Integer = Field(10, ge=2)
     hidden: tuple[int, ...] = (32, 32)
     seed: Integer = 0
+    until_success: bool = False
 
 
 @dataclass
@@ -133,7 +136,7 @@ def learn_to_control(
         rounds.append(
             LearningRound(r, seconds, test.success, test.total_return, error, fit_seconds)
         )
-        if r == config.rounds - 1:
+        if r == config.rounds - 1 or (config.until_success and test.success):
             break
         more = run_episode(task, run, seconds=config.collect_seconds, seed=config.seed + 1000 + r)
         traj = more.trajectory(task.get_system().state_names, task.get_system().action_names)

@@ -29,6 +29,18 @@ def test_each_round_fits_on_more_real_seconds(prior):
     assert not any(r.success for r in rounds)  # half-second tests cannot hold for 2 s
 
 
+def test_until_success_stops_at_the_first_successful_round(prior):
+    # every state is "within tolerance" of upright here, so the first evaluation succeeds
+    easy = TASK.model_copy(update={"tolerance": 4.0, "success_seconds": 0.2})
+    cfg = LearningConfig(kind="hybrid", rounds=3, fit_steps=2, hidden=(4,), until_success=True)
+    rounds = learn_to_control(easy, cfg, TINY, prior=prior)
+    assert [(r.round, r.success) for r in rounds] == [(0, True)]
+    every = learn_to_control(
+        easy, cfg.model_copy(update={"until_success": False}), TINY, prior=prior
+    )
+    assert [r.success for r in every] == [True, True, True]
+
+
 def test_learning_errors_name_the_argument():
     with pytest.raises(ConfigError, match=r"`prior` is needed for kind 'hybrid'"):
         learn_to_control(TASK, LearningConfig(kind="hybrid"), TINY)
