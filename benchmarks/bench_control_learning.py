@@ -4,7 +4,8 @@ For each model kind and seed, :func:`hybridwm.control.learning.learn_to_control`
 ``--random-seconds`` of random actions, then repeats fit (from scratch, on all data) -> evaluate
 (one 10 s MPPI episode on MuJoCo over the model, scored, not added to the data) -> collect
 (``--collect-seconds`` with the planner, added). A round's interaction is the real data its
-model was fitted on; ``--until-success`` ends a seed at its first successful round.
+model was fitted on; ``--until-success`` ends a seed at its first successful round; ``--out DIR``
+writes ``learning.json`` and its report (curves of return and success against interaction).
 
 The physics and hybrid models start from the system's equation structure with WRONG constants,
 trained on the data; the learned model is an MLP field of the same widths as the hybrid's
@@ -26,14 +27,19 @@ Not part of ``make test`` (minutes: every round fits a model and plans 200 steps
 from __future__ import annotations
 
 import argparse
+import math
+import statistics
 import time
 from pathlib import Path
 
 import torch
 
 from hybridwm.control import PlannerConfig, get_task
-from hybridwm.control.learning import LearningConfig, learn_to_control
+from hybridwm.control.learning import LearningConfig
+from hybridwm.control.learning_run import run_learning, write_learning_run
 from hybridwm.physics import declare, load_prior
+from hybridwm.reports import render_learning_report
+from hybridwm.reports.learning import first_successes
 
 CARTPOLE_PRIOR = Path(__file__).parent / "sensor_log" / "cartpole_prior.toml"
 
@@ -72,6 +78,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--until-success", action="store_true")
+    parser.add_argument("--out", type=Path, help="write learning.json and the report here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     task = get_task(args.task)
@@ -82,36 +89,37 @@ def main() -> None:
         f"{args.fit_steps} fit steps, MPPI {args.samples} x {args.horizon}"
     )
     print("kind     seed  round  data_s  success  return   final_err  fit_s")
-    firsts: dict[str, list[float | None]] = {k: [] for k in args.kinds}
-    for kind in args.kinds:
-        for seed in args.seeds:
-            cfg = LearningConfig(
-                kind=kind,
-                seed=seed,
-                rounds=args.rounds,
-                fit_steps=args.fit_steps,
-                random_seconds=args.random_seconds,
-                collect_seconds=args.collect_seconds,
-                until_success=args.until_success,
-            )
-            start = time.perf_counter()
-            rounds = learn_to_control(task, cfg, planner, prior=prior)
-            for r in rounds:
-                print(
-                    f"{kind:8s} {seed:4d} {r.round:6d} {r.interaction_seconds:7.2f}  "
-                    f"{r.success!s:7s} {r.total_return:8.1f}  {r.final_goal_error:9.3f}  "
-                    f"{r.fit_seconds:5.1f}",
-                    flush=True,
-                )
-            first = next((r.interaction_seconds for r in rounds if r.success), None)
-            firsts[kind].append(first)
-            print(f"  ({time.perf_counter() - start:.0f} s wall)", flush=True)
-    print("\nfirst success (seconds of real data the model was fitted on; None: not reached)")
-    for kind, values in firsts.items():
-        reached = [v for v in values if v is not None]
-        share = f"{len(reached)}/{len(values)} seeds"
-        median = f"median {sorted(reached)[len(reached) // 2]:.2f} s" if reached else "-"
-        print(f"  {kind:8s} {values}  {share}, {median}")
+
+    def shown(kind: str, seed: int, r) -> None:
+        print(
+            f"{kind:8s} {seed:4d} {r.round:6d} {r.interaction_seconds:7.2f}  "
+            f"{r.success!s:7s} {r.total_return:8.1f}  {r.final_goal_error:9.3f}  "
+            f"{r.fit_seconds:5.1f}",
+            flush=True,
+        )
+
+    loop = LearningConfig(
+        kind="learned",  # each run's kind and seed are set by run_learning
+        rounds=args.rounds,
+        fit_steps=args.fit_steps,
+        random_seconds=args.random_seconds,
+        collect_seconds=args.collect_seconds,
+        until_success=args.until_success,
+    )
+    start = time.perf_counter()
+    run = run_learning(task, args.kinds, args.seeds, loop, planner, prior=prior, on_round=shown)
+    print(f"({time.perf_counter() - start:.0f} s wall)")
+    print("\nfirst success (seconds of real data the model was fitted on; inf: not reached)")
+    for kind, by_seed in first_successes(run).items():
+        values = list(by_seed.values())
+        reached = sum(math.isfinite(v) for v in values)
+        print(
+            f"  {kind:8s} {values}  {reached}/{len(values)} seeds, "
+            f"median {statistics.median(values):.2f} s"
+        )
+    if args.out is not None:
+        write_learning_run(args.out, run)
+        print(f"report: {render_learning_report(args.out)['html']}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,11 @@ rows say). Wall-clock times go to ``timings.json``.
 
 ``<run>/summary.json`` (:class:`Summary`)
     The aggregated numbers the report shows (written by :mod:`hybridwm.reports`).
+
+A learning-loop run directory (``hybridwm learn``) holds ``learning.json``
+(:class:`LearningRun`): the task, the loop's and the planner's settings, and one
+:class:`LearningRoundRow` per model kind, seed and round; :mod:`hybridwm.reports.learning`
+renders it.
 """
 
 from __future__ import annotations
@@ -64,13 +69,13 @@ import json
 import math
 import numbers
 import os
-import typing
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from hybridwm._document_errors import document_error
 from hybridwm._io import atomic_write_json, to_jsonable
 from hybridwm.errors import FormatError, IncompatibleVersionError
 
@@ -116,9 +121,6 @@ FIT_SCENARIO = "train"
 COST_METRICS = ("fit_time", "adapt_time")
 #: the run directory's file of wall-clock times (:class:`Timings`)
 TIMINGS_FILE = "timings.json"
-#: problems listed in one FormatError before the rest are counted
-_MAX_PROBLEMS = 3
-
 D = TypeVar("D", bound="Document")
 
 
@@ -181,7 +183,7 @@ class Document(BaseModel):
         try:
             return cls.model_validate(data)
         except pydantic.ValidationError as exc:
-            raise _document_error(cls, exc, source) from None
+            raise document_error(cls, exc, source) from None
 
     @classmethod
     def read(cls: type[D], path: str | os.PathLike[str]) -> D:
@@ -481,114 +483,49 @@ class Summary(Document):
     hybrid_comparison: list[ComparisonRow] = Field(default_factory=list)
 
 
-# ---------------------------------------------------------------------------- errors
-def _unwrap(annotation: Any) -> Any:
-    """``X`` of ``Annotated[X, ...]`` and of ``X | None``."""
-    while True:
-        origin = typing.get_origin(annotation)
-        args = typing.get_args(annotation)
-        if origin is Annotated:
-            annotation = args[0]
-        elif args and type(None) in args and len(args) == 2:
-            annotation = next(a for a in args if a is not type(None))
-        else:
-            return annotation
+# ---------------------------------------------------------------------------- learning.json
+class LearningRoundRow(Document):
+    """One round of the model-based learning loop (:mod:`hybridwm.control.learning`): the
+    real seconds its model was fitted on and how its evaluation episode went."""
+
+    what: ClassVar[str] = "each round"
+
+    kind: str
+    seed: int
+    round: int
+    interaction_seconds: float
+    success: bool
+    total_return: JsonFloat
+    final_goal_error: JsonFloat
 
 
-def _walk(root: type[Document], loc: tuple[Any, ...]) -> list[tuple[str, Any, Any]]:
-    """For each part of an error location: ``(kind, annotation, field)``, where kind is
-    ``"field"`` (of a model), ``"key"`` (of a mapping) or ``"index"`` (of a list)."""
-    steps: list[tuple[str, Any, Any]] = []
-    annotation: Any = root
-    for part in loc:
-        annotation = _unwrap(annotation)
-        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-        field = None
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
-            kind, annotation = "field", (field.annotation if field else None)
-        elif origin is dict:
-            kind, annotation = "key", args[1]
-        elif origin in (list, tuple):
-            kind, annotation = "index", args[0] if args else None
-        else:
-            kind, annotation = ("index" if isinstance(part, int) else "key"), None
-        steps.append((kind, annotation, field))
-    return steps
+class LearningRun(Document):
+    """``<run>/learning.json``: every round of a learning-loop run, per model kind and seed.
 
+    Like ``results.json``, it holds only what the settings and seeds decide (no wall-clock
+    time), so a rerun writes it byte for byte the same.
+    """
 
-def _path(loc: tuple[Any, ...], steps: list[tuple[str, Any, Any]]) -> str:
-    """``metrics[3]``, ``systems['cartpole'].equations``, ..."""
-    out = ""
-    for part, (kind, _, _) in zip(loc, steps, strict=True):
-        if kind == "field":
-            out += f".{part}" if out else str(part)
-        else:
-            out += f"[{part}]" if kind == "index" else f"[{part!r}]"
-    return out
+    what: ClassVar[str] = "a learning.json"
+    fix: ClassVar[str] = (
+        "Rerun the loop with `hybridwm learn` (or benchmarks/bench_control_learning.py --out) "
+        "to rewrite the file, or correct the field."
+    )
 
+    format_version: int
+    task: str
+    kinds: list[str]
+    seeds: list[int]
+    settings: dict[str, Any] = Field(description="must be the LearningConfig as an object")
+    planner: dict[str, Any] = Field(description="must be the PlannerConfig as an object")
+    rounds: list[LearningRoundRow]
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _missing(root: type[Document], parent: tuple[Any, ...], keys: list[str]) -> str:
-    steps = _walk(root, parent)
-    model = _unwrap(steps[-1][1]) if steps else root
-    where = _path(parent, steps)
-    needs = ""
-    if isinstance(model, type) and issubclass(model, Document):
-        needs = f"; {model.what} needs {model.required_keys()}"
-        if model.optional_keys():
-            needs += f" (optional: {', '.join(model.optional_keys())})"
-    return f"{where + ' ' if where else ''}lacks key(s) {keys}{needs}"
-
-
-def _problem(root: type[Document], err: Any) -> str:
-    """One sentence for a pydantic error that is not a missing key."""
-    loc = tuple(err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    steps = _walk(root, loc)
-    model = _unwrap(steps[-1][1]) if steps else root
-    if err["type"] == "model_type" and isinstance(model, type) and issubclass(model, Document):
-        return (
-            f"{_path(loc, steps) or 'the top level'} must be a JSON object with keys "
-            f"{model.required_keys()}. Got {_short(err['input'])}"
-        )
-    if not loc:  # a check across fields: its message names the place
-        return msg.rstrip(".")
-    last = max(i for i, (kind, _, _) in enumerate(steps) if kind == "field")
-    parent = _path(loc[:last], steps[:last])
-    where = f"{parent}: " if parent else ""
-    name = _path(loc[last:], [("field", None, None), *steps[last + 1 :]])
-    if err["type"] == "value_error":
-        return f"{where}`{name}` {msg.rstrip('.')}"
-    expected = msg.replace("Input should", "must", 1)
-    got = _short(err["input"])
-    field = steps[last][2]
-    if field is None or not field.description:
-        return f"{where}`{name}` {expected}. Got {got}"
-    if last == len(loc) - 1:
-        return f"{where}`{name}` {field.description}. Got {got}"
-    # the field's own description says what the whole part must be; then the detail
-    return f"{where}`{loc[last]}` {field.description} ({_path(loc, steps)} {expected}; got {got})"
-
-
-def _document_error(
-    root: type[Document], exc: pydantic.ValidationError, source: str
-) -> FormatError:
-    """The :class:`FormatError` for a document that failed validation: the file, each field
-    with what it must be and what it holds (missing keys grouped by object), and the fix."""
-    missing: dict[tuple[Any, ...], list[str]] = {}
-    problems: list[str] = []
-    for err in exc.errors(include_url=False):
-        if err["type"] == "missing":
-            missing.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
-        else:
-            problems.append(_problem(root, err))
-    problems = [_missing(root, parent, keys) for parent, keys in missing.items()] + problems
-    text = "; ".join(problems[:_MAX_PROBLEMS])
-    if len(problems) > _MAX_PROBLEMS:
-        text += f" (and {len(problems) - _MAX_PROBLEMS} more problem(s))"
-    return FormatError(f"{source}: {text}. {root.fix}")
+    @model_validator(mode="after")
+    def _rounds_match(self) -> LearningRun:
+        for row in self.rounds:
+            if row.kind not in self.kinds or row.seed not in self.seeds:
+                raise ValueError(
+                    f"round {row.round} of kind {row.kind!r}, seed {row.seed} is not among "
+                    f"`kinds` {self.kinds} and `seeds` {self.seeds}"
+                )
+        return self

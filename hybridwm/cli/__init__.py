@@ -10,10 +10,11 @@ From Python, :func:`run` runs a command and returns its exit status:
 ``run(["simulate", "--out", "data.parquet"]) == 0``.
 
 Modules: ``entry`` (the typer app, :func:`run` and :func:`main`), ``flags``, ``reading``, and one module per
-group of commands (``simulate``, ``collect``, ``discover``, ``fit``, ``rollout``, ``benchmark``).
+group of commands (``simulate``, ``collect``, ``discover``, ``fit``, ``rollout``, ``benchmark``,
+``control``, ``learn``).
 """
 
-from hybridwm.cli import benchmark, collect, control, discover, fit, rollout, simulate
+from hybridwm.cli import benchmark, collect, control, discover, fit, learn, rollout, simulate
 from hybridwm.cli.entry import app, main, run
 from hybridwm.cli.flags import parse_params
 
@@ -31,5 +32,6 @@ for _name, _command in (
     ("report", benchmark.report),
     ("demo", benchmark.demo),
     ("control", control.control),
+    ("learn", learn.learn),
 ):
     app.command(_name)(_command)

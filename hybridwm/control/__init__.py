@@ -11,11 +11,13 @@ Example:
 Modules: ``tasks`` (Task, the shipped ``tasks.toml``), ``rollouts`` (ModelRollout,
 OracleRollout), ``planners`` (MPPI, ICEM), ``episode`` (run_episode), ``records`` (the run
 directory), ``rendering`` (headless GIF), ``runner`` (``control``: what ``hybridwm control``
-runs), ``learning`` (learn_to_control).
+runs), ``learning`` (learn_to_control), ``learning_run`` (run_learning over kinds and seeds,
+``learning.json``).
 """
 
 from hybridwm.control.episode import Episode, run_episode
 from hybridwm.control.learning import LearningConfig, LearningRound, learn_to_control
+from hybridwm.control.learning_run import run_learning, write_learning_run
 from hybridwm.control.planners import (
     ICEM,
     MPPI,
@@ -49,4 +51,6 @@ __all__ = [
     "make_planner",
     "make_rollout",
     "run_episode",
+    "run_learning",
+    "write_learning_run",
 ]

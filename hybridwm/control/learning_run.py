@@ -1,0 +1,132 @@
+"""The learning loop over model kinds and seeds, kept as a run directory (``learning.json``).
+
+:func:`run_learning` runs :func:`~hybridwm.control.learning.learn_to_control` for every kind and
+seed with the same settings, data budget and planner, and returns a
+:class:`~hybridwm.schemas.LearningRun`; :func:`write_learning_run` writes it as
+``<out>/learning.json`` (atomically), which :func:`hybridwm.reports.render_learning_report`
+turns into curves of return and success against seconds of real interaction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hybridwm.control.learning import LearningConfig, LearningRound, learn_to_control
+from hybridwm.control.planners import PlannerConfig
+from hybridwm.control.tasks import Task
+from hybridwm.errors import ConfigError, OutputError
+from hybridwm.schemas import LearningRoundRow, LearningRun
+
+__all__ = ["KINDS", "run_learning", "write_learning_run"]
+
+#: the model kinds the loop fits
+KINDS = ("learned", "physics", "hybrid")
+
+#: format of ``learning.json``
+FORMAT_VERSION = 1
+
+
+def _checked(kinds: Sequence[str], seeds: Sequence[int], prior: Any) -> tuple[list, list]:
+    kinds, seeds = list(kinds), list(seeds)
+    if not kinds or len(set(kinds)) != len(kinds) or not set(kinds) <= set(KINDS):
+        raise ConfigError(
+            f"`kinds` must be distinct names among {list(KINDS)}, at least one. Got {kinds}."
+        )
+    if (
+        not seeds
+        or len(set(seeds)) != len(seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise ConfigError(f"`seeds` must be distinct integers, at least one. Got {seeds}.")
+    if prior is None and set(kinds) - {"learned"}:
+        raise ConfigError(
+            f"`prior` is needed for the kinds {sorted(set(kinds) - {'learned'})}: a declared "
+            f"PhysicsModel (hybridwm.physics.declare or load_prior) whose free parameters the "
+            f"data fit; or run kinds=['learned'] only."
+        )
+    return kinds, seeds
+
+
+def run_learning(
+    task: Task,
+    kinds: Sequence[str],
+    seeds: Sequence[int],
+    config: LearningConfig,
+    planner: PlannerConfig,
+    *,
+    prior: Any = None,
+    on_round: Callable[[str, int, LearningRound], None] | None = None,
+) -> LearningRun:
+    """Run the learning loop for every kind and seed, with one setting for all.
+
+    Args:
+        task: the task.
+        kinds: model kinds among :data:`KINDS`, each run on every seed.
+        seeds: seeds (each seeds the random start, the fits and the planner).
+        config: the loop's settings; its ``kind`` and ``seed`` are replaced by each run's.
+        planner: the planner's settings (its seed is replaced by the run's).
+        prior: the declared physics of the physics and hybrid kinds.
+        on_round: called after every round with ``(kind, seed, round)`` (progress).
+
+    Returns:
+        The run: settings and one row per kind, seed and round.
+
+    Raises:
+        ConfigError: empty, repeated or unknown kinds or seeds, or no prior for a kind that
+            needs one.
+    """
+    kinds, seeds = _checked(kinds, seeds, prior)
+    rows: list[LearningRoundRow] = []
+    for kind in kinds:
+        for seed in seeds:
+            cfg = config.model_copy(update={"kind": kind, "seed": seed})
+            physics = None if kind == "learned" else prior
+            for r in learn_to_control(task, cfg, planner, prior=physics):
+                rows.append(
+                    LearningRoundRow(
+                        kind=kind,
+                        seed=seed,
+                        round=r.round,
+                        interaction_seconds=r.interaction_seconds,
+                        success=r.success,
+                        total_return=r.total_return,
+                        final_goal_error=r.final_goal_error,
+                    )
+                )
+                if on_round is not None:
+                    on_round(kind, seed, r)
+    settings = config.model_dump(mode="json", exclude={"kind", "seed"})
+    return LearningRun(
+        format_version=FORMAT_VERSION,
+        task=task.name,
+        kinds=kinds,
+        seeds=seeds,
+        settings=settings,
+        planner=planner.model_dump(mode="json", exclude={"seed"}),
+        rounds=rows,
+    )
+
+
+def write_learning_run(out: str | os.PathLike[str], run: LearningRun) -> Path:
+    """Write ``run`` as ``<out>/learning.json`` (atomically; ``out`` is created).
+
+    Returns:
+        The path of ``learning.json``.
+
+    Raises:
+        OutputError: ``out`` exists and is not a directory, or cannot be created.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(
+            f"`out` {str(out)!r} exists and is not a directory; give a new path for the "
+            f"learning run's directory."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create `out` {str(out)!r}: {exc.strerror or exc}.") from None
+    return run.write(out / "learning.json")

@@ -1,0 +1,255 @@
+"""The report of a learning-loop run: return and success against seconds of real interaction.
+
+Reads ``<run>/learning.json`` (:class:`~hybridwm.schemas.LearningRun`, written by
+:func:`hybridwm.control.write_learning_run`) and writes ``report.html`` (self-contained),
+``report.md``, ``summary.json`` and ``figures/*.png``, through the same blocks and templates as
+the benchmark report. It shows, per model kind:
+
+* the interaction each seed needed to its first successful evaluation episode, the share of
+  seeds that got there, the median over seeds and its ratio to the reference kind's (the
+  hybrid when it ran): a seed that never succeeded counts as needing more than the most it
+  was given, so a median or ratio over such seeds is a bound (``>``), not a value;
+* curves: the return of every round's evaluation episode against the seconds its model was
+  fitted on (thin: seeds; thick: median over the seeds at that amount), and the share of
+  seeds that had succeeded by then;
+* every round, and the settings every kind shared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+from hybridwm._io import atomic_write_bytes, atomic_write_json, atomic_write_text, output_error
+from hybridwm.reports.blocks import Cell, Code, Figure, Note, Paragraph, Report, Section, Table
+from hybridwm.reports.plots import _figure, _style, model_color, to_png
+from hybridwm.reports.render import render_html, render_markdown
+from hybridwm.reports.summary import fmt
+from hybridwm.schemas import LearningRoundRow, LearningRun
+
+__all__ = ["build_learning_report", "first_successes", "render_learning_report"]
+
+
+def _rounds(run: LearningRun, kind: str, seed: int) -> list[LearningRoundRow]:
+    rows = [r for r in run.rounds if r.kind == kind and r.seed == seed]
+    return sorted(rows, key=lambda r: r.round)
+
+
+def first_successes(run: LearningRun) -> dict[str, dict[int, float]]:
+    """Per kind and seed: the interaction seconds of the first successful round, or ``inf``
+    when no round succeeded (seeds without any round are left out)."""
+    out: dict[str, dict[int, float]] = {}
+    for kind in run.kinds:
+        out[kind] = {}
+        for seed in run.seeds:
+            rows = _rounds(run, kind, seed)
+            if rows:
+                hits = [r.interaction_seconds for r in rows if r.success]
+                out[kind][seed] = min(hits) if hits else math.inf
+    return out
+
+
+def _tried(run: LearningRun, kind: str) -> float:
+    """The most interaction any seed of ``kind`` was given."""
+    return max((r.interaction_seconds for r in run.rounds if r.kind == kind), default=math.nan)
+
+
+def _seconds(value: float, tried: float) -> str:
+    return f"> {fmt(tried)} s" if math.isinf(value) else f"{fmt(value)} s"
+
+
+def _kind_summary(run: LearningRun) -> dict[str, dict[str, Any]]:
+    firsts = first_successes(run)
+    out: dict[str, dict[str, Any]] = {}
+    for kind, by_seed in firsts.items():
+        values = list(by_seed.values())
+        out[kind] = {
+            "seeds": len(values),
+            "succeeded": sum(math.isfinite(v) for v in values),
+            "median_first_success_s": statistics.median(values) if values else math.nan,
+            "most_tried_s": _tried(run, kind),
+            "first_success_s": {str(s): v for s, v in by_seed.items()},
+        }
+    return out
+
+
+def _ratio(value: float, ref: float, tried: float, ref_tried: float) -> str:
+    """``value / ref`` as text; a bound when either side never succeeded."""
+    if math.isinf(value) and math.isinf(ref):
+        return "n/a (neither reached)"
+    if math.isinf(value):
+        return f"> {fmt(tried / ref)}"
+    if math.isinf(ref):
+        return f"< {fmt(value / ref_tried)}"
+    return fmt(value / ref)
+
+
+def _summary_table(run: LearningRun, summary: dict[str, dict[str, Any]]) -> Table:
+    reference = "hybrid" if "hybrid" in run.kinds else run.kinds[0]
+    ref = summary[reference]
+    rows = []
+    for kind in run.kinds:
+        s = summary[kind]
+        finite = [v for v in s["first_success_s"].values() if math.isfinite(v)]
+        spread = f"{fmt(min(finite))}-{fmt(max(finite))} s" if finite else "-"
+        median = s["median_first_success_s"]
+        rows.append(
+            [
+                Cell(kind, bold=kind == reference),
+                Cell(f"{s['succeeded']}/{s['seeds']}"),
+                Cell(_seconds(median, s["most_tried_s"])),
+                Cell(spread),
+                Cell(fmt(s["most_tried_s"])),
+                Cell(
+                    _ratio(
+                        median,
+                        ref["median_first_success_s"],
+                        s["most_tried_s"],
+                        ref["most_tried_s"],
+                    )
+                ),
+            ]
+        )
+    return Table(
+        headers=[
+            "kind",
+            "seeds succeeded",
+            "median interaction to success",
+            "range (succeeded)",
+            "most tried (s)",
+            f"median / {reference}'s",
+        ],
+        rows=rows,
+        caption=(
+            "Seconds of real data the model of the first successful evaluation episode was "
+            "fitted on. A seed that never succeeded counts as needing more than the most it was "
+            "given (>)."
+        ),
+    )
+
+
+def _curves_figure(run: LearningRun) -> Figure:
+    fig = _figure(10.0, 3.6)
+    ax_ret, ax_succ = fig.subplots(1, 2)
+    firsts = first_successes(run)
+    for kind in run.kinds:
+        color = model_color(kind, run.kinds)
+        by_seconds: dict[float, list[float]] = {}
+        for seed in run.seeds:
+            rows = _rounds(run, kind, seed)
+            xs = [r.interaction_seconds for r in rows]
+            ax_ret.plot(xs, [r.total_return for r in rows], color=color, alpha=0.3, lw=0.8)
+            for r in rows:
+                by_seconds.setdefault(r.interaction_seconds, []).append(r.total_return)
+        grid = sorted(by_seconds)
+        medians = [statistics.median(by_seconds[x]) for x in grid]
+        ax_ret.plot(grid, medians, color=color, lw=2.2, marker="o", ms=3, label=kind)
+        hits = firsts[kind].values()
+        share = [sum(v <= x for v in hits) / max(len(hits), 1) for x in grid]
+        ax_succ.step(grid, share, where="post", color=color, lw=2.0, label=kind)
+    ax_ret.set(xlabel="real interaction (s)", ylabel="return of the evaluation episode")
+    ax_succ.set(
+        xlabel="real interaction (s)", ylabel="share of seeds succeeded", ylim=(-0.03, 1.03)
+    )
+    for ax in (ax_ret, ax_succ):
+        _style(ax)
+    ax_succ.legend(frameon=False, fontsize=8, loc="lower right")
+    return Figure(
+        key="learning_curves",
+        title="Return and success against real interaction",
+        caption=(
+            "Left: every round's evaluation return (thin: one seed; thick: median over the seeds "
+            "at that amount of data). Right: the share of seeds whose evaluation had succeeded "
+            "by then."
+        ),
+        png=to_png(fig),
+    )
+
+
+def _rounds_table(run: LearningRun) -> Table:
+    rows = [
+        [
+            Cell(r.kind),
+            Cell(str(r.seed)),
+            Cell(str(r.round)),
+            Cell(fmt(r.interaction_seconds)),
+            Cell("yes" if r.success else "no", bold=r.success),
+            Cell(fmt(r.total_return)),
+            Cell(fmt(r.final_goal_error)),
+        ]
+        for kind in run.kinds
+        for seed in run.seeds
+        for r in _rounds(run, kind, seed)
+    ]
+    headers = ["kind", "seed", "round", "data (s)", "success", "return", "final goal error"]
+    return Table(headers=headers, rows=rows, caption="Every round's evaluation episode.")
+
+
+def build_learning_report(run: LearningRun) -> Report:
+    """The report's content (see the module docstring)."""
+    summary = _kind_summary(run)
+    settings = run.settings
+    intro = Paragraph(
+        f"Task {run.task}: {', '.join(run.kinds)} models over seeds {run.seeds}. Each seed "
+        f"starts from {settings.get('random_seconds', '?')} s of random actions; each round fits "
+        f"a fresh model on all real data ({settings.get('fit_steps', '?')} optimizer steps, the "
+        f"same for every kind), scores it in one evaluation episode of the planner on the real "
+        f"system (not added to the data), then collects {settings.get('collect_seconds', '?')} s "
+        f"more with the planner."
+    )
+    sections = [
+        Section("summary", "Interaction to success", [intro, _summary_table(run, summary)]),
+        Section("curves", "Curves", [_curves_figure(run)]),
+        Section("rounds", "Rounds", [_rounds_table(run)]),
+        Section(
+            "settings",
+            "Settings",
+            [
+                Note("Every kind ran with these settings and this planner."),
+                Code(json.dumps({"loop": settings, "planner": run.planner}, indent=2)),
+            ],
+        ),
+    ]
+    return Report(
+        title=f"Learning to control: {run.task}",
+        subtitle="Return and success against seconds of real interaction, per model kind",
+        sections=sections,
+        summary={"task": run.task, "kinds": summary},
+    )
+
+
+def render_learning_report(
+    run_dir: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Path]:
+    """Write ``report.html``, ``report.md``, ``summary.json`` and ``figures/*.png`` for a
+    learning-loop run directory.
+
+    Args:
+        run_dir: a directory holding ``learning.json``.
+        out_dir: where to write; defaults to ``run_dir``.
+
+    Returns:
+        ``{"html": ..., "markdown": ..., "summary": ..., "figures": <figures folder>}``.
+
+    Raises:
+        FormatError: ``learning.json`` is missing or malformed (naming the field and the fix).
+        OutputError: a file cannot be written.
+    """
+    run = LearningRun.read(Path(run_dir) / "learning.json")
+    out = Path(out_dir) if out_dir is not None else Path(run_dir)
+    report = build_learning_report(run)
+    fig_dir = out / "figures"
+    try:
+        fig_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(exc, fig_dir) from exc
+    for block in report.figures:
+        atomic_write_bytes(fig_dir / block.filename, block.png)
+    md = atomic_write_text(out / "report.md", render_markdown(report, figure_dir="figures"))
+    page = atomic_write_text(out / "report.html", render_html(report))
+    summ = atomic_write_json(out / "summary.json", report.summary)
+    return {"html": page, "markdown": md, "summary": summ, "figures": fig_dir}
