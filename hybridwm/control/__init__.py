@@ -12,10 +12,12 @@ Modules: ``tasks`` (Task, the shipped ``tasks.toml``), ``rollouts`` (ModelRollou
 OracleRollout), ``planners`` (MPPI, ICEM), ``episode`` (run_episode), ``records`` (the run
 directory), ``rendering`` (headless GIF), ``runner`` (``control``: what ``hybridwm control``
 runs), ``learning`` (learn_to_control), ``learning_run`` (run_learning over kinds and seeds,
-``learning.json``).
+``learning.json``), ``dream`` (a policy trained inside the model by backpropagation,
+DreamController runs it like a planner).
 """
 
-from hybridwm.control.episode import Episode, run_episode
+from hybridwm.control.dream import DreamConfig, DreamController, DreamPolicy, train_dream_policy
+from hybridwm.control.episode import Controller, Episode, run_episode
 from hybridwm.control.learning import LearningConfig, LearningRound, learn_to_control
 from hybridwm.control.learning_run import run_learning, write_learning_run
 from hybridwm.control.planners import (
@@ -34,6 +36,10 @@ __all__ = [
     "ICEM",
     "MPPI",
     "TASKS",
+    "Controller",
+    "DreamConfig",
+    "DreamController",
+    "DreamPolicy",
     "EnsembleRollout",
     "Episode",
     "LearningConfig",
@@ -52,5 +58,6 @@ __all__ = [
     "make_rollout",
     "run_episode",
     "run_learning",
+    "train_dream_policy",
     "write_learning_run",
 ]

@@ -10,18 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import mujoco
 import numpy as np
 import torch
 
-from hybridwm.control.planners import Planner
 from hybridwm.control.tasks import Task
 from hybridwm.data import Trajectory
 from hybridwm.errors import ConfigError
 
-__all__ = ["Episode", "run_episode"]
+__all__ = ["Controller", "Episode", "run_episode"]
+
+
+class Controller(Protocol):
+    """What acts in an episode: a planner (MPPI, iCEM) or a trained policy
+    (:class:`~hybridwm.control.dream.DreamController`)."""
+
+    name: str
+    timings: list[float]
+
+    def reset(self) -> None:
+        """Start a new episode."""
+
+    def act(self, state: np.ndarray) -> np.ndarray:
+        """The action (n_u,) for the measured ``state`` (n_x,)."""
 
 
 @dataclass
@@ -29,7 +42,8 @@ class Episode:
     """An executed episode.
 
     Attributes:
-        task: the task's name. model: what the planner predicted with (a kind or "oracle").
+        task: the task's name. model: the controller's name (a planner: the kind it predicted
+            with or "oracle"; a dream policy: "dream-<kind>").
         t: (T+1,) times. x: (T+1, n_x) measured states. u: (T, n_u) applied actions.
         rewards: (T,) reward of each step (``task.reward(x[k+1], u[k])``).
         plan_seconds: (T,) wall-clock seconds of each planner call.
@@ -64,7 +78,7 @@ class Episode:
 
 def run_episode(
     task: Task,
-    planner: Planner,
+    planner: Controller,
     *,
     seconds: float | None = None,
     seed: int = 0,
@@ -74,7 +88,8 @@ def run_episode(
 
     Args:
         task: the task (system, control period, initial state, reward and success rule).
-        planner: the planner (reset here, so its noise is reseeded).
+        planner: the planner (reset here, so its noise is reseeded), or any
+            :class:`Controller`.
         seconds: episode length (default: the task's ``seconds``).
         seed: seeds the initial-state perturbation.
         parameters: overrides of the system's parameters (e.g. a heavier pole).
@@ -112,7 +127,7 @@ def run_episode(
     rewards = task.reward(xt[1:], torch.as_tensor(u)).numpy()
     return Episode(
         task=task.name,
-        model=planner.rollout.name,
+        model=planner.name,
         t=task.dt * np.arange(k + 1),
         x=x,
         u=u,

@@ -33,7 +33,13 @@ from hybridwm.errors import ConfigError
 from hybridwm.models import WorldModel
 from hybridwm.training import TrainConfig
 
-__all__ = ["LearningConfig", "LearningRound", "learn_to_control", "random_episode"]
+__all__ = [
+    "LearningConfig",
+    "LearningRound",
+    "fit_round_model",
+    "learn_to_control",
+    "random_episode",
+]
 
 
 class LearningConfig(Config):
@@ -86,7 +92,9 @@ def random_episode(task: Task, seconds: float, rng: np.random.Generator) -> Traj
     return system.simulate(task.initial_state(rng), actions, task.dt, meta={"policy": "random"})
 
 
-def _fit(cfg: LearningConfig, prior: Any, data: TrajectorySet) -> WorldModel:
+def fit_round_model(cfg: LearningConfig, prior: Any, data: TrajectorySet) -> WorldModel:
+    """The model one round fits: a fresh ``cfg.kind`` model (over ``prior`` unless learned) on
+    ``data``, ``cfg.fit_steps`` steps on ``cfg.horizon``-sample windows, no validation split."""
     physics = None if cfg.kind == "learned" else prior
     hidden = None if cfg.kind == "physics" else cfg.hidden
     model = WorldModel.from_kind(cfg.kind, physics=physics, hidden=hidden)
@@ -128,7 +136,7 @@ def learn_to_control(
     plan_cfg = planner.model_copy(update={"seed": config.seed})
     for r in range(config.rounds):
         start = time.perf_counter()
-        model = _fit(config, prior, data)
+        model = fit_round_model(config, prior, data)
         fit_seconds = time.perf_counter() - start
         run = make_planner(make_rollout(model, task), task, plan_cfg)
         test = run_episode(task, run, seed=config.seed)

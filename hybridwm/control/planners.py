@@ -142,6 +142,11 @@ class Planner(ABC):
         self.timings: list[float] = []
         self.evaluations = 0
 
+    @property
+    def name(self) -> str:
+        """What the planner predicts with (the rollout's name: a model kind or ``"oracle"``)."""
+        return self.rollout.name
+
     def _kw(self) -> dict:
         return {"dtype": self.low.dtype, "device": self.low.device}
 
