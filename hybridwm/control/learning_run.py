@@ -9,6 +9,7 @@ turns into curves of return and success against seconds of real interaction.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,12 +36,10 @@ def _checked(kinds: Sequence[str], seeds: Sequence[int], prior: Any) -> tuple[li
         raise ConfigError(
             f"`kinds` must be distinct names among {list(KINDS)}, at least one. Got {kinds}."
         )
-    if (
-        not seeds
-        or len(set(seeds)) != len(seeds)
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
+    integers = all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in seeds)
+    if not seeds or not integers or len(set(seeds)) != len(seeds):
         raise ConfigError(f"`seeds` must be distinct integers, at least one. Got {seeds}.")
+    seeds = [int(s) for s in seeds]
     if prior is None and set(kinds) - {"learned"}:
         raise ConfigError(
             f"`prior` is needed for the kinds {sorted(set(kinds) - {'learned'})}: a declared "
