@@ -6,11 +6,14 @@ next state (the model's own solver, one step per control period), the task's rew
 over ``horizon_seconds``, and Adam follows the gradient of that sum through every predicted
 step. No real data is used beyond what the model was fitted on.
 
-The start states cover where the policy must act, not only where the data were: each angle
-state uniform on ``[-pi, pi]``, every other state uniform on its training range (the model's
-normalizer ``x_min``/``x_max``) widened ``start_spread`` times about its middle. The policy is an
-MLP of ``(sin, cos)`` of the angle states and the other states divided by their training
-spread, squashed by ``tanh`` into the action bounds.
+The start states are drawn uniformly from a box that should cover where the policy must act,
+not only where the data were: ``start_box`` gives a state's ``(low, high)`` by name; a state it
+does not name spans ``[-pi, pi]`` if it is an angle, else its training range (the model's
+normalizer ``x_min``/``x_max``) widened ``start_spread`` times about its middle. Data recorded
+near rest (random torques on a hanging pendulum) span a small range, far from the speeds of a
+swing-up, so for such tasks name the velocities in ``start_box``. The policy is an MLP of
+``(sin, cos)`` of the angle states and the other states in units of the box's half-width,
+squashed by ``tanh`` into the action bounds.
 
 :class:`DreamController` runs it with the planners' interface (``reset``, ``act``, ``timings``,
 ``name``), so :func:`~hybridwm.control.run_episode` and the report treat it as one more
@@ -24,17 +27,17 @@ import time
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from hybridwm.config import Config, Integer, PositiveFloat
 from hybridwm.control.rollouts import ModelRollout
 from hybridwm.control.tasks import Task
 from hybridwm.dynamics import MLPField
-from hybridwm.errors import ShapeError
+from hybridwm.errors import ShapeError, UnknownNameError
 from hybridwm.models import WorldModel
 
-__all__ = ["DreamConfig", "DreamController", "DreamPolicy", "train_dream_policy"]
+__all__ = ["DreamConfig", "DreamController", "DreamPolicy", "start_box", "train_dream_policy"]
 
 
 class DreamConfig(Config):
@@ -48,8 +51,10 @@ class DreamConfig(Config):
         lr: Adam's learning rate.
         clip: the gradient's largest norm (imagined rollouts through unstable swings can give
             huge gradients).
-        start_spread: how far beyond the training range the non-angle start states reach (1:
-            exactly the range).
+        start_box: ``{state: (low, high)}`` ranges of the start states (see the module
+            docstring); low < high.
+        start_spread: how far beyond the training range the start states of a non-angle state
+            not in ``start_box`` reach (1: exactly the range).
         seed: seeds the policy's initial weights and the start states.
     """
 
@@ -59,8 +64,20 @@ class DreamConfig(Config):
     batch: Integer = Field(64, ge=1)
     lr: PositiveFloat = 3e-3
     clip: PositiveFloat = 1.0
+    start_box: dict[str, tuple[float, float]] = Field(default_factory=dict)
     start_spread: PositiveFloat = 1.5
     seed: Integer = 0
+
+    @field_validator("start_box")
+    @classmethod
+    def _ranges(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (low, high) in value.items():
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise ValueError(
+                    f"must map each state to finite (low, high) with low < high; {name!r} has "
+                    f"({low}, {high})"
+                )
+        return value
 
 
 class DreamPolicy(nn.Module):
@@ -69,7 +86,7 @@ class DreamPolicy(nn.Module):
 
     Args:
         n_x: state width. angles: positions of the angle states (embedded as sin, cos).
-        scale: (n_x,) spread the other states are divided by. low, high: (n_u,) action bounds.
+        scale: (n_x,) unit the other states are measured in (the start box's half-width). low, high: (n_u,) action bounds.
         hidden: MLP widths.
     """
 
@@ -99,17 +116,29 @@ class DreamPolicy(nn.Module):
         return self.u_middle + self.u_half * torch.tanh(self.net(z))
 
 
-def _starts(
-    model: WorldModel, task: Task, config: DreamConfig, generator: torch.Generator
-) -> torch.Tensor:
-    """(batch, n_x) start states (see the module docstring)."""
+def start_box(model: WorldModel, task: Task, config: DreamConfig) -> torch.Tensor:
+    """(2, n_x) low and high of the start states (see the module docstring).
+
+    Raises:
+        UnknownNameError: ``config.start_box`` names a state the task's system does not have.
+    """
+    system = task.get_system()
+    for name in config.start_box:
+        if name not in system.state_names:
+            raise UnknownNameError(
+                f"DreamConfig.start_box names {name!r}, which is not a {system.name} state; "
+                f"valid names: {list(system.state_names)}."
+            )
     norm = model.model_.dynamics.normalizer
-    lo, hi = norm.x_min.detach(), norm.x_max.detach()
+    lo, hi = norm.x_min.detach().clone(), norm.x_max.detach().clone()
     mid, half = (lo + hi) / 2, (hi - lo) / 2 * config.start_spread
-    angles = [task.get_system().state_names.index(a) for a in task.get_system().angle_names]
-    mid[angles], half[angles] = 0.0, math.pi
-    unit = torch.rand(config.batch, lo.shape[0], generator=generator, dtype=lo.dtype) * 2 - 1
-    return mid + half * unit.to(lo.device)
+    for i, name in enumerate(system.state_names):
+        if name in config.start_box:
+            low, high = config.start_box[name]
+            mid[i], half[i] = (low + high) / 2, (high - low) / 2
+        elif name in system.angle_names:
+            mid[i], half[i] = 0.0, math.pi
+    return torch.stack((mid - half, mid + half))
 
 
 def train_dream_policy(
@@ -129,17 +158,19 @@ def train_dream_policy(
     Raises:
         NotFittedError, ShapeError, ConfigError: as :class:`~hybridwm.control.ModelRollout`
             (the model must be fitted, fully observed, on the task's states and actions).
+        UnknownNameError: ``config.start_box`` names an unknown state.
     """
     cfg = config or DreamConfig()
     ModelRollout(model, task)  # the same checks as planning with it
     system = task.get_system()
     ode = model.model_
-    x_std = ode.dynamics.normalizer.x_std.detach()
-    kw = {"dtype": x_std.dtype, "device": x_std.device}
+    box = start_box(model, task, cfg)
+    kw = {"dtype": box.dtype, "device": box.device}
     bounds = torch.as_tensor(system.action_bounds, **kw)
     angles = [system.state_names.index(a) for a in system.angle_names]
+    half = ((box[1] - box[0]) / 2).clamp_min(1e-12)
     torch.manual_seed(cfg.seed)
-    policy = DreamPolicy(system.n_x, angles, x_std, bounds[:, 0], bounds[:, 1], cfg.hidden)
+    policy = DreamPolicy(system.n_x, angles, half, bounds[:, 0], bounds[:, 1], cfg.hidden)
     policy.to(**kw)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -147,7 +178,8 @@ def train_dream_policy(
     t = torch.tensor([0.0, task.dt], **kw)
     losses: list[float] = []
     for _ in range(cfg.steps):
-        x = _starts(model, task, cfg, generator)
+        unit = torch.rand(cfg.batch, system.n_x, generator=generator, dtype=box.dtype)
+        x = box[0] + (box[1] - box[0]) * unit.to(box.device)
         total = x.new_zeros(())
         for _ in range(steps):
             u = policy(x)

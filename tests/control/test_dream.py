@@ -15,7 +15,7 @@ from hybridwm.control import (
     run_episode,
     train_dream_policy,
 )
-from hybridwm.errors import ConfigError, NotFittedError, ShapeError
+from hybridwm.errors import ConfigError, NotFittedError, ShapeError, UnknownNameError
 from hybridwm.models import WorldModel
 
 TASK = get_task("pendulum-swingup")
@@ -36,6 +36,18 @@ def test_training_takes_gradient_steps_and_is_reproducible(physics_model):
         not torch.equal(a, b) for a, b in zip(policy.parameters(), fresh.parameters(), strict=True)
     ]
     assert any(moved)  # two more Adam steps changed the weights
+
+
+def test_the_start_box_names_states_and_otherwise_spans_angles_and_the_data(physics_model):
+    from hybridwm.control.dream import start_box
+
+    norm = physics_model.model_.dynamics.normalizer
+    box = start_box(physics_model, TASK, DreamConfig(start_spread=2.0))
+    assert box[:, 0].tolist() == [-math.pi, math.pi]  # theta is an angle
+    mid, half = (norm.x_min[1] + norm.x_max[1]) / 2, (norm.x_max[1] - norm.x_min[1]) / 2
+    torch.testing.assert_close(box[:, 1], torch.stack((mid - 2 * half, mid + 2 * half)))
+    named = start_box(physics_model, TASK, DreamConfig(start_box={"omega": (-8.0, 6.0)}))
+    assert named[:, 1].tolist() == [-8.0, 6.0]
 
 
 def test_actions_stay_within_the_bounds_and_angles_are_periodic(physics_model):
@@ -62,6 +74,12 @@ def test_dream_errors_name_the_argument(physics_model):
         DreamConfig(steps=0)
     with pytest.raises(ConfigError, match=r"horizon_seconds"):
         DreamConfig(horizon_seconds=-1.0)
+    with pytest.raises(ConfigError, match=r"start_box.*'omega' has \(3.0, 1.0\)"):
+        DreamConfig(start_box={"omega": (3.0, 1.0)})
+    with pytest.raises(UnknownNameError, match=r"start_box names 'speed'.*\['theta', 'omega'\]"):
+        train_dream_policy(
+            physics_model, TASK, TINY.model_copy(update={"start_box": {"speed": (0, 1)}})
+        )
     policy, _ = train_dream_policy(physics_model, TASK, TINY)
     with pytest.raises(ShapeError, match=r"`state` of DreamController.act must be 2 finite"):
         DreamController(policy).act(np.array([np.nan, 0.0]))
