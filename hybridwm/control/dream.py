@@ -153,7 +153,8 @@ def train_dream_policy(
 
     Returns:
         The policy (on the model's device and dtype) and the loss of every step (minus the mean
-        reward per step of the imagined rollouts).
+        reward per step of the imagined rollouts; ``inf`` where a prediction was not finite,
+        and that step was skipped). The model is left as it was (no gradient reaches it).
 
     Raises:
         NotFittedError, ShapeError, ConfigError: as :class:`~hybridwm.control.ModelRollout`
@@ -169,9 +170,11 @@ def train_dream_policy(
     bounds = torch.as_tensor(system.action_bounds, **kw)
     angles = [system.state_names.index(a) for a in system.angle_names]
     half = ((box[1] - box[0]) / 2).clamp_min(1e-12)
-    torch.manual_seed(cfg.seed)
-    policy = DreamPolicy(system.n_x, angles, half, bounds[:, 0], bounds[:, 1], cfg.hidden)
+    with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's RNG untouched
+        torch.manual_seed(cfg.seed)
+        policy = DreamPolicy(system.n_x, angles, half, bounds[:, 0], bounds[:, 1], cfg.hidden)
     policy.to(**kw)
+    params = list(policy.parameters())
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)
     steps = max(1, round(cfg.horizon_seconds / task.dt))
@@ -186,11 +189,13 @@ def train_dream_policy(
             x = ode.simulate(x, u[:, None], t)[:, 1]
             total = total + task.reward(x, u).mean()
         loss = -total / steps
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(policy.parameters(), cfg.clip)
-        opt.step()
         losses.append(float(loss.detach()))
+        if not torch.isfinite(loss):  # a prediction blew up: no step on an infinite loss
+            continue
+        opt.zero_grad()
+        loss.backward(inputs=params)  # the model's own weights get no gradient
+        nn.utils.clip_grad_norm_(params, cfg.clip)
+        opt.step()
     return policy.eval(), losses
 
 

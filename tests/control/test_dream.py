@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -23,7 +24,11 @@ TINY = DreamConfig(hidden=(8,), horizon_seconds=0.2, steps=3, batch=8, lr=1e-2)
 
 
 def test_training_takes_gradient_steps_and_is_reproducible(physics_model):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
     policy, losses = train_dream_policy(physics_model, TASK, TINY)
+    assert torch.equal(torch.rand(3), expected)  # the caller's random state is untouched
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     # the loss is minus the mean reward per imagined step: the upright cost lies in [0, 2]+
     assert all(v >= 0 for v in losses)
@@ -48,6 +53,23 @@ def test_the_start_box_names_states_and_otherwise_spans_angles_and_the_data(phys
     torch.testing.assert_close(box[:, 1], torch.stack((mid - 2 * half, mid + 2 * half)))
     named = start_box(physics_model, TASK, DreamConfig(start_box={"omega": (-8.0, 6.0)}))
     assert named[:, 1].tolist() == [-8.0, 6.0]
+
+
+def test_no_gradient_reaches_the_models_weights(pendulum_data):
+    from hybridwm.training import TrainConfig
+
+    cfg = TrainConfig(steps=1, horizon=3, batch_size=4, progress=False, patience=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = WorldModel.learned(hidden=(4,)).fit(pendulum_data, cfg)
+    weights = [p for p in model.model_.parameters() if p.requires_grad]
+    assert weights
+    for p in weights:
+        p.grad = None
+    before = [p.detach().clone() for p in weights]
+    train_dream_policy(model, TASK, TINY)
+    assert all(p.grad is None for p in weights)
+    assert all(torch.equal(a, p) for a, p in zip(before, weights, strict=True))
 
 
 def test_actions_stay_within_the_bounds_and_angles_are_periodic(physics_model):
