@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,8 +120,11 @@ def learn_to_control(
     planner: PlannerConfig,
     *,
     prior: Any = None,
+    on_round: Callable[[LearningRound], None] | None = None,
 ) -> list[LearningRound]:
     """Run the loop (see the module docstring); one :class:`LearningRound` per round.
+
+    ``on_round`` is called with each round as soon as it is scored (progress).
 
     Raises:
         ConfigError: a physics or hybrid kind without ``prior``.
@@ -144,6 +148,8 @@ def learn_to_control(
         rounds.append(
             LearningRound(r, seconds, test.success, test.total_return, error, fit_seconds)
         )
+        if on_round is not None:
+            on_round(rounds[-1])
         if r == config.rounds - 1 or (config.until_success and test.success):
             break
         more = run_episode(task, run, seconds=config.collect_seconds, seed=config.seed + 1000 + r)

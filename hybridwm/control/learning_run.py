@@ -9,6 +9,7 @@ turns into curves of return and success against seconds of real interaction.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 from collections.abc import Callable, Sequence
@@ -68,7 +69,7 @@ def run_learning(
         config: the loop's settings; its ``kind`` and ``seed`` are replaced by each run's.
         planner: the planner's settings (its seed is replaced by the run's).
         prior: the declared physics of the physics and hybrid kinds.
-        on_round: called after every round with ``(kind, seed, round)`` (progress).
+        on_round: called with ``(kind, seed, round)`` as soon as each round is scored.
 
     Returns:
         The run: settings and one row per kind, seed and round.
@@ -83,7 +84,8 @@ def run_learning(
         for seed in seeds:
             cfg = config.model_copy(update={"kind": kind, "seed": seed})
             physics = None if kind == "learned" else prior
-            for r in learn_to_control(task, cfg, planner, prior=physics):
+            report = None if on_round is None else functools.partial(on_round, kind, seed)
+            for r in learn_to_control(task, cfg, planner, prior=physics, on_round=report):
                 rows.append(
                     LearningRoundRow(
                         kind=kind,
@@ -95,8 +97,6 @@ def run_learning(
                         final_goal_error=r.final_goal_error,
                     )
                 )
-                if on_round is not None:
-                    on_round(kind, seed, r)
     settings = config.model_dump(mode="json", exclude={"kind", "seed"})
     return LearningRun(
         format_version=FORMAT_VERSION,

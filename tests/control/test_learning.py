@@ -22,7 +22,9 @@ def test_random_episode_spans_the_bounds_and_the_seconds():
 
 def test_each_round_fits_on_more_real_seconds(prior):
     cfg = LearningConfig(kind="hybrid", rounds=2, fit_steps=2, hidden=(4,), collect_seconds=0.5)
-    rounds = learn_to_control(TASK, cfg, TINY, prior=prior)
+    seen = []
+    rounds = learn_to_control(TASK, cfg, TINY, prior=prior, on_round=seen.append)
+    assert seen == rounds  # each round reported as soon as it was scored
     assert [r.round for r in rounds] == [0, 1]
     assert [r.interaction_seconds for r in rounds] == pytest.approx([2.0, 2.5])
     assert all(np.isfinite(r.total_return) and r.fit_seconds > 0 for r in rounds)
