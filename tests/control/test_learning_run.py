@@ -81,7 +81,7 @@ def test_cli_learn_writes_the_run_and_its_report(tmp_path, capsys):
     argv += ["--samples", "8", "--horizon", "4", "--prior", str(prior), "--out", str(out)]
     assert run(argv) == 0
     printed = " ".join(capsys.readouterr().out.split())
-    assert "hybrid seed 3 round 0: 2.00 s of data" in printed and "report.html" in printed
+    assert "hybrid seed 3 round 0: 2.00 s of data" in printed and "Report:" in printed
     run_file = LearningRun.read(out / "learning.json")
     assert run_file.kinds == ["hybrid", "learned"] and run_file.seeds == [3]
     assert run_file.settings["hidden"] == [4] and run_file.planner["samples"] == 8
