@@ -136,35 +136,41 @@ def _curves_figure(run: LearningRun) -> Figure:
     fig = _figure(10.0, 3.6)
     ax_ret, ax_succ = fig.subplots(1, 2)
     firsts = first_successes(run)
-    for kind in run.kinds:
+    grid = sorted({r.interaction_seconds for r in run.rounds})
+    for i, (kind, marker) in enumerate(zip(run.kinds, "osd^v<>", strict=False)):
         color = model_color(kind, run.kinds)
-        by_seconds: dict[float, list[float]] = {}
+        wide = 1.5 * (len(run.kinds) - 1 - i)  # earlier kinds drawn wider: equal curves show
+        by_round: dict[int, list[LearningRoundRow]] = {}
         for seed in run.seeds:
             rows = _rounds(run, kind, seed)
             xs = [r.interaction_seconds for r in rows]
             ax_ret.plot(xs, [r.total_return for r in rows], color=color, alpha=0.3, lw=0.8)
             for r in rows:
-                by_seconds.setdefault(r.interaction_seconds, []).append(r.total_return)
-        grid = sorted(by_seconds)
-        medians = [statistics.median(by_seconds[x]) for x in grid]
-        ax_ret.plot(grid, medians, color=color, lw=2.2, marker="o", ms=3, label=kind)
-        hits = firsts[kind].values()
+                by_round.setdefault(r.round, []).append(r)
+        # one median point per round (seeds' data differ slightly when an episode ended early)
+        rounds = [by_round[i] for i in sorted(by_round)]
+        ax_ret.plot(
+            [statistics.median(r.interaction_seconds for r in rs) for rs in rounds],
+            [statistics.median(r.total_return for r in rs) for rs in rounds],
+            color=color, lw=2.2 + wide, marker=marker, ms=5 + 2 * wide, label=kind,
+        )  # fmt: skip
+        hits = list(firsts[kind].values())
         share = [sum(v <= x for v in hits) / max(len(hits), 1) for x in grid]
-        ax_succ.step(grid, share, where="post", color=color, lw=2.0, label=kind)
+        ax_succ.step(grid, share, where="post", color=color, lw=2.0 + wide)
     ax_ret.set(xlabel="real interaction (s)", ylabel="return of the evaluation episode")
     ax_succ.set(
         xlabel="real interaction (s)", ylabel="share of seeds succeeded", ylim=(-0.03, 1.03)
     )
     for ax in (ax_ret, ax_succ):
         _style(ax)
-    ax_succ.legend(frameon=False, fontsize=8, loc="lower right")
+    ax_ret.legend(frameon=False, fontsize=8, loc="lower right")
     return Figure(
         key="learning_curves",
         title="Return and success against real interaction",
         caption=(
             "Left: every round's evaluation return (thin: one seed; thick: median over the seeds "
-            "at that amount of data). Right: the share of seeds whose evaluation had succeeded "
-            "by then."
+            "of each round; a kind that stopped at its first success has few points). Right: "
+            "the share of seeds whose evaluation had succeeded by then."
         ),
         png=to_png(fig),
     )
