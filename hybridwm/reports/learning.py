@@ -58,8 +58,20 @@ def _tried(run: LearningRun, kind: str) -> float:
     return max((r.interaction_seconds for r in run.rounds if r.kind == kind), default=math.nan)
 
 
-def _seconds(value: float, tried: float) -> str:
-    return f"> {fmt(tried)} s" if math.isinf(value) else f"{fmt(value)} s"
+def _seconds(value: float, bound: bool) -> str:
+    return f"> {fmt(value)} s" if bound else f"{fmt(value)} s"
+
+
+def _median(values: list[float], tried: float) -> tuple[float, bool]:
+    """The median first success over seeds, and whether it is only a lower bound: a seed that
+    never succeeded counts as needing ``tried`` (the most it was given), and the median is a
+    bound when such a seed is among its middle values."""
+    if not values:
+        return math.nan, False
+    ordered = sorted(values)
+    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+    bound = any(math.isinf(v) for v in middle)
+    return statistics.median(min(v, tried) for v in values), bound
 
 
 def _kind_summary(run: LearningRun) -> dict[str, dict[str, Any]]:
@@ -67,24 +79,27 @@ def _kind_summary(run: LearningRun) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for kind, by_seed in firsts.items():
         values = list(by_seed.values())
+        tried = _tried(run, kind)
+        median, bound = _median(values, tried)
         out[kind] = {
             "seeds": len(values),
             "succeeded": sum(math.isfinite(v) for v in values),
-            "median_first_success_s": statistics.median(values) if values else math.nan,
-            "most_tried_s": _tried(run, kind),
+            "median_first_success_s": median,
+            "median_is_lower_bound": bound,
+            "most_tried_s": tried,
             "first_success_s": {str(s): v for s, v in by_seed.items()},
         }
     return out
 
 
-def _ratio(value: float, ref: float, tried: float, ref_tried: float) -> str:
-    """``value / ref`` as text; a bound when either side never succeeded."""
-    if math.isinf(value) and math.isinf(ref):
-        return "n/a (neither reached)"
-    if math.isinf(value):
-        return f"> {fmt(tried / ref)}"
-    if math.isinf(ref):
-        return f"< {fmt(value / ref_tried)}"
+def _ratio(value: float, bound: bool, ref: float, ref_bound: bool) -> str:
+    """``value / ref`` as text; a bound when either median is one."""
+    if bound and ref_bound:
+        return "n/a (both medians are bounds)"
+    if bound:
+        return f"> {fmt(value / ref)}"
+    if ref_bound:
+        return f"< {fmt(value / ref)}"
     return fmt(value / ref)
 
 
@@ -96,22 +111,16 @@ def _summary_table(run: LearningRun, summary: dict[str, dict[str, Any]]) -> Tabl
         s = summary[kind]
         finite = [v for v in s["first_success_s"].values() if math.isfinite(v)]
         spread = f"{fmt(min(finite))}-{fmt(max(finite))} s" if finite else "-"
-        median = s["median_first_success_s"]
+        median, bound = s["median_first_success_s"], s["median_is_lower_bound"]
+        ratio = _ratio(median, bound, ref["median_first_success_s"], ref["median_is_lower_bound"])
         rows.append(
             [
                 Cell(kind, bold=kind == reference),
                 Cell(f"{s['succeeded']}/{s['seeds']}"),
-                Cell(_seconds(median, s["most_tried_s"])),
+                Cell(_seconds(median, bound)),
                 Cell(spread),
                 Cell(fmt(s["most_tried_s"])),
-                Cell(
-                    _ratio(
-                        median,
-                        ref["median_first_success_s"],
-                        s["most_tried_s"],
-                        ref["most_tried_s"],
-                    )
-                ),
+                Cell(ratio),
             ]
         )
     return Table(

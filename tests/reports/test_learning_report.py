@@ -82,3 +82,17 @@ def test_malformed_learning_json_names_the_field_and_the_fix(tmp_path):
     (tmp_path / "learning.json").write_text(json.dumps(data))
     with pytest.raises(FormatError, match=r"kind 'physics', seed 0 is not among `kinds`"):
         render_learning_report(tmp_path)
+
+
+def test_an_even_number_of_seeds_gives_a_bound_between_the_middle_values():
+    # learned: seed 0 succeeds at 5 s, seed 1 never within 20 s; hybrid: 2 s on both
+    rounds = [_row("hybrid", s, 0, 2.0, True) for s in (0, 1)]
+    rounds += [_row("learned", 0, i, 2.0 + 3 * i, i == 1) for i in range(2)]
+    rounds += [_row("learned", 1, i, 2.0 + 18 * i, False) for i in range(2)]
+    data = {**_run(), "seeds": [0, 1], "rounds": rounds}
+    report = build_learning_report(LearningRun.parse(data, "t"))
+    rows = {r[0].text: [c.text for c in r] for r in report.sections[0].blocks[1].rows}
+    # the median of (5, more than 20) is more than (5 + 20) / 2 = 12.5, not more than 20
+    assert rows["learned"][2] == "> 12.5 s" and rows["learned"][5] == "> 6.25"
+    assert report.summary["kinds"]["learned"]["median_is_lower_bound"] is True
+    assert report.summary["kinds"]["hybrid"]["median_is_lower_bound"] is False
