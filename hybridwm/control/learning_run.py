@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import numbers
 import os
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ from hybridwm.schemas import LearningRoundRow, LearningRun
 
 __all__ = ["KINDS", "run_learning", "write_learning_run"]
 
-#: the model kinds the loop fits
-KINDS = ("learned", "physics", "hybrid")
+#: the model kinds the loop fits (those LearningConfig.kind accepts)
+KINDS: tuple[str, ...] = typing.get_args(LearningConfig.model_fields["kind"].annotation)
 
 #: format of ``learning.json``
 FORMAT_VERSION = 1

@@ -24,10 +24,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from hybridwm._io import atomic_write_bytes, atomic_write_json, atomic_write_text, output_error
 from hybridwm.reports.blocks import Cell, Code, Figure, Note, Paragraph, Report, Section, Table
 from hybridwm.reports.plots import _figure, _style, model_color, to_png
-from hybridwm.reports.render import render_html, render_markdown
+from hybridwm.reports.render import write_report
 from hybridwm.reports.summary import fmt
 from hybridwm.schemas import LearningRoundRow, LearningRun
 
@@ -256,15 +255,4 @@ def render_learning_report(
     """
     run = LearningRun.read(Path(run_dir) / "learning.json")
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    report = build_learning_report(run)
-    fig_dir = out / "figures"
-    try:
-        fig_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise output_error(exc, fig_dir) from exc
-    for block in report.figures:
-        atomic_write_bytes(fig_dir / block.filename, block.png)
-    md = atomic_write_text(out / "report.md", render_markdown(report, figure_dir="figures"))
-    page = atomic_write_text(out / "report.html", render_html(report))
-    summ = atomic_write_json(out / "summary.json", report.summary)
-    return {"html": page, "markdown": md, "summary": summ, "figures": fig_dir}
+    return write_report(build_learning_report(run), out)

@@ -32,7 +32,14 @@ from hybridwm.reports.blocks import Cell, Report
 from hybridwm.reports.rundir import read_run
 from hybridwm.reports.sections import build_report
 
-__all__ = ["Report", "build_report", "render_html", "render_markdown", "render_report"]
+__all__ = [
+    "Report",
+    "build_report",
+    "render_html",
+    "render_markdown",
+    "render_report",
+    "write_report",
+]
 
 _PACKAGE = "hybridwm.reports"
 
@@ -123,8 +130,19 @@ def render_report(
         OutputError: a file cannot be written (disk full, read-only, ...).
     """
     run = read_run(run_dir)
-    out = Path(out_dir) if out_dir is not None else run.path
-    report = build_report(run)
+    return write_report(build_report(run), Path(out_dir) if out_dir is not None else run.path)
+
+
+def write_report(report: Report, out: Path) -> dict[str, Path]:
+    """Write a built report into ``out``: ``figures/*.png``, ``report.md``, ``report.html`` and
+    ``summary.json`` (each atomically).
+
+    Returns:
+        ``{"html": ..., "markdown": ..., "summary": ..., "figures": <figures folder>}``.
+
+    Raises:
+        OutputError: a file cannot be written.
+    """
     fig_dir = out / "figures"
     try:
         fig_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,18 @@ def linear_field() -> HybridDynamics:
     return HybridDynamics(phys.state_names, phys.action_names, phys, None)
 
 
+def pendulum_hybrid(phys: PendulumPhysics, angles: tuple[str, ...] = ()) -> HybridDynamics:
+    """``phys`` plus a seeded (8,) MLP residual with nonzero output, float64."""
+    from hybridwm.dynamics import MLP, Normalizer
+
+    torch.manual_seed(0)
+    n_x, n_u = len(phys.state_names), len(phys.action_names)
+    residual = MLP((8,), init_scale=1.0).build(n_x + len(angles) + n_u, n_x)
+    return HybridDynamics(
+        phys.state_names, phys.action_names, phys, residual, Normalizer(n_x, n_u), angles=angles
+    ).double()
+
+
 def zoh_exact(x0: np.ndarray, us: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Exact ZOH solution by the augmented-matrix exponential expm([[A, B], [0, 0]] dt)."""
     n_x, n_u = B.shape
@@ -124,17 +136,7 @@ def test_gradcheck_through_short_rollout(rng):
 
 
 def test_adjoint_gradients_match_direct(rng):
-    from hybridwm.dynamics import MLP, Normalizer
-
-    phys = PendulumPhysics(w0=2.0)
-    torch.manual_seed(0)
-    field = HybridDynamics(
-        phys.state_names,
-        phys.action_names,
-        phys,
-        MLP((8,), init_scale=1.0).build(3, 2),
-        Normalizer(2, 1),
-    ).double()
+    field = pendulum_hybrid(PendulumPhysics(w0=2.0))
     t = as_t(np.arange(11) * 0.05)
     x0, us = as_t(rng.normal(size=(3, 2))), as_t(rng.normal(size=(3, 10, 1)))
     grads = []
@@ -240,18 +242,7 @@ def test_fixed_step_loop_is_bit_identical_to_torchdiffeq(rng, solver, grid, subs
     """The fixed-step loop (the default without the adjoint) gives torchdiffeq's states bit for
     bit, and its gradients up to the order of summation; passing ``options`` sends the same solve
     through torchdiffeq."""
-    from hybridwm.dynamics import MLP, Normalizer
-
-    phys = PendulumPhysics(w0=2.0, damping=0.1)
-    torch.manual_seed(0)
-    field = HybridDynamics(
-        phys.state_names,
-        phys.action_names,
-        phys,
-        MLP((8,), init_scale=1.0).build(4, 2),
-        Normalizer(2, 1),
-        angles=("theta",),
-    ).double()
+    field = pendulum_hybrid(PendulumPhysics(w0=2.0, damping=0.1), angles=("theta",))
     n, T = 4, 12
     if grid == "shared":  # non-uniform, shared by the batch
         t = as_t(np.concatenate([[0.0], np.cumsum(rng.uniform(0.03, 0.07, T))]))
