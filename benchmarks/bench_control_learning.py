@@ -6,6 +6,9 @@ For each model kind and seed, :func:`hybridwm.control.learning.learn_to_control`
 (``--collect-seconds`` with the planner, added). A round's interaction is the real data its
 model was fitted on; ``--until-success`` ends a seed at its first successful round; ``--out DIR``
 writes ``learning.json`` and its report (curves of return and success against interaction).
+``--shift NAME=FACTOR`` changes the real system after the nominal rounds and continues the loop
+there (score the unchanged model, then collect on the changed system and ``adapt``, up to
+``--shift-rounds`` times); ``--oracle`` adds the reference row (the planner over MuJoCo itself).
 
 The physics and hybrid models start from the system's equation structure with WRONG constants,
 trained on the data; the learned model is an MLP field of the same widths as the hybrid's
@@ -20,6 +23,8 @@ residual. The priors:
     .venv/bin/python benchmarks/bench_control_learning.py --kinds hybrid learned --seeds 0 1 2
     .venv/bin/python benchmarks/bench_control_learning.py --task cartpole-swingup --kinds hybrid \
         --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 9 --until-success
+    .venv/bin/python benchmarks/bench_control_learning.py --task cartpole-swingup \
+        --kinds hybrid physics --until-success --shift pole_mass=1.3 --oracle --out runs/shift
 
 Not part of ``make test`` (minutes: every round fits a model and plans 200 steps).
 """
@@ -34,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from hybridwm.cli.flags import parse_params
 from hybridwm.control import PlannerConfig, get_task
 from hybridwm.control.learning import LearningConfig
 from hybridwm.control.learning_run import run_learning, write_learning_run
@@ -78,6 +84,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--until-success", action="store_true")
+    parser.add_argument("--shift", nargs="+", metavar="NAME=FACTOR", help="change after")
+    parser.add_argument("--shift-rounds", type=int, default=3)
+    parser.add_argument("--adapt-steps", type=int, default=200)
+    parser.add_argument("--oracle", action="store_true", help="add the MuJoCo oracle's row")
     parser.add_argument("--out", type=Path, help="write learning.json and the report here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -88,13 +98,13 @@ def main() -> None:
         f"{task.name}: random {args.random_seconds} s, +{args.collect_seconds} s per round, "
         f"{args.fit_steps} fit steps, MPPI {args.samples} x {args.horizon}"
     )
-    print("kind     seed  round  data_s  success  return   final_err  fit_s")
+    print("kind     seed  round  phase     data_s  new_s  success  return   final_err  fit_s")
 
     def shown(kind: str, seed: int, r) -> None:
         print(
-            f"{kind:8s} {seed:4d} {r.round:6d} {r.interaction_seconds:7.2f}  "
-            f"{r.success!s:7s} {r.total_return:8.1f}  {r.final_goal_error:9.3f}  "
-            f"{r.fit_seconds:5.1f}",
+            f"{kind:8s} {seed:4d} {r.round:6d}  {r.phase:8s} {r.interaction_seconds:6.2f} "
+            f"{r.new_seconds:6.2f}  {r.success!s:7s} {r.total_return:8.1f}  "
+            f"{r.final_goal_error:9.3f}  {r.fit_seconds:5.1f}",
             flush=True,
         )
 
@@ -105,10 +115,18 @@ def main() -> None:
         random_seconds=args.random_seconds,
         collect_seconds=args.collect_seconds,
         until_success=args.until_success,
+        shift=parse_params(args.shift, "--shift"),
+        shift_rounds=args.shift_rounds,
+        adapt_steps=args.adapt_steps,
     )
     start = time.perf_counter()
-    run = run_learning(task, args.kinds, args.seeds, loop, planner, prior=prior, on_round=shown)
+    run = run_learning(
+        task, args.kinds, args.seeds, loop, planner, prior=prior, on_round=shown,
+        oracle=args.oracle,
+    )  # fmt: skip
     print(f"({time.perf_counter() - start:.0f} s wall)")
+    for e in run.oracle:
+        print(f"oracle seed {e.seed} {e.phase}: {e.success} ({e.total_return:.1f})")
     print("\nfirst success (seconds of real data the model was fitted on; inf: not reached)")
     for kind, by_seed in first_successes(run).items():
         values = list(by_seed.values())

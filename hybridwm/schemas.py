@@ -70,7 +70,7 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -96,8 +96,11 @@ __all__ = [
     "Document",
     "JobResult",
     "JsonFloat",
+    "LearningRoundRow",
+    "LearningRun",
     "LossRow",
     "MetricRow",
+    "OracleEpisodeRow",
     "RatioRow",
     "RunResults",
     "SampleEpisodes",
@@ -486,7 +489,9 @@ class Summary(Document):
 # ---------------------------------------------------------------------------- learning.json
 class LearningRoundRow(Document):
     """One round of the model-based learning loop (:mod:`hybridwm.control.learning`): the
-    real seconds its model was fitted on and how its evaluation episode went."""
+    real seconds its model was fitted on and how its evaluation episode went; ``phase``
+    ``"shifted"``: a round on the changed system, whose model saw ``new_seconds`` of data
+    recorded after the change."""
 
     what: ClassVar[str] = "each round"
 
@@ -494,6 +499,21 @@ class LearningRoundRow(Document):
     seed: int
     round: int
     interaction_seconds: float
+    success: bool
+    total_return: JsonFloat
+    final_goal_error: JsonFloat
+    phase: Literal["nominal", "shifted"] = "nominal"
+    new_seconds: float = 0.0
+
+
+class OracleEpisodeRow(Document):
+    """The reference of a learning run: the same planner over MuJoCo itself (no data), one
+    evaluation episode per seed on the nominal and (``phase="shifted"``) the changed system."""
+
+    what: ClassVar[str] = "each oracle episode"
+
+    seed: int
+    phase: Literal["nominal", "shifted"]
     success: bool
     total_return: JsonFloat
     final_goal_error: JsonFloat
@@ -519,6 +539,7 @@ class LearningRun(Document):
     settings: dict[str, Any] = Field(description="must be the LearningConfig as an object")
     planner: dict[str, Any] = Field(description="must be the PlannerConfig as an object")
     rounds: list[LearningRoundRow]
+    oracle: list[OracleEpisodeRow] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _rounds_match(self) -> LearningRun:
@@ -527,5 +548,10 @@ class LearningRun(Document):
                 raise ValueError(
                     f"round {row.round} of kind {row.kind!r}, seed {row.seed} is not among "
                     f"`kinds` {self.kinds} and `seeds` {self.seeds}"
+                )
+        for episode in self.oracle:
+            if episode.seed not in self.seeds:
+                raise ValueError(
+                    f"the oracle episode of seed {episode.seed} is not among `seeds` {self.seeds}"
                 )
         return self

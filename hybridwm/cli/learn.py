@@ -44,6 +44,10 @@ def learn(
     window: Annotated[
         int, typer.Option(help="Training window length in samples (LearningConfig.horizon).")
     ] = 10,
+    oracle: Annotated[
+        bool,
+        typer.Option(help="Add the reference: the same planner over MuJoCo itself, per seed."),
+    ] = True,
     report: Annotated[bool, typer.Option(help="Render report.html when done.")] = True,
     *,
     settings: dict[str, Any],
@@ -51,7 +55,9 @@ def learn(
 ) -> None:
     """Start every kind and seed from the same seconds of random actions, then fit, evaluate
     (one planner episode on the MuJoCo system) and collect more, round after round; write
-    learning.json and a report of return and success against seconds of real interaction."""
+    learning.json and a report of return and success against seconds of real interaction.
+    With --shift NAME=FACTOR the real system then changes and the loop goes on there: the
+    unchanged model is scored, then collect and adapt until it succeeds again."""
     kinds = kinds or ["hybrid", "learned"]
     seeds = seeds or [0, 1, 2, 3, 4]
     needs = sorted(set(kinds) & {"physics", "hybrid"})
@@ -68,12 +74,18 @@ def learn(
 
     def shown(kind: str, seed: int, r: Any) -> None:
         verdict = "[green]success[/green]" if r.success else "no success"
+        after = f" ({r.new_seconds:.2f} s after the change)" if r.phase == "shifted" else ""
         console.print(
-            f"{escape(kind)} seed {seed} round {r.round}: {r.interaction_seconds:.2f} s of data, "
-            f"{verdict}, return {r.total_return:.1f}"
+            f"{escape(kind)} seed {seed} round {r.round}: {r.interaction_seconds:.2f} s of data"
+            f"{after}, {verdict}, return {r.total_return:.1f}"
         )
 
-    run = run_learning(spec, kinds, seeds, loop, planner, prior=physics, on_round=shown)
+    run = run_learning(
+        spec, kinds, seeds, loop, planner, prior=physics, on_round=shown, oracle=oracle
+    )
+    for e in run.oracle:
+        verdict = "[green]success[/green]" if e.success else "no success"
+        console.print(f"oracle seed {e.seed} ({e.phase} system): {verdict}")
     path = write_learning_run(out, run)
     console.print(f"Wrote [green]{escape(str(path))}[/green]")
     if report:

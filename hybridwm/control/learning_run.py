@@ -4,7 +4,10 @@
 seed with the same settings, data budget and planner, and returns a
 :class:`~hybridwm.schemas.LearningRun`; :func:`write_learning_run` writes it as
 ``<out>/learning.json`` (atomically), which :func:`hybridwm.reports.render_learning_report`
-turns into curves of return and success against seconds of real interaction.
+turns into curves of return and success against seconds of real interaction. With
+``oracle=True`` the run also holds the reference: the same planner over MuJoCo itself (the
+upper bound, no data needed), one evaluation episode per seed on the nominal system and, with a
+``shift``, on the changed one.
 """
 
 from __future__ import annotations
@@ -17,13 +20,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hybridwm.control.learning import LearningConfig, LearningRound, learn_to_control
-from hybridwm.control.planners import PlannerConfig
+import torch
+
+from hybridwm.control.episode import run_episode
+from hybridwm.control.learning import (
+    LearningConfig,
+    LearningRound,
+    learn_to_control,
+    shifted_parameters,
+)
+from hybridwm.control.planners import PlannerConfig, make_planner
+from hybridwm.control.rollouts import make_rollout
 from hybridwm.control.tasks import Task
 from hybridwm.errors import ConfigError, OutputError
-from hybridwm.schemas import LearningRoundRow, LearningRun
+from hybridwm.schemas import LearningRoundRow, LearningRun, OracleEpisodeRow
 
-__all__ = ["KINDS", "run_learning", "write_learning_run"]
+__all__ = ["KINDS", "oracle_episodes", "run_learning", "write_learning_run"]
 
 #: the model kinds the loop fits (those LearningConfig.kind accepts)
 KINDS: tuple[str, ...] = typing.get_args(LearningConfig.model_fields["kind"].annotation)
@@ -60,6 +72,7 @@ def run_learning(
     *,
     prior: Any = None,
     on_round: Callable[[str, int, LearningRound], None] | None = None,
+    oracle: bool = False,
 ) -> LearningRun:
     """Run the learning loop for every kind and seed, with one setting for all.
 
@@ -71,15 +84,18 @@ def run_learning(
         planner: the planner's settings (its seed is replaced by the run's).
         prior: the declared physics of the physics and hybrid kinds.
         on_round: called with ``(kind, seed, round)`` as soon as each round is scored.
+        oracle: also run the reference, :func:`oracle_episodes` per seed (kept in the run's
+            ``oracle``).
 
     Returns:
-        The run: settings and one row per kind, seed and round.
+        The run: settings and one row per kind, seed and round (and the oracle's episodes).
 
     Raises:
         ConfigError: empty, repeated or unknown kinds or seeds, or no prior for a kind that
             needs one.
     """
     kinds, seeds = _checked(kinds, seeds, prior)
+    changed = shifted_parameters(task, config.shift) if config.shift else {}
     rows: list[LearningRoundRow] = []
     for kind in kinds:
         for seed in seeds:
@@ -96,8 +112,13 @@ def run_learning(
                         success=r.success,
                         total_return=r.total_return,
                         final_goal_error=r.final_goal_error,
+                        phase=r.phase,
+                        new_seconds=r.new_seconds,
                     )
                 )
+    references = (
+        [e for s in seeds for e in oracle_episodes(task, planner, s, changed)] if oracle else []
+    )
     settings = config.model_dump(mode="json", exclude={"kind", "seed"})
     return LearningRun(
         format_version=FORMAT_VERSION,
@@ -107,7 +128,31 @@ def run_learning(
         settings=settings,
         planner=planner.model_dump(mode="json", exclude={"seed"}),
         rounds=rows,
+        oracle=references,
     )
+
+
+def oracle_episodes(
+    task: Task, planner: PlannerConfig, seed: int, changed: dict[str, float] | None = None
+) -> list[OracleEpisodeRow]:
+    """The learning loop's reference for ``seed``: its evaluation episode with the planner
+    over MuJoCo itself (``make_rollout("oracle")``), on the nominal system and, when
+    ``changed`` holds parameter values, on the changed system (the oracle knows them)."""
+    plan = planner.model_copy(update={"seed": seed})
+    out = []
+    for phase, values in (("nominal", {}), ("shifted", changed or {})):
+        if phase == "shifted" and not values:
+            break
+        run = make_planner(make_rollout("oracle", task, parameters=values), task, plan)
+        test = run_episode(task, run, seed=seed, parameters=values)
+        error = float(task.goal_error(torch.as_tensor(test.x[-1])))
+        out.append(
+            OracleEpisodeRow(
+                seed=seed, phase=phase, success=test.success,
+                total_return=test.total_return, final_goal_error=error,
+            )
+        )  # fmt: skip
+    return out
 
 
 def write_learning_run(out: str | os.PathLike[str], run: LearningRun) -> Path:

@@ -96,3 +96,35 @@ def test_an_even_number_of_seeds_gives_a_bound_between_the_middle_values():
     assert rows["learned"][2] == "> 12.5 s" and rows["learned"][5] == "> 6.25"
     assert report.summary["kinds"]["learned"]["median_is_lower_bound"] is True
     assert report.summary["kinds"]["hybrid"]["median_is_lower_bound"] is False
+
+
+def _shifted(kind: str, seed: int, i: int, new: float, success: bool) -> dict:
+    return {**_row(kind, seed, i, 2.0 + new, success), "phase": "shifted", "new_seconds": new}
+
+
+def test_the_shift_section_counts_new_data_and_the_oracle_is_the_reference_row():
+    data = _run()
+    # hybrid: seed 0 fine unchanged, seed 1 again after 1 s, seed 2 not within 2 s
+    for s, hit in ((0, 0.0), (1, 1.0), (2, None)):
+        data["rounds"] += [_shifted("hybrid", s, 1 + i, float(i), hit == i) for i in range(3)]
+    data["settings"]["shift"] = {"pole_mass": 1.3}
+    data["oracle"] = [
+        {"seed": s, "phase": phase, "success": s != 2 or phase == "nominal",
+         "total_return": -50.0, "final_goal_error": 0.0}
+        for s in (0, 1, 2) for phase in ("nominal", "shifted")
+    ]  # fmt: skip
+    run = LearningRun.parse(data, "t")
+    assert first_successes(run, "shifted")["hybrid"] == {0: 0.0, 1: 1.0, 2: math.inf}
+    assert first_successes(run)["hybrid"] == {0: 2.0, 1: 2.0, 2: 2.0}  # nominal rounds only
+    report = build_learning_report(run)
+    nominal = {r[0].text: [c.text for c in r] for r in report.sections[0].blocks[1].rows}
+    assert nominal["oracle (MuJoCo as model)"][1:3] == ["3/3", "needs no data"]
+    shift = next(s for s in report.sections if s.id == "shift")
+    assert shift.title == "After the change (pole_mass x1.3)"
+    rows = {r[0].text: [c.text for c in r] for r in shift.blocks[1].rows}
+    # unchanged 1/3, again 2/3, median of (0, 1, more than 2) = 1 s
+    assert rows["hybrid"][1:4] == ["1/3", "2/3", "1 s"]
+    assert rows["oracle (MuJoCo as model)"][1:3] == ["2/3", "2/3"]
+    assert "learned" not in rows  # the learned kind has no rounds after the change
+    assert report.summary["shifted"]["hybrid"]["succeeded"] == 2
+    assert report.summary["oracle"]["shifted"]["succeeded"] == 2
