@@ -128,3 +128,23 @@ def test_trainable_reference_physics_never_writes_into_the_callers_array() -> No
             p.add_(1.0)
     np.testing.assert_array_equal(a, [[0.0, 1.0], [-2.0, -0.1]])
     np.testing.assert_array_equal(b, [[0.0], [1.0]])
+
+
+def test_tanh_takes_the_sigmoid_identity_only_for_large_batches_outside_autograd():
+    from hybridwm.dynamics.fields import FAST_TANH_MIN, Tanh
+
+    act = Tanh()
+    x = torch.linspace(-30.0, 30.0, 4 * FAST_TANH_MIN, dtype=torch.float64)
+    with torch.inference_mode():
+        fast = act(x)
+    assert (fast - torch.tanh(x)).abs().max() < 5e-16
+    assert not torch.equal(fast, torch.tanh(x))  # the identity did run (it differs by round-off)
+    assert (act(x.float()) - torch.tanh(x.float())).abs().max() < 3e-7
+    small = x[: FAST_TANH_MIN - 1]
+    assert torch.equal(act(small), torch.tanh(small))
+    tracked = x.clone().requires_grad_(True)  # training: torch.tanh and its own gradient
+    out = act(tracked)
+    assert torch.equal(out, torch.tanh(x))
+    out.sum().backward()
+    assert torch.allclose(tracked.grad, 1 - torch.tanh(x) ** 2)
+    assert isinstance(MLP((4,)).build(2, 1).net[1], torch.nn.Tanh)  # still an nn.Tanh
