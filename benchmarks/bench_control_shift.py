@@ -2,7 +2,9 @@
 
 Fit a model (as round 0 of ``bench_control_learning.py``: 2 s of random actions, the same prior,
 300 steps) on the nominal system; change the real pendulum's mass or length (the cart-pole's
-pole mass or length) by +-30%; run one 10 s MPPI episode over the unchanged model; then record
+pole mass or length) by +-30% (factors of the nominal values: before 2026-12-04 the cart-pole's
+pole mass was set to 1.3 / 0.7 kg, 13x / 7x its nominal 0.1 kg, by mistake); run one 10 s MPPI
+episode over the unchanged model; then record
 ``--new-seconds`` of random actions (uniform within the action bounds) on the changed system,
 ``WorldModel.adapt`` on them (physics parameters for physics/hybrid, everything for learned;
 ``--adapt-steps`` steps) and run the episode again.
@@ -25,7 +27,7 @@ from bench_control_learning import task_prior
 
 from hybridwm.control import LearningConfig, PlannerConfig, get_task, make_planner, make_rollout
 from hybridwm.control import run_episode as episode
-from hybridwm.control.learning import random_episode
+from hybridwm.control.learning import random_episode, shifted_parameters
 from hybridwm.models import WorldModel
 from hybridwm.training import TrainConfig
 
@@ -77,8 +79,8 @@ def run_seed(task, args: argparse.Namespace, seed: int) -> None:
     nominal = episode(task, make_planner(make_rollout(model, task), task, planner))
     print(f"seed {seed}: nominal system {nominal.success!s:5s} ({nominal.total_return:7.1f})")
     for name, change in SHIFTS[task.name].items():
-        real = task.get_system().with_parameters(**change)
-        values = {k: v for k, v in real.parameters.items() if k in change}
+        values = shifted_parameters(task, change)  # the factors times the nominal values
+        real = task.get_system().with_parameters(**values)
         before = episode(
             task, make_planner(make_rollout(model, task), task, planner), parameters=values
         )

@@ -24,9 +24,11 @@ constants), trained on the data together with the residual of the hybrid.
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +49,7 @@ from hybridwm.training import TrainConfig
 __all__ = [
     "LearningConfig",
     "LearningRound",
+    "adapt_round_model",
     "fit_round_model",
     "learn_to_control",
     "random_episode",
@@ -141,14 +144,23 @@ def fit_round_model(cfg: LearningConfig, prior: Any, data: TrajectorySet) -> Wor
         return model.fit(data, train)
 
 
-def shifted_parameters(task: Task, shift: dict[str, float]) -> dict[str, float]:
+def shifted_parameters(task: Task, shift: Mapping[str, float]) -> dict[str, float]:
     """The values of the parameters ``shift`` changes: the task's system's values times the
     factors.
 
     Raises:
+        ConfigError: ``shift`` is not a mapping of names to finite factors > 0, or a changed
+            value the parameter does not allow.
         UnknownNameError: a name that is not a parameter of the system (valid names listed).
-        ConfigError: a changed value the parameter does not allow.
     """
+    if not isinstance(shift, Mapping) or not all(
+        isinstance(f, numbers.Real) and not isinstance(f, bool) and math.isfinite(f) and f > 0
+        for f in shift.values()
+    ):
+        raise ConfigError(
+            f"`shift` must map parameter names to factors > 0 (e.g. {{'pole_mass': 1.3}}). "
+            f"Got {shift!r}."
+        )
     system = task.get_system()
     unknown = sorted(set(shift) - set(system.parameters))
     if unknown:
@@ -272,8 +284,8 @@ def _shifted_rounds(
         error = float(task.goal_error(torch.as_tensor(test.x[-1])))
         rounds.append(
             LearningRound(
-                last.round + 1 + s, last.interaction_seconds + new_seconds, test.success, test.total_return, error,
-                fit_seconds, phase="shifted", new_seconds=new_seconds,
+                last.round + 1 + s, last.interaction_seconds + new_seconds, test.success,
+                test.total_return, error, fit_seconds, phase="shifted", new_seconds=new_seconds,
             )
         )  # fmt: skip
         if on_round is not None:

@@ -91,8 +91,9 @@ def run_learning(
         The run: settings and one row per kind, seed and round (and the oracle's episodes).
 
     Raises:
-        ConfigError: empty, repeated or unknown kinds or seeds, or no prior for a kind that
-            needs one.
+        ConfigError: empty, repeated or unknown kinds or seeds, no prior for a kind that
+            needs one, or a ``config.shift`` that is no mapping to factors > 0.
+        UnknownNameError: a ``config.shift`` name that is not a parameter of the system.
     """
     kinds, seeds = _checked(kinds, seeds, prior)
     changed = shifted_parameters(task, config.shift) if config.shift else {}

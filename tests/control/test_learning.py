@@ -105,6 +105,10 @@ def test_shifted_parameters_scale_the_systems_values():
 def test_shift_errors_name_the_argument(prior):
     with pytest.raises(UnknownNameError, match=r"`shift` names \['pole_mass'\].*Valid names"):
         shifted_parameters(TASK, {"pole_mass": 1.3})
+    with pytest.raises(ConfigError, match=r"`shift` must map parameter names to factors > 0"):
+        shifted_parameters(TASK, {"mass": -1.3})
+    with pytest.raises(ConfigError, match=r"`shift` must map .* Got \[1.3\]"):
+        shifted_parameters(TASK, [1.3])
     shifted = LearningConfig(kind="hybrid", shift={"mass": 1.3})
     with pytest.raises(UnknownNameError, match=r"`shift` names \['mas'\]"):
         learn_to_control(TASK, shifted.model_copy(update={"shift": {"mas": 1.3}}), TINY, prior=FREE)
