@@ -8,7 +8,9 @@ rewards and the weighted average. The script times, in one run and the same proc
 * ``mppi``: ``MPPI.act`` (the same rollout plus the planner's own work),
 
 in float64 (the model's own type) and float32 (a copy), and prints steps per second and the
-ratio ``mppi / bare`` (the planner's overhead on top of the model). With ``--oracle`` it also times
+ratio ``mppi / bare`` (the planner's overhead on top of the model). ``--device cuda`` times the
+same on a GPU (the model, the samples and the planner's arithmetic there; each timed call
+ends with the result on the host, so the GPU's work is inside the time). With ``--oracle`` it also times
 the MuJoCo oracle two ways: one ``mujoco.rollout`` call against a Python loop over one
 ``MjData`` (``--oracle-samples`` sequences, the task's dt per step, one RK4 step each).
 
@@ -51,14 +53,15 @@ def model_rows(args: argparse.Namespace) -> None:
     model = WorldModel.load(args.model)
     print(
         f"model {args.model} ({model.kind}, solver {model.solver}), {args.samples} samples x "
-        f"{args.horizon} steps, {torch.get_num_threads()} torch thread(s)"
+        f"{args.horizon} steps, {torch.get_num_threads()} torch thread(s), device {args.device}"
     )
     for dtype in (torch.float64, torch.float32):
-        rollout = make_rollout(model, task, dtype=dtype)
+        rollout = make_rollout(model, task, dtype=dtype, device=args.device)
         gen = torch.Generator().manual_seed(0)
-        x0 = torch.zeros(args.samples, 2, dtype=dtype)
+        x0 = torch.zeros(args.samples, 2, dtype=dtype, device=args.device)
         us = (torch.rand(args.samples, args.horizon, 1, generator=gen, dtype=dtype) - 0.5) * 4
-        bare = _median_seconds(lambda r=rollout, a=x0, b=us: r(a, b), args.repeats)
+        us = us.to(args.device)
+        bare = _median_seconds(lambda r=rollout, a=x0, b=us: r(a, b).cpu(), args.repeats)
         cfg = PlannerConfig(samples=args.samples, horizon=args.horizon)
         planner = MPPI(rollout, task, cfg)
         state = np.array([0.1, 0.0])
@@ -103,6 +106,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--device", default="cpu", help="torch device of model and planner")
     parser.add_argument("--oracle", action="store_true", help="also time the MuJoCo oracle")
     parser.add_argument("--oracle-samples", type=int, default=200)
     args = parser.parse_args()
