@@ -7,7 +7,9 @@ rewards and the weighted average. The script times, in one run and the same proc
 * ``bare``: ``WorldModel.rollout`` of K random sequences over H steps (no planner);
 * ``mppi``: ``MPPI.act`` (the same rollout plus the planner's own work),
 
-in float64 (the model's own type) and float32 (a copy), and prints steps per second and the
+in float64 (the model's own type) and float32 (a copy) (``--compile``: also float32 with each
+control period's solve compiled, ``make_rollout(compile=True)``, with the seconds the first
+call took to compile), and prints steps per second and the
 ratio ``mppi / bare`` (the planner's overhead on top of the model). ``--device cuda`` times the
 same on a GPU (the model, the samples and the planner's arithmetic there; each timed call
 ends with the result on the host, so the GPU's work is inside the time). With ``--oracle`` it also times
@@ -55,21 +57,33 @@ def model_rows(args: argparse.Namespace) -> None:
         f"model {args.model} ({model.kind}, solver {model.solver}), {args.samples} samples x "
         f"{args.horizon} steps, {torch.get_num_threads()} torch thread(s), device {args.device}"
     )
-    for dtype in (torch.float64, torch.float32):
-        rollout = make_rollout(model, task, dtype=dtype, device=args.device)
+    variants = [(torch.float64, False), (torch.float32, False)]
+    variants += [(torch.float32, True)] if args.compile else []
+    plain_bare = float("nan")  # the plain float32 bare rollout, the compiled row's reference
+    for dtype, compiled in variants:
+        start = time.perf_counter()
+        rollout = make_rollout(model, task, dtype=dtype, device=args.device, compile=compiled)
         gen = torch.Generator().manual_seed(0)
         x0 = torch.zeros(args.samples, 2, dtype=dtype, device=args.device)
         us = (torch.rand(args.samples, args.horizon, 1, generator=gen, dtype=dtype) - 0.5) * 4
         us = us.to(args.device)
+        rollout(x0, us)  # a compiled rollout compiles on its first call of this shape
+        setup = time.perf_counter() - start
         bare = _median_seconds(lambda r=rollout, a=x0, b=us: r(a, b).cpu(), args.repeats)
         cfg = PlannerConfig(samples=args.samples, horizon=args.horizon)
         planner = MPPI(rollout, task, cfg)
         state = np.array([0.1, 0.0])
         mppi = _median_seconds(lambda p=planner, s=state: p.act(s), args.repeats)
         name = str(dtype).replace("torch.", "")
+        extra = ""
+        if compiled:  # against the plain float32 model's bare rollout, measured above
+            name += f" compiled (first call {setup:.0f} s)"
+            extra = f"   mppi / plain float32 bare {mppi / plain_bare:4.2f}"
+        elif dtype == torch.float32:
+            plain_bare = bare
         print(
             f"  {name}: bare rollout {1000 * bare:7.1f} ms   MPPI step {1000 * mppi:7.1f} ms "
-            f"= {1 / mppi:5.1f} Hz   ratio mppi/bare {mppi / bare:4.2f}"
+            f"= {1 / mppi:5.1f} Hz   ratio mppi/bare {mppi / bare:4.2f}{extra}"
         )
 
 
@@ -107,6 +121,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--device", default="cpu", help="torch device of model and planner")
+    parser.add_argument("--compile", action="store_true", help="add a compiled float32 row")
     parser.add_argument("--oracle", action="store_true", help="also time the MuJoCo oracle")
     parser.add_argument("--oracle-samples", type=int, default=200)
     args = parser.parse_args()

@@ -42,6 +42,13 @@ def control(
     float32: Annotated[
         bool, typer.Option(help="Plan with a float32 copy of the model (faster on CPU).")
     ] = False,
+    compile: Annotated[
+        bool,
+        typer.Option(
+            help="Compile the model's solve per control period (torch.compile; the first "
+            "planner call compiles, later ones run faster)."
+        ),
+    ] = False,
     animation: Annotated[
         bool, typer.Option(help="Render animation.gif (MuJoCo offscreen, headless).")
     ] = True,
@@ -64,6 +71,7 @@ def control(
         device=checked_device(device) if device is not None else None,
         oracle_timestep=oracle_timestep,
         float32=float32,
+        compile=compile,
         out=out,
         animation=animation,
     )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hybridwm.control.compiled import CompiledSolve
 from hybridwm.control.tasks import Task
 from hybridwm.errors import ConfigError, NotFittedError, ShapeError
 from hybridwm.models import WorldModel
@@ -39,15 +40,25 @@ class ModelRollout:
         dtype: plan in this floating-point type (``torch.float32`` on a copy of the model:
             about 1.6x faster on CPU than float64, predictions within 1e-6 here); None keeps
             the model's own.
+        compile: compile each control period's solve (:class:`~hybridwm.control.compiled.
+            CompiledSolve`, ``torch.compile``): faster per call after a first call that
+            compiles; states equal to round-off. Needs a fixed-step solver without the adjoint.
 
     Raises:
         NotFittedError: ``model`` is not fitted.
         ShapeError: its state or action names differ from the task system's.
         ConfigError: it has unobserved (latent) states, which a planner cannot start from a
-            measured state.
+            measured state; ``compile`` with an adaptive solver or the adjoint.
     """
 
-    def __init__(self, model: WorldModel, task: Task, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        model: WorldModel,
+        task: Task,
+        dtype: torch.dtype | None = None,
+        *,
+        compile: bool = False,
+    ) -> None:
         if not isinstance(model, WorldModel):
             raise ConfigError(
                 f"`model` must be a fitted WorldModel (or 'oracle'). Got {type(model).__name__}."
@@ -77,11 +88,22 @@ class ModelRollout:
         self.model, self.dt = model, task.dt
         self.dtype, self.device = dtype_device(model.model_)
         self.name = model.kind
+        self.compiled = CompiledSolve(model.model_) if compile else None
 
     def __call__(self, x0: torch.Tensor, us: torch.Tensor) -> torch.Tensor:
         """(K, n_x), (K, H, n_u) → (K, H+1, n_x) predicted states (no gradient)."""
-        with torch.inference_mode():
-            return self.model.rollout(x0, us, dt=self.dt)
+        if self.compiled is None:
+            with torch.inference_mode():
+                return self.model.rollout(x0, us, dt=self.dt)
+        n_x, n_u = len(self.model.state_names_), len(self.model.action_names_)
+        shapes_ok = x0.ndim == 2 and x0.shape[1] == n_x and us.ndim == 3
+        if not shapes_ok or tuple(us.shape[::2]) != (x0.shape[0], n_u):
+            raise ShapeError(
+                f"A compiled rollout takes x0 (K, {n_x}) and us (K, H, {n_u}); got "
+                f"{tuple(x0.shape)} and {tuple(us.shape)}."
+            )
+        kw = {"dtype": self.dtype, "device": self.device}
+        return self.compiled(x0.to(**kw), us.to(**kw), self.dt)
 
 
 class EnsembleRollout:
@@ -199,15 +221,24 @@ def make_rollout(
     device: str | torch.device | None = None,
     timestep: float | None = None,
     dtype: torch.dtype | None = None,
+    compile: bool = False,
 ) -> ModelRollout | EnsembleRollout | OracleRollout:
     """The rollout of ``model``: a fitted WorldModel (moved to ``device`` when given), a fitted
     WorldModelEnsemble (:class:`EnsembleRollout`, in its own dtype and device), or the string
     ``"oracle"`` (MuJoCo with ``parameters``, stepping ``timestep``; see
-    :class:`OracleRollout`); ``dtype`` as in :class:`ModelRollout` (the oracle is float64).
+    :class:`OracleRollout`); ``dtype`` and ``compile`` as in :class:`ModelRollout` (the oracle
+    is float64).
 
     Raises:
-        ConfigError: an unknown string, or ``dtype``/``device`` given with an ensemble.
+        ConfigError: an unknown string, ``dtype``/``device`` given with an ensemble, or
+            ``compile`` with an ensemble or the oracle.
     """
+    if compile and not isinstance(model, WorldModel):
+        raise ConfigError(
+            f"`compile=True` compiles a WorldModel's solve; got {type(model).__name__} "
+            f"{'oracle' if isinstance(model, str) else ''}. Drop compile for ensembles and "
+            f"the oracle."
+        )
     if isinstance(model, WorldModelEnsemble):
         if dtype is not None or device is not None:
             raise ConfigError(
@@ -223,4 +254,4 @@ def make_rollout(
         return OracleRollout(task, parameters=parameters, device=device or "cpu", timestep=timestep)
     if device is not None:
         model.to(device)
-    return ModelRollout(model, task, dtype=dtype)
+    return ModelRollout(model, task, dtype=dtype, compile=compile)

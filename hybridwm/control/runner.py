@@ -48,6 +48,7 @@ def control(
     device: str | None = None,
     oracle_timestep: float | None = None,
     float32: bool = False,
+    compile: bool = False,
     out: str | os.PathLike[str] | None = None,
     animation: bool = True,
 ) -> Episode:
@@ -62,6 +63,8 @@ def control(
         device: torch device of the planner and model (``"cpu"``, ``"cuda"``).
         oracle_timestep: MuJoCo step of the oracle's rollouts (see :class:`OracleRollout`).
         float32: plan with a float32 copy of a WorldModel (see :class:`ModelRollout`).
+        compile: compile the WorldModel's solve per control period (see
+            :class:`~hybridwm.control.compiled.CompiledSolve`; the first planner call compiles).
         out: run directory to write (see :mod:`hybridwm.control.records`), or None.
         animation: render ``animation.gif`` into ``out``.
 
@@ -78,6 +81,7 @@ def control(
         device=device,
         timestep=oracle_timestep,
         dtype=torch.float32 if float32 else None,
+        compile=compile,
     )
     episode = run_episode(
         task,

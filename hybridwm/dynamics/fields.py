@@ -450,10 +450,12 @@ class HybridDynamics(Dynamics):
             return torch.zeros_like(x)
         return self.residual_normalized(x, u) * self.normalizer.dx_scale
 
-    def vector_field(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """dx/dt = f_phys(x, u) + f_nn(x, u); x (..., n_x), u (..., n_u) → (..., n_x)."""
+    def vector_field(self, x: torch.Tensor, u: torch.Tensor, physics: Any = None) -> torch.Tensor:
+        """dx/dt = f_phys(x, u) + f_nn(x, u); x (..., n_x), u (..., n_u) → (..., n_x).
+        ``physics``: a callable used in place of the physics module (see
+        :meth:`physics_term`)."""
         if self.residual is None:
-            return self.physics_term(x, u)
+            return self.physics_term(x, u, physics)
         if self.physics is None:
             return self.residual_term(x, u)
-        return self.physics_term(x, u) + self.residual_term(x, u)
+        return self.physics_term(x, u, physics) + self.residual_term(x, u)

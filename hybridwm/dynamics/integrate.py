@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import torch
 from torchdiffeq import odeint, odeint_adjoint
@@ -33,7 +34,7 @@ from hybridwm.dynamics.fields import Dynamics
 from hybridwm.errors import ConfigError, ShapeError, SimulationError
 from hybridwm.registry import Registry
 
-__all__ = ["SOLVERS", "SolverSpec", "integrate"]
+__all__ = ["SOLVERS", "SolverSpec", "fixed_step", "integrate", "step_sizes"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,8 +210,7 @@ def _fixed_grid(
     Returns:
         (batch, T+1, n_x) states at ``t``.
     """
-    grid = _substep_grid(t, substeps) if substeps > 1 else t
-    h = grid[1:] - grid[:-1]
+    h = step_sizes(t, substeps)
     stage = _STAGES[method]
     f = field.vector_field
     y, xs = x0, [x0]
@@ -255,6 +255,32 @@ def _rk4(g, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
 
 _ONE_THIRD = 1 / 3
 _STAGES = {"euler": _euler, "midpoint": _midpoint, "rk4": _rk4}
+
+
+def fixed_step(method: str) -> Callable[..., torch.Tensor]:
+    """The increment ``y_next - y`` of one step of the fixed-step ``method`` (``"euler"``,
+    ``"midpoint"``, ``"rk4"``: torchdiffeq's 3/8 rule), as :func:`integrate` computes it:
+    ``fixed_step(method)(g, y, h)`` with ``g(y)`` the field under the held action and ``h`` the
+    (0-d tensor) step.
+
+    Raises:
+        UnknownNameError: ``method`` is no solver name.
+        ConfigError: ``method`` is an adaptive solver.
+    """
+    spec = SOLVERS[method]
+    if spec.adaptive:
+        fixed = [n for n in SOLVERS.names() if not SOLVERS[n].adaptive]
+        raise ConfigError(
+            f"`method` must be a fixed-step solver ({', '.join(fixed)}); {method!r} is adaptive."
+        )
+    return _STAGES[spec.method]
+
+
+def step_sizes(t: torch.Tensor, substeps: int) -> torch.Tensor:
+    """(T * substeps,) the sub-step sizes :func:`integrate` takes on the (T+1,) grid ``t``
+    (``substeps`` equal ones per interval; the same floating-point values)."""
+    grid = _substep_grid(t, substeps) if substeps > 1 else t
+    return grid[1:] - grid[:-1]
 
 
 def _check_shapes(

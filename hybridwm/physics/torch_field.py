@@ -32,6 +32,7 @@ Contract (relied on by ``hybridwm.dynamics``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -316,6 +317,24 @@ class PhysicsVectorField(nn.Module, NamedSignals):
         u = self._checked(x, u)
         with smooth_saturation(self.sharpness, enabled=self.training):
             return self._features(x, u, self._shared_terms()[0])
+
+    @torch.no_grad()
+    def frozen(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The module's current equations as a plain function ``f(x, u) -> dx/dt`` of
+        (..., n_x) states and (..., n_u) actions, for inference: evaluation mode (exact min/max),
+        no autograd, the coefficients fixed at their values now. It holds no context manager or
+        cache, so ``torch.compile`` traces it in one graph (:mod:`hybridwm.control.compiled`).
+        """
+        trained = self.raw_parameters if self._declared else self.coef
+        with smooth_saturation(self.sharpness, enabled=False):
+            q, coef = shared_terms(self._program(), trained, False)  # type: ignore[arg-type]
+        coef = coef.transpose(0, 1)
+        features = self._features
+
+        def field(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+            return features(x, u, q) @ coef
+
+        return field
 
     def used_coefficients(self) -> torch.Tensor:
         """(n_used, n_x): the masked coefficients of the used features, transposed (see

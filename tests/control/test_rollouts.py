@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import shutil
+import warnings
+
+import numpy as np
 import pytest
 import torch
 
-from hybridwm.control import ModelRollout, OracleRollout, get_task, make_rollout
+from hybridwm.control import (
+    MPPI,
+    ModelRollout,
+    OracleRollout,
+    PlannerConfig,
+    get_task,
+    make_rollout,
+)
 from hybridwm.errors import ConfigError, NotFittedError, ShapeError
 from hybridwm.models import WorldModel
 from hybridwm.models.building import dtype_device
+from hybridwm.training import TrainConfig
 
 TASK = get_task("pendulum-swingup")
 
@@ -67,3 +80,58 @@ def test_rollout_errors_name_the_argument(physics_model):
         OracleRollout(TASK, nthread=0)
     with pytest.raises(ShapeError, match=r"OracleRollout takes x0 \(K, 2\)"):
         OracleRollout(TASK)(torch.zeros(3, 4), torch.zeros(3, 2, 1))
+
+
+def _gated_hybrid(data) -> WorldModel:
+    """A fitted pendulum hybrid with a support gate and a residual that is not zero."""
+    from hybridwm.physics import declare
+
+    prior = declare(
+        ["d(theta) = omega", "d(omega) = -a*sin(theta) - c*omega + b*torque"],
+        {"a": {"value": 14.0, "bounds": [0.0, 50.0]}, "c": 0.15, "b": 3.0},
+        action_names=["torque"],
+        fixed=["c", "b"],
+    )
+    model = WorldModel.from_kind("hybrid", physics=prior, hidden=(8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(data, TrainConfig(steps=2, horizon=5, batch_size=8, progress=False))
+    with torch.no_grad():  # a residual that acts, so the compiled MLP is compared too
+        model.model_.dynamics.residual.net[-1].weight.normal_(0.0, 0.3, generator=None)
+    model.model_.substeps = 2  # two solver steps per control period
+    return model
+
+
+@pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None,
+    reason="torch.compile (inductor) needs a C++ compiler",
+)
+def test_a_compiled_rollout_predicts_what_the_model_does(pendulum_data):
+    torch.manual_seed(0)
+    model = _gated_hybrid(pendulum_data)
+    assert model.model_.dynamics.gate is not None
+    x0, us = _inputs(16, 6)
+    plain, compiled = make_rollout(model, TASK), make_rollout(model, TASK, compile=True)
+    assert compiled.compiled is not None and plain.compiled is None
+    xs = compiled(x0, us)
+    assert xs.shape == (16, 7, 2) and xs.dtype == torch.float64
+    torch.testing.assert_close(xs, plain(x0, us), rtol=0.0, atol=1e-12)  # round-off only
+    assert float((xs - x0[:, None]).abs().max()) > 1e-3  # it moved
+    # the planner over it acts as over the plain model (the same noise, the same scores)
+    cfg = PlannerConfig(samples=16, horizon=6, seed=3)
+    state = np.array([0.3, -0.2])
+    a = MPPI(compiled, TASK, cfg).act(state)
+    np.testing.assert_allclose(a, MPPI(plain, TASK, cfg).act(state), rtol=0, atol=1e-9)
+    with pytest.raises(
+        ShapeError, match=r"A compiled rollout takes x0 \(K, 2\) and us \(K, H, 1\)"
+    ):
+        compiled(x0, us[:3])
+
+
+def test_compile_errors_name_what_cannot_be_compiled(physics_model):
+    with pytest.raises(ConfigError, match=r"`compile=True` compiles a WorldModel's solve"):
+        make_rollout("oracle", TASK, compile=True)
+    adaptive = copy.deepcopy(physics_model)
+    adaptive.model_.solver = "dopri5"
+    with pytest.raises(ConfigError, match=r"needs a fixed-step solver .* uses 'dopri5'"):
+        ModelRollout(adaptive, TASK, compile=True)

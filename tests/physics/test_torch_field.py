@@ -135,3 +135,21 @@ def test_declared_parameters_trainable_with_bounds(rng):
     assert torch.autograd.gradcheck(
         lambda xx: exact(xx, u[:3]), (x[:3].clone().requires_grad_(True),)
     )
+
+
+def test_frozen_is_the_forward_pass_as_a_plain_function(model, rng):
+    trained = model.vector_field(trainable=True)
+    x = torch.as_tensor(rng.normal(size=(7, 2)))
+    u = torch.as_tensor(rng.normal(size=(7, model.n_u)))
+    field = trained.eval().frozen()
+    with torch.no_grad():
+        torch.testing.assert_close(field(x, u), trained(x, u), rtol=0.0, atol=1e-15)
+    assert not field(x, u).requires_grad  # fixed values: no autograd through the coefficients
+    declared = declare(
+        ["d(theta) = omega", "d(omega) = -a*sin(theta) + b*min(torque, 1.0)"],
+        {"a": 9.0, "b": {"value": 2.0, "bounds": [0.0, 5.0]}},
+        action_names=["torque"],
+    ).vector_field(trainable=True)
+    xd, ud = torch.randn(5, 2, dtype=torch.float64), 3 * torch.randn(5, 1, dtype=torch.float64)
+    with torch.no_grad():  # min() stays exact, as in evaluation mode
+        torch.testing.assert_close(declared.frozen()(xd, ud), declared.eval()(xd, ud))
