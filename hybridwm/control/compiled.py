@@ -14,7 +14,9 @@ What is compiled is the model's own fixed-step solve: the same stage arithmetic
 at its current values (:meth:`~hybridwm.physics.torch_field.PhysicsVectorField.frozen`), so the
 states agree with :meth:`WorldModel.rollout` to round-off (the compiler may reorder sums). The
 first call of a batch shape compiles (seconds to tens of seconds; inductor caches the result on
-disk for later processes); a new shape compiles again.
+disk for later processes); a new shape compiles again. On a CUDA device the compiled period
+is captured as a CUDA graph (``mode="reduce-overhead"``): there the cost of an uncompiled
+rollout is almost all kernel launches.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ class CompiledSolve:
                 y = y + stage(g, y, h[j])
             return y
 
-        self._period = torch.compile(period, dynamic=False)
+        # on a GPU the many small kernels cost their launches: CUDA graphs replay them at once
+        self.cuda_graphs = next(iter(ode.parameters())).device.type == "cuda"
+        mode = "reduce-overhead" if self.cuda_graphs else None
+        self._period = torch.compile(period, dynamic=False, mode=mode)
 
     def __call__(self, x0: torch.Tensor, us: torch.Tensor, dt: float) -> torch.Tensor:
         """(K, n_x) states, (K, H, n_u) actions held ``dt`` each → (K, H+1, n_x) states."""
@@ -77,5 +82,7 @@ class CompiledSolve:
         with torch.inference_mode():
             for k in range(us.shape[1]):
                 y = self._period(y, us[:, k], h[k])
+                if self.cuda_graphs:  # the next replay reuses the graph's output memory
+                    y = y.clone()
                 xs.append(y)
             return self.ode.decode(torch.stack(xs, 1))

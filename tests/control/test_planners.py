@@ -165,3 +165,19 @@ def test_ensemble_planning_errors(ensemble, physics_model):
         EnsembleRollout(WorldModelEnsemble("learned"), TASK)
     with pytest.raises(ShapeError, match=r"must predict the cartpole states"):
         EnsembleRollout(ensemble, get_task("cartpole-swingup"))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+def test_a_compiled_rollout_on_cuda_replays_graphs_and_matches_the_plain_one(physics_model):
+    gpu_model = copy.deepcopy(physics_model)
+    plain = make_rollout(gpu_model, TASK, device="cuda")
+    compiled = make_rollout(gpu_model, TASK, device="cuda", compile=True)
+    assert compiled.compiled.cuda_graphs
+    gen = torch.Generator().manual_seed(0)
+    x0 = ((torch.rand(64, 2, generator=gen, dtype=torch.float64) - 0.5) * 4).cuda()
+    us = ((torch.rand(64, 12, 1, generator=gen, dtype=torch.float64) - 0.5) * 4).cuda()
+    for _ in range(3):  # replays must not overwrite states kept from earlier periods
+        torch.testing.assert_close(compiled(x0, us), plain(x0, us), rtol=0.0, atol=1e-12)
+    planner = make_planner(compiled, TASK, PlannerConfig(**SMALL))
+    assert planner.act(np.array([0.3, 0.0])).shape == (1,)
