@@ -92,6 +92,15 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys):
     assert "`model` must be 'oracle'" in " ".join(capsys.readouterr().err.split())
     assert run([*base, "--model", "oracle", "--param", "mass=-1"]) == 2
     assert "mass" in capsys.readouterr().err
+    assert run([*base, "--model", "oracle", "--compile"]) == 2
+    assert "`compile=True` compiles a WorldModel's solve" in capsys.readouterr().err
+
+
+def test_a_compiled_planner_acts_as_the_plain_one(physics_model):
+    plain = control(TASK, physics_model, planner=TINY, seconds=0.3, animation=False)
+    compiled = control(TASK, physics_model, planner=TINY, seconds=0.3, compile=True)
+    np.testing.assert_allclose(compiled.u, plain.u, rtol=0.0, atol=1e-9)
+    np.testing.assert_allclose(compiled.x, plain.x, rtol=0.0, atol=1e-9)
 
 
 def test_upright_start_with_the_exact_model_succeeds(physics_model):
