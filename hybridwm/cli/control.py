@@ -81,6 +81,8 @@ def control(
         f"{escape(spec.name)} with {escape(episode.model)} ({cfg.method}, {cfg.samples} samples): "
         f"return {episode.total_return:.2f}, {verdict}"
         + (" (terminated)" if episode.terminated else "")
-        + f"; planner {1000 * timing.get('mean_s', 0.0):.1f} ms/step "
-        f"({timing.get('rate_hz', 0.0):.1f} Hz). Wrote [green]{escape(str(out))}[/green]"
+        + f"; planner {1000 * timing.get('median_s', 0.0):.1f} ms/step median "
+        f"({timing.get('median_rate_hz', 0.0):.1f} Hz; mean {1000 * timing.get('mean_s', 0.0):.1f}"
+        f" ms, first call {timing.get('first_s', 0.0):.2f} s). "
+        f"Wrote [green]{escape(str(out))}[/green]"
     )

@@ -30,7 +30,8 @@ __all__ = ["timing_summary", "write_episode"]
 
 
 def timing_summary(seconds: np.ndarray) -> dict[str, float]:
-    """Planner wall-clock per step: mean, median, p95, max (s) and the mean rate (Hz)."""
+    """Planner wall-clock per step: mean, median, p95, max and the first call (s; a compiled
+    rollout compiles in it), the mean rate and the median rate (Hz)."""
     s = np.asarray(seconds, dtype=np.float64)
     if s.size == 0:
         return {"steps": 0}
@@ -40,7 +41,9 @@ def timing_summary(seconds: np.ndarray) -> dict[str, float]:
         "median_s": float(np.median(s)),
         "p95_s": float(np.percentile(s, 95)),
         "max_s": float(s.max()),
+        "first_s": float(s[0]),
         "rate_hz": float(1.0 / s.mean()) if s.mean() > 0 else float("inf"),
+        "median_rate_hz": float(1.0 / np.median(s)) if np.median(s) > 0 else float("inf"),
     }
 
 

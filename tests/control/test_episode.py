@@ -51,6 +51,8 @@ def test_run_directory_holds_every_output(tmp_path: Path, physics_model):
     assert results["planner"]["samples"] == 8 and results["animation"] == "not asked for"
     timings = json.loads((out / "timings.json").read_text())["planner"]
     assert timings["steps"] == 6 and timings["rate_hz"] > 0
+    assert timings["median_rate_hz"] == pytest.approx(1 / timings["median_s"])
+    assert timings["first_s"] > 0 and timings["max_s"] >= timings["first_s"]
     data = read_trajectories(out / "trajectory.parquet")
     np.testing.assert_allclose(data[0].x, ep.x)
     assert (out / "figures" / "episode.png").stat().st_size > 0
