@@ -27,6 +27,7 @@ import torch
 
 from hybridwm.dynamics.integrate import SOLVERS, fixed_step, step_sizes
 from hybridwm.errors import ConfigError
+from hybridwm.models.building import dtype_device
 
 __all__ = ["CompiledSolve"]
 
@@ -39,6 +40,10 @@ class CompiledSolve:
         ode: the model's :class:`~hybridwm.dynamics.model.ODEModel` (``WorldModel.model_``), in
             the dtype and on the device to plan in; its solver must be fixed-step without the
             adjoint.
+
+    The physics is frozen at its values when the solve is built (the residual network's weights
+    are read at every call): after refitting or adapting the model, build a new one
+    (``make_rollout(..., compile=True)``).
 
     Raises:
         ConfigError: an adaptive solver or the adjoint.
@@ -69,7 +74,7 @@ class CompiledSolve:
             return y
 
         # on a GPU the many small kernels cost their launches: CUDA graphs replay them at once
-        self.cuda_graphs = next(iter(ode.parameters())).device.type == "cuda"
+        self.cuda_graphs = dtype_device(ode)[1].type == "cuda"
         mode = "reduce-overhead" if self.cuda_graphs else None
         self._period = torch.compile(period, dynamic=False, mode=mode)
 
