@@ -140,7 +140,7 @@ def _oracle_cells(run: LearningRun, phase: str) -> list[Cell] | None:
 def _summary_table(
     run: LearningRun, summary: dict[str, dict[str, Any]], phase: str = "nominal"
 ) -> Table:
-    kinds = [k for k in run.kinds if summary[k]["seeds"]]  # kinds with rounds in ``phase``
+    kinds = [k for k in run.kinds if summary[k]["seeds"]] or list(run.kinds)  # with rounds
     reference = "hybrid" if "hybrid" in kinds else kinds[0]
     ref = summary[reference]
     shifted = phase == "shifted"
@@ -227,7 +227,8 @@ def _curves_figure(run: LearningRun, phase: str = "nominal") -> Figure:
         _style(ax)
         if len(grid) == 1:  # every round at one amount of data: a readable axis around it
             ax.set_xlim(grid[0] - 1.0, grid[0] + 1.0)
-    ax_ret.legend(frameon=False, fontsize=8, loc="lower right")
+    if ax_ret.get_legend_handles_labels()[0]:  # a run without rounds draws no curve
+        ax_ret.legend(frameon=False, fontsize=8, loc="lower right")
     if phase == "nominal":
         key, title = "learning_curves", "Return and success against real interaction"
     else:
