@@ -52,3 +52,18 @@ def test_evaluate_an_ensemble_with_its_change_detector(
     assert 0.0 <= metrics["flagged"] <= 1.0
     assert run(args) == 0  # without a detector: no flags, the ensemble's scores still there
     assert "flagged" not in json.loads(out.read_text())["metrics"]
+
+
+def test_control_plans_over_a_saved_ensemble(tmp_path: Path, capsys) -> None:
+    cfg = TrainConfig(epochs=1, batch_size=64, horizon=8, progress=False, patience=None)
+    ens = WorldModelEnsemble("hybrid", physics=PRIOR, n_members=2, hidden=(8,))
+    model = ens.fit(_episodes(4, 0), cfg).save(tmp_path / "ens")
+    out = tmp_path / "ctl"
+    args = ["control", "--task", "pendulum-swingup", "--model", str(model), "--seconds", "0.2"]
+    args += ["--samples", "8", "--horizon", "3", "--disagreement", "1.0", "--no-animation"]
+    assert run([*args, "--out", str(out)]) == 0
+    assert "with hybrid-ensemble" in " ".join(capsys.readouterr().out.split())
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "hybrid-ensemble" and results["planner"]["disagreement"] == 1.0
+    assert run([*args, "--float32", "--out", str(tmp_path / "f32")]) == 2  # its own dtype
+    assert "An ensemble plans in its own dtype" in " ".join(capsys.readouterr().err.split())

@@ -22,7 +22,11 @@ __all__ = ["control"]
 def control(
     task: Annotated[str, typer.Option(help=f"The task: one of {', '.join(list_tasks())}.")],
     model: Annotated[
-        str, typer.Option(help="Run directory of a fitted model, or 'oracle' (MuJoCo itself).")
+        str,
+        typer.Option(
+            help="Run directory of a fitted model (hybridwm fit) or ensemble "
+            "(WorldModelEnsemble.save), or 'oracle' (MuJoCo itself)."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Run directory to write the episode to.")],
     seconds: Annotated[

@@ -15,32 +15,37 @@ from hybridwm.control.records import write_episode
 from hybridwm.control.rollouts import make_rollout
 from hybridwm.control.tasks import Task, get_task
 from hybridwm.errors import ConfigError
-from hybridwm.models import WorldModel
+from hybridwm.models import WorldModel, WorldModelEnsemble
 
 __all__ = ["control", "resolve_model"]
 
 
-def resolve_model(model: WorldModel | str | os.PathLike[str], device: str | None) -> Any:
-    """``model`` as a fitted WorldModel on ``device`` or the string ``"oracle"``.
+def resolve_model(
+    model: WorldModel | WorldModelEnsemble | str | os.PathLike[str], device: str | None
+) -> Any:
+    """``model`` as a fitted WorldModel or WorldModelEnsemble on ``device`` (a directory
+    holding ``ensemble.json`` is loaded as an ensemble), or the string ``"oracle"``.
 
     Raises:
         ConfigError: a path that is no directory (the message names ``model``).
-        FormatError: a directory that is no saved model (from ``WorldModel.load``).
+        FormatError: a directory that is no saved model or ensemble (from ``load``).
     """
-    if isinstance(model, WorldModel) or model == "oracle":
+    if isinstance(model, (WorldModel, WorldModelEnsemble)) or model == "oracle":
         return model
     path = Path(model)
     if not path.is_dir():
         raise ConfigError(
-            f"`model` must be 'oracle' or the run directory of a fitted model (hybridwm fit "
-            f"--out DIR). Got {str(model)!r}, which is not a directory."
+            f"`model` must be 'oracle' or the run directory of a fitted model or ensemble "
+            f"(hybridwm fit --out DIR). Got {str(model)!r}, which is not a directory."
         )
+    if (path / "ensemble.json").is_file():
+        return WorldModelEnsemble.load(path, device=device)
     return WorldModel.load(path, device=device)
 
 
 def control(
     task: Task | str,
-    model: WorldModel | str | os.PathLike[str],
+    model: WorldModel | WorldModelEnsemble | str | os.PathLike[str],
     *,
     planner: PlannerConfig | None = None,
     seconds: float | None = None,
@@ -56,7 +61,9 @@ def control(
 
     Args:
         task: a :class:`Task` or a shipped task's name (:func:`list_tasks`).
-        model: a fitted WorldModel, the run directory of one, or ``"oracle"`` (MuJoCo itself).
+        model: a fitted WorldModel or WorldModelEnsemble, the directory of one (an ensemble
+            plans on its members' samples, see :class:`EnsembleRollout`; with
+            ``planner.disagreement`` it penalises their spread), or ``"oracle"`` (MuJoCo).
         planner: the planner settings; its ``seed`` also seeds the initial state.
         seconds: episode length (default: the task's).
         parameters: the real system's parameter overrides (the oracle gets them too).
@@ -78,7 +85,7 @@ def control(
         wm,
         task,
         parameters=parameters,
-        device=device,
+        device=None if isinstance(wm, WorldModelEnsemble) else device,  # loaded there
         timestep=oracle_timestep,
         dtype=torch.float32 if float32 else None,
         compile=compile,
