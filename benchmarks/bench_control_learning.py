@@ -15,7 +15,8 @@ trained on the data; the learned model is an MLP field of the same widths as the
 residual. The priors:
 
 * ``pendulum-swingup``: ``d(omega) = -a*sin(theta) - c*omega + b*torque`` with ``a = 10`` for
-  14.7, ``c = 0.5`` for 0.15, ``b = 2`` for 3;
+  14.7, ``c = 0.5`` for 0.15, ``b = 2`` for 3; the same prior for ``pendulum-rig-swingup``,
+  where it also lacks the rig's Coulomb friction, motor lag and air drag;
 * ``cartpole-swingup``: the rigid cart-pole's Lagrangian equations solved for the accelerations
   (``benchmarks/sensor_log/cartpole_prior.toml``), its five free constants started 20-50 % off
   (total mass, pole mass x centre distance, pole inertia, rail and hinge damping).
@@ -65,11 +66,13 @@ def pendulum_prior():
 
 def task_prior(task: str):
     """The wrong-constant prior of ``task``'s system (see the module docstring)."""
-    if task == "pendulum-swingup":
-        return pendulum_prior()
+    if task in ("pendulum-swingup", "pendulum-rig-swingup"):
+        return pendulum_prior()  # on the rig it lacks friction, motor lag and drag
     if task == "cartpole-swingup":
         return load_prior(CARTPOLE_PRIOR)
-    raise SystemExit(f"--task must be pendulum-swingup or cartpole-swingup; got {task!r}.")
+    raise SystemExit(
+        f"--task must be pendulum-swingup, pendulum-rig-swingup or cartpole-swingup; got {task!r}."
+    )
 
 
 def main() -> None:

@@ -77,6 +77,9 @@ class Task(Config):
         success: ``"hold"`` (within tolerance for the last ``success_seconds``) or ``"reach"``.
         tolerance: the largest goal error that counts as at the goal.
         success_seconds: the window of the hold rule, s.
+        parameters: the system's parameter values for this task, where they differ from its
+            defaults (e.g. a rig's motor limit); every episode, rollout and oracle of the task
+            starts from them.
     """
 
     name: str
@@ -98,10 +101,12 @@ class Task(Config):
     success: Literal["hold", "reach"] = "hold"
     tolerance: PositiveFloat
     success_seconds: PositiveFloat = 2.0
+    parameters: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_names(self) -> Task:
         system = get_system(self.system)
+        system.check_parameters(self.parameters, argument=f"parameters of task {self.name!r}")
         if len(self.x0) != system.n_x:
             raise ConfigError(
                 f"`x0` of task {self.name!r} must hold {system.n_x} values, one per "
@@ -128,8 +133,9 @@ class Task(Config):
 
     # ------------------------------------------------------------------ helpers
     def get_system(self) -> System:
-        """The task's ground-truth system (default parameters)."""
-        return get_system(self.system)
+        """The task's ground-truth system, with the task's :attr:`parameters`."""
+        system = get_system(self.system)
+        return system.with_parameters(**self.parameters) if self.parameters else system
 
     @property
     def steps(self) -> int:

@@ -12,10 +12,11 @@ from hybridwm.control import TASKS, Task, get_task, list_tasks
 from hybridwm.errors import ConfigError, ShapeError, UnknownNameError
 
 
-def test_the_four_tasks_are_registered():
+def test_the_shipped_tasks_are_registered():
     assert list_tasks() == [
         "acrobot-swingup",
         "cartpole-swingup",
+        "pendulum-rig-swingup",
         "pendulum-swingup",
         "reacher-reach",
     ]
@@ -113,6 +114,8 @@ def _spec(**changes):
         ({"dt": 0.003}, r"`dt` of simulate must be a multiple of the pendulum model timestep"),
         ({"system": "pendulm"}, r"Unknown system 'pendulm'"),
         ({"tolerance": -1.0}, r"tolerance"),
+        ({"parameters": {"mas": 2.0}}, r"Unknown parameter 'mas' .* `parameters of task"),
+        ({"parameters": {"mass": -2.0}}, r"mass"),
     ],
 )
 def test_task_errors_name_the_field(changes, match):
@@ -130,3 +133,19 @@ def test_shape_errors_name_the_argument():
         task.reward(torch.zeros(3, 2), torch.zeros(3, 2))
     with pytest.raises(ShapeError, match=r"one episode \(T\+1, n_x\)"):
         task.succeeded(torch.zeros(2, 5, 2))
+
+
+def test_a_task_s_parameters_are_its_system_s_everywhere():
+    from hybridwm.control import PlannerConfig, make_planner, make_rollout, run_episode
+
+    task = get_task("pendulum-rig-swingup")
+    assert task.parameters == {"force_limit": 2.0}
+    assert task.get_system().parameters["force_limit"] == 2.0
+    short = task.model_copy(update={"seconds": 0.2})
+    oracle = make_rollout("oracle", short)
+    planner = make_planner(oracle, short, PlannerConfig(samples=8, horizon=3))
+    episode = run_episode(short, planner)
+    assert episode.parameters["force_limit"] == 2.0 and episode.parameters["friction"] == 0.1
+    # an episode's own change comes on top of the task's values
+    heavy = run_episode(short, planner, parameters={"mass": 1.3})
+    assert heavy.parameters["force_limit"] == 2.0 and heavy.parameters["mass"] == 1.3
