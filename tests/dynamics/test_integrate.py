@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.linalg as sl
@@ -15,7 +17,7 @@ from hybridwm.dynamics import (
     PendulumPhysics,
     integrate,
 )
-from hybridwm.errors import ShapeError, UnknownNameError
+from hybridwm.errors import ConfigError, ShapeError, UnknownNameError
 
 A = np.array([[0.0, 1.0], [-4.0, -0.3]])
 B = np.array([[0.0], [1.0]])
@@ -259,3 +261,20 @@ def test_fixed_step_loop_is_bit_identical_to_torchdiffeq(rng, solver, grid, subs
     assert torch.equal(runs[0][0], runs[1][0])
     for fast, reference in zip(runs[0][1:], runs[1][1:], strict=True):
         torch.testing.assert_close(fast, reference, rtol=1e-13, atol=1e-13)
+
+
+def test_fixed_step_and_step_sizes_are_what_integrate_takes():
+    from hybridwm.dynamics.integrate import fixed_step, step_sizes
+
+    t = torch.tensor([0.0, 0.1, 0.25, 0.45], dtype=torch.float64)
+    h = step_sizes(t, 2)
+    assert h.shape == (6,) and torch.allclose(h.reshape(3, 2).sum(1), t[1:] - t[:-1])
+    assert torch.equal(step_sizes(t, 1), t[1:] - t[:-1])
+    stage = fixed_step("rk4")
+    y = torch.tensor([[1.0]], dtype=torch.float64)
+    # dy/dt = -y: one 3/8-rule step of 0.1 is exp(-0.1) to fourth order
+    assert abs(float(y + stage(lambda x: -x, y, torch.tensor(0.1))) - math.exp(-0.1)) < 1e-6
+    with pytest.raises(ConfigError, match=r"`method` must be a fixed-step solver .* 'dopri5'"):
+        fixed_step("dopri5")
+    with pytest.raises(UnknownNameError, match=r"rk5"):
+        fixed_step("rk5")
