@@ -129,19 +129,27 @@ def fit_round_model(cfg: LearningConfig, prior: Any, data: TrajectorySet) -> Wor
     physics = None if cfg.kind == "learned" else prior
     hidden = None if cfg.kind == "physics" else cfg.hidden
     model = WorldModel.from_kind(cfg.kind, physics=physics, hidden=hidden)
+    with warnings.catch_warnings():  # short fits on little data warn; the loop reports results
+        warnings.simplefilter("ignore", UserWarning)
+        return model.fit(data, _round_training(cfg, data, cfg.fit_steps))
+
+
+def _round_training(
+    cfg: LearningConfig, data: TrajectorySet, steps: int, **extra: Any
+) -> TrainConfig:
+    """The loop's TrainConfig: ``steps`` steps on ``cfg.horizon``-sample windows (shorter when
+    an episode is), batches of 32, no validation split, no early stopping."""
     horizon = min(cfg.horizon, int(min(data.lengths)) - 1)
-    train = TrainConfig(
-        steps=cfg.fit_steps,
+    return TrainConfig(
+        steps=steps,
         horizon=horizon,
         batch_size=32,
         seed=cfg.seed,
         progress=False,
         validation_fraction=0.0,
         patience=None,
+        **extra,
     )
-    with warnings.catch_warnings():  # short fits on little data warn; the loop reports results
-        warnings.simplefilter("ignore", UserWarning)
-        return model.fit(data, train)
 
 
 def shifted_parameters(task: Task, shift: Mapping[str, float]) -> dict[str, float]:
@@ -177,17 +185,7 @@ def adapt_round_model(cfg: LearningConfig, model: WorldModel, data: TrajectorySe
     """A copy of the fitted ``model`` adapted on ``data`` (recorded after the change):
     :meth:`WorldModel.adapt` with its default parts, ``cfg.adapt_steps`` steps, no validation
     split, no PINN term."""
-    horizon = min(cfg.horizon, int(min(data.lengths)) - 1)
-    train = TrainConfig(
-        steps=cfg.adapt_steps,
-        horizon=horizon,
-        batch_size=32,
-        seed=cfg.seed,
-        progress=False,
-        validation_fraction=0.0,
-        patience=None,
-        pinn_weight=0.0,
-    )
+    train = _round_training(cfg, data, cfg.adapt_steps, pinn_weight=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return copy.deepcopy(model).adapt(data, train)

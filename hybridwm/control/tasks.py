@@ -143,15 +143,16 @@ class Task(Config):
         return max(1, round(self.seconds / self.dt))
 
     def _index(self, name: str) -> int:
-        return self.get_system().state_names.index(name)
+        # names do not depend on parameter values: the registry's system, not a copy with them
+        return get_system(self.system).state_names.index(name)
 
     def _check_states(self, states: torch.Tensor, what: str = "states") -> None:
-        n_x = self.get_system().n_x
-        if not isinstance(states, torch.Tensor) or states.shape[-1:] != (n_x,):
+        names = get_system(self.system).state_names
+        if not isinstance(states, torch.Tensor) or states.shape[-1:] != (len(names),):
             shape = tuple(states.shape) if hasattr(states, "shape") else type(states).__name__
             raise ShapeError(
-                f"`{what}` of task {self.name!r} must be a torch tensor [..., {n_x}] of "
-                f"{self.system} states {list(self.get_system().state_names)}. Got {shape}."
+                f"`{what}` of task {self.name!r} must be a torch tensor [..., {len(names)}] of "
+                f"{self.system} states {list(names)}. Got {shape}."
             )
 
     def _tip(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
