@@ -1,7 +1,9 @@
 """Uncertainty of world-model ensembles (issue 16): calibrated intervals, change detection, cost.
 
 Per system and seed: 32 training episodes of 3 s (``train`` scenario, dt 0.01), discovery with
-the quick preset's library (``trig-poly``; ``--library``; angles from the data), then a
+the quick preset's library (``trig-poly``; ``--library``; angles from the data; ``--library
+preset`` takes each system's discovery from the full preset: the rational path for the
+cart-pole and the arms), then a
 ``WorldModelEnsemble`` of ``--members`` members (bootstrap over episodes, seeds ``seed + m``)
 per kind, each member ``TrainConfig(steps=--steps, seed=seed + m)`` and otherwise the library's
 defaults. Discovery bags ``--physics-draws`` models (E-SINDy, default 20; its aggregate is
@@ -43,6 +45,7 @@ import numpy as np
 import torch
 
 from hybridwm.evaluation import evaluate
+from hybridwm.evaluation.config import load_preset
 from hybridwm.evaluation.detection import ChangeDetector
 from hybridwm.metrics import (
     IntervalBand,
@@ -81,6 +84,15 @@ def _data(system: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         label = f"{what}+{round((args.shift - 1) * 100)}%"
         out[label] = simulate(**test, scenario="id", seed=seed, params=params)
     return out
+
+
+def _discover_config(system: str, seed: int, args: argparse.Namespace) -> DiscoverConfig:
+    """``--library``'s discovery, or the full preset's for this system, bagged for E-SINDy."""
+    bag = {"ensemble": args.physics_draws, "seed": seed}
+    if args.library != "preset":
+        return DiscoverConfig(library=args.library, **bag)
+    settings = load_preset("full").discover[system.removesuffix("-rig")]
+    return DiscoverConfig(**{**settings, **bag})
 
 
 def _coverage(ev: Any, raw: Any) -> dict[str, float]:
@@ -206,7 +218,12 @@ def main() -> None:
     p.add_argument("--members", type=int, default=5)
     p.add_argument("--eval-duration", type=float, default=2.0)
     p.add_argument("--shift", type=float, default=1.2)
-    p.add_argument("--library", default="trig-poly")
+    p.add_argument(
+        "--library",
+        default="trig-poly",
+        help="a discovery library for every system, or 'preset': each system's discovery of the "
+        "full preset (the rational path for cart-pole, acrobot and reacher)",
+    )
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument(
         "--physics-draws",
@@ -239,7 +256,7 @@ def main() -> None:
     for system in args.systems.split(","):
         for seed in map(int, args.seeds.split(",")):
             data = _data(system, seed, args)
-            dcfg = DiscoverConfig(library=args.library, ensemble=args.physics_draws, seed=seed)
+            dcfg = _discover_config(system, seed, args)
             phys = discover(data["train"], config=dcfg)
             for kind in args.kinds.split(","):
                 t0 = time.perf_counter()

@@ -10,12 +10,21 @@ Array conventions:
     * Step ``k`` of an episode is ``k`` samples after its start (horizon ``k``); the first sample
       is the given initial state, predicted exactly, with zero spread.
 
-Recalibration (a scale factor per horizon band and state, as in split-conformal prediction): on
-validation episodes, ``z = |y - mean| / std``; within each band of horizons ``[1, 2)``, ``[2, 4)``,
-``[4, 8)``, ... the factor ``s = quantile(z, level) / Phi^-1((1 + level) / 2)`` makes the
-central Gaussian ``level`` interval ``mean ± Phi^-1(.) s std`` cover ``level`` of the validation
-samples. Bands double in width because the spread grows with the horizon and far horizons have
+Recalibration (a floor and a scale factor per horizon band and state, as in split-conformal
+prediction): on validation episodes, within each band of horizons ``[1, 2)``, ``[2, 4)``,
+``[4, 8)``, ..., the recalibrated spread is ``sqrt((c std)^2 + b^2)``: a factor ``c`` on the
+members' spread and a floor ``b`` added in quadrature. Their mix is the one under which the
+errors ``y - mean`` are likeliest as Gaussians (a plain factor, ``b = 0``, unless the floor
+pays for its parameter by BIC); their size then makes the central Gaussian ``level`` interval
+``mean ± Phi^-1((1 + level) / 2) sqrt((c std)^2 + b^2)`` cover ``level`` of the validation
+samples (the ``level`` quantile of the errors in those units). Bands double in width because the spread grows with the horizon and far horizons have
 fewer samples.
+
+The floor is what keeps the interval honest when the members agree more closely than they are
+right, e.g. hybrid members that share an almost exact physics term and switch their residuals
+off: a scale factor on a spread of ~0 is still ~0, while the floor gives those bands the
+validation errors' own width. Where the spread does explain the errors (members that disagree
+where they are wrong), the likelihood keeps ``b`` near 0 and the factor alone does the work.
 """
 
 from __future__ import annotations
@@ -189,44 +198,74 @@ def gaussian_nll(mean: Any, std: Any, true: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Recalibration:
-    """Scale factors of the predicted spread per horizon band and state (see the module
-    docstring); fitted by :func:`fit_recalibration`, saved as JSON with its model.
+    """Floors and scale factors of the predicted spread per horizon band and state (see the
+    module docstring); fitted by :func:`fit_recalibration`, saved as JSON with its model.
 
     Attributes:
         level: the interval probability the factors were fitted for.
         starts: (K,) first step of each horizon band (1, 2, 4, ...); band ``k`` covers the
             steps from ``starts[k]`` up to ``starts[k+1]`` (the last one runs on).
-        scale: (K, n_x) factor of each band and state (> 0), fitted on the band's samples
-            and applied at its geometric centre ``starts[k] * sqrt(2)``, interpolated
-            linearly in ``log2(step)`` between centres (constant beyond the first and last).
+        scale: (K, n_x) factor of each band and state (>= 0; 0 where the spread carries no
+            information and the floor alone gives the width), fitted on the band's samples
+            and applied at the geometric centre of the steps it was fitted on (``centres``),
+            interpolated linearly in ``log2(step)`` between centres (constant beyond the
+            first and last).
+        floor: (K, n_x) spread added in quadrature to the scaled one (>= 0, in the states'
+            units), interpolated like ``scale``; ``None`` (files written before floors
+            existed) means zeros.
+        centres: (K,) step at which each band's values apply, ``sqrt(first * last)`` of the
+            band's fitted steps (the last band ends with the validation episodes); ``None``
+            (older files) means ``starts * sqrt(2)``.
     """
 
     level: float
     starts: np.ndarray
     scale: np.ndarray
+    floor: np.ndarray | None = None
+    centres: np.ndarray | None = None
+
+    def _per_step(self, values: np.ndarray, n_steps: int) -> np.ndarray:
+        """(n_steps, n_x) band values interpolated log-linearly between the bands' geometric
+        centres, so the interval has no steps."""
+        if self.centres is None:
+            centres = np.log2(self.starts) + 0.5
+        else:
+            centres = np.log2(self.centres)
+        at = np.log2(np.maximum(np.arange(n_steps), 1))
+        return np.stack([np.interp(at, centres, col) for col in values.T], 1)
+
+    def terms(self, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(factor, floor)``, each (n_steps, n_x), of steps 0..n_steps-1: the recalibrated
+        spread of step ``k`` is ``sqrt((factor[k] std)^2 + floor[k]^2)``; step 0 (the given
+        initial state) has factor 1 and floor 0."""
+        factor = self._per_step(self.scale, n_steps)
+        floor = np.zeros_like(factor) if self.floor is None else self._per_step(self.floor, n_steps)
+        first = np.arange(n_steps)[:, None] < 1
+        return np.where(first, 1.0, factor), np.where(first, 0.0, floor)
 
     def apply(self, std: Any) -> np.ndarray:
-        """The recalibrated spread: ``std`` (..., T, n_x) times each step's factor (step 0,
-        the given initial state, keeps its spread)."""
+        """The recalibrated spread of ``std`` (..., T, n_x): each step's
+        ``sqrt((factor std)^2 + floor^2)`` (step 0, the given initial state, keeps its
+        spread)."""
         s = np.asarray(std, dtype=np.float64)
         if s.ndim < 2 or s.shape[-1] != self.scale.shape[1]:
             raise ShapeError(
                 f"`std` must be (..., T, n_x) with n_x = {self.scale.shape[1]}. Got {s.shape}."
             )
-        steps = np.arange(s.shape[-2])
-        # log-linear between the bands' geometric centres, so the interval has no steps
-        centres = np.log2(self.starts) + 0.5
-        at = np.log2(np.maximum(steps, 1))
-        factor = np.stack([np.interp(at, centres, col) for col in self.scale.T], 1)
-        return s * np.where(steps[:, None] >= 1, factor, 1.0)
+        factor, floor = self.terms(s.shape[-2])
+        return np.sqrt((factor * s) ** 2 + floor**2)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``from_dict`` reads it back)."""
-        return {"level": self.level, "starts": self.starts.tolist(), "scale": self.scale.tolist()}
+        out = {"level": self.level, "starts": self.starts.tolist(), "scale": self.scale.tolist()}
+        for name in ("floor", "centres"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name).tolist()
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "recalibration") -> Recalibration:
-        """Read :meth:`to_dict`'s form back, checked.
+        """Read :meth:`to_dict`'s form back, checked (``floor`` may be absent: zeros).
 
         Raises:
             FormatError: a field is missing or malformed (naming ``source``).
@@ -235,23 +274,32 @@ class Recalibration:
             level = float(data["level"])
             starts = np.asarray(data["starts"], dtype=np.int64)
             scale = np.asarray(data["scale"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
+            floor, centres = (data.get(k) for k in ("floor", "centres"))
+            floor = None if floor is None else np.asarray(floor, dtype=np.float64)
+            centres = None if centres is None else np.asarray(centres, dtype=np.float64)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(
                 f"{source} must hold `level`, `starts` and `scale` ({exc!r}); refit it with "
                 f"fit_recalibration or calibrate()."
             ) from None
         ok = 0 < level < 1 and starts.ndim == 1 and scale.ndim == 2
         ok = ok and len(starts) == len(scale) > 0 and bool(np.all(np.diff(starts) > 0))
-        if not ok or not np.all(np.isfinite(scale)) or not np.all(scale > 0):
+        zeros = np.zeros_like(scale) if floor is None else floor
+        ok = ok and zeros.shape == scale.shape and bool(np.all(np.isfinite(zeros)))
+        ok = ok and bool(np.all(np.isfinite(scale))) and bool(np.all(zeros >= 0))
+        ok = ok and (centres is None or _increasing_from_one(centres, len(starts)))
+        if not ok or not np.all(scale >= 0) or not np.all(scale + zeros > 0):
             raise FormatError(
-                f"{source} is malformed: `level` in (0, 1), increasing `starts` (K,) and "
-                f"finite positive `scale` (K, n_x) expected; refit it."
+                f"{source} is malformed: `level` in (0, 1), increasing `starts` (K,), "
+                f"finite `scale` (K, n_x) >= 0 and a `floor` of `scale`'s shape (>= 0), not "
+                f"both 0, and increasing `centres` (K,) >= 1 expected; refit it."
             )
-        return cls(level, starts, scale)
+        return cls(level, starts, scale, floor, centres)
 
 
 def fit_recalibration(mean: Any, std: Any, true: Any, *, level: float = 0.9) -> Recalibration:
-    """Fit the spread's scale factors on validation predictions (see the module docstring).
+    """Fit the spread's floors and scale factors on validation predictions (see the module
+    docstring).
 
     Args:
         mean: (n_episodes, T, n_x) predictive means (or a list of (T_e, n_x) episodes).
@@ -261,7 +309,7 @@ def fit_recalibration(mean: Any, std: Any, true: Any, *, level: float = 0.9) -> 
 
     Returns:
         A :class:`Recalibration` with one band per power of two up to the longest episode; a
-        band or state with no usable sample (zero spread, diverged) keeps the factor 1.
+        band or state with no usable sample (diverged) keeps the factor 1 and floor 0.
 
     Raises:
         ShapeError: the shapes differ, or the episodes have fewer than 2 samples.
@@ -271,16 +319,57 @@ def fit_recalibration(mean: Any, std: Any, true: Any, *, level: float = 0.9) -> 
     _same_shape(mean=m, std=s, true=y)
     if y.shape[1] < 2:
         raise ShapeError("Recalibration needs episodes of at least 2 samples (one step ahead).")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.abs(y - m) / s
-    usable = np.isfinite(z) & (s > 0)
+    with np.errstate(invalid="ignore"):
+        err = y - m
+        usable = np.isfinite(err) & np.isfinite(s) & (s >= 0)
     starts = 2 ** np.arange(int(np.log2(y.shape[1] - 1)) + 1)
-    scale = np.ones((len(starts), y.shape[2]))
-    z_level = float(ndtri(0.5 + level / 2))
+    scale, floor = np.ones((len(starts), y.shape[2])), np.zeros((len(starts), y.shape[2]))
+    centres = np.empty(len(starts))
     for k, lo in enumerate(starts):
         hi = starts[k + 1] if k + 1 < len(starts) else y.shape[1]
+        centres[k] = np.sqrt(lo * (hi - 1))
         for i in range(y.shape[2]):
-            zi = z[:, lo:hi, i][usable[:, lo:hi, i]]
-            if zi.size and np.quantile(zi, level) > 0:
-                scale[k, i] = np.quantile(zi, level) / z_level
-    return Recalibration(level, starts.astype(np.int64), scale)
+            ok = usable[:, lo:hi, i]
+            scale[k, i], floor[k, i] = _band_terms(
+                np.abs(err[:, lo:hi, i][ok]), s[:, lo:hi, i][ok], level
+            )
+    return Recalibration(level, starts.astype(np.int64), scale, floor, centres)
+
+
+def _increasing_from_one(values: np.ndarray, n: int) -> bool:
+    ok = values.shape == (n,) and bool(np.all(np.isfinite(values)))
+    return ok and bool(np.all(values >= 1)) and bool(np.all(np.diff(values) > 0))
+
+
+def _band_terms(err: np.ndarray, std: np.ndarray, level: float) -> tuple[float, float]:
+    """``(factor, floor)`` of one band and state from its (n,) absolute errors and spreads.
+
+    The recalibrated spread is ``B sqrt(w (std / s)^2 + 1 - w)``, ``s`` the spreads' RMS:
+    ``w`` (0: a constant width, 1: a factor on the spread alone) maximises the Gaussian
+    likelihood of the errors with the best ``B`` for each ``w`` (profiled out), over 101
+    values; ``w = 1`` (the plain factor) is kept unless the other raises the log-likelihood by
+    more than BIC's ``log(n) / 2`` for its one parameter. ``B`` then matches ``level``'s
+    quantile. Returned as ``factor = B sqrt(w) / s``, ``floor = B sqrt(1 - w)``.
+    """
+    if not err.size:
+        return 1.0, 0.0
+    rms = float(np.sqrt(np.mean(std**2)))
+    w = np.linspace(1.0, 0.0, 101) if rms > 0 else np.zeros(1)
+    ratio = std / rms if rms > 0 else np.zeros_like(std)
+    var = w[:, None] * ratio[None, :] ** 2 + (1 - w[:, None])  # (W, n), relative
+    with np.errstate(divide="ignore", invalid="ignore"):
+        profile = np.log(var).mean(1) + np.log((err[None, :] ** 2 / var).mean(1))
+    profile = np.where(np.isfinite(profile), profile, np.inf)
+    best = int(np.argmin(profile))
+    if 0.5 * err.size * (profile[0] - profile[best]) <= 0.5 * np.log(err.size):
+        best = 0  # w[0] is 1 whenever the spread is not all zero
+    if not np.isfinite(profile[best]):
+        return 1.0, 0.0  # errors and spreads all zero
+    rel = np.sqrt(var[best])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = err[rel > 0] / rel[rel > 0]
+    big = float(np.quantile(z, level)) / float(ndtri(0.5 + level / 2)) if z.size else 0.0
+    if big <= 0:
+        return 1.0, 0.0
+    factor = big * np.sqrt(w[best]) / rms if rms > 0 else 0.0
+    return float(factor), float(big * np.sqrt(1 - w[best]))

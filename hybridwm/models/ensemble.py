@@ -259,15 +259,19 @@ class WorldModelEnsemble:
 
     def spread(self, samples: Any) -> Any:
         """The predictive spread of trajectory samples (M, ..., T+1, n_obs): the members'
-        standard deviation, recalibrated when :meth:`calibrate` has fitted a recalibration."""
+        standard deviation, recalibrated (floor and factor per step, see
+        :class:`~hybridwm.metrics.Recalibration`) when :meth:`calibrate` has fitted one."""
         std = samples.std(0, correction=0) if isinstance(samples, torch.Tensor) else samples.std(0)
         cal = getattr(self, "calibration_", None)
         if cal is None:
             return std
-        factor = cal.apply(np.ones(std.shape[-2:]))
+        factor, floor = cal.terms(std.shape[-2])
         if isinstance(std, torch.Tensor):
-            return std * torch.as_tensor(factor, dtype=std.dtype, device=std.device)
-        return std * factor
+            factor, floor = (
+                torch.as_tensor(a, dtype=std.dtype, device=std.device) for a in (factor, floor)
+            )
+            return torch.sqrt((factor * std) ** 2 + floor**2)
+        return np.sqrt((factor * std) ** 2 + floor**2)
 
     def rollout(
         self,

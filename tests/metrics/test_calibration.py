@@ -81,6 +81,35 @@ def test_recalibration_restores_the_level_and_round_trips():
     assert before < 0.5 and abs(after[1:].mean() - 0.9) < 0.03
     back = Recalibration.from_dict(cal.to_dict())
     np.testing.assert_array_equal(back.apply(std2), cal.apply(std2))
+    assert not np.any(cal.floor)  # the spread explains the errors: a factor alone
+    # files written before floors and centres: a factor applied at starts * sqrt(2), as then
+    old = Recalibration.from_dict({k: cal.to_dict()[k] for k in ("level", "starts", "scale")})
+    assert old.floor is None and old.centres is None
+    at = np.log2(np.arange(1, 12))
+    factor = np.interp(at, np.log2(cal.starts) + 0.5, cal.scale[:, 0])
+    np.testing.assert_allclose(old.apply(std2)[:, 1:, 0], std2[:, 1:, 0] * factor, rtol=1e-12)
+
+
+def test_a_floor_makes_intervals_of_members_that_agree_but_are_wrong():
+    # members that agree to 1e-9 (a shared, nearly exact physics term) while the truth is
+    # off by errors growing from 0.01 to 0.12: a factor on the spread alone cannot help
+    def case(seed, T):
+        r = np.random.default_rng(seed)
+        mean = r.normal(size=(300, T, 2))
+        true = mean + 0.01 * (1 + np.arange(T))[None, :, None] * r.normal(size=mean.shape)
+        true[:, 0] = mean[:, 0]
+        return mean, 1e-9 * r.uniform(0.5, 2, mean.shape), true
+
+    # validation episodes as long as the horizons to be predicted (here longer: 16 vs 12)
+    cal = fit_recalibration(*case(0, 16), level=0.9)
+    assert np.all(cal.floor > 0)
+    np.testing.assert_allclose(cal.centres, np.sqrt([1, 2 * 3, 4 * 7, 8 * 15]))
+    mean2, std2, true2 = case(7, 12)
+    before = interval_coverage(*gaussian_interval(mean2, std2, 0.9), true2)[1:]
+    after = interval_coverage(*gaussian_interval(mean2, cal.apply(std2), 0.9), true2)[1:]
+    assert np.all(before < 0.01) and np.all(np.abs(after - 0.9) < 0.05), after
+    back = Recalibration.from_dict(cal.to_dict())
+    np.testing.assert_array_equal(back.apply(std2), cal.apply(std2))
 
 
 def test_auroc_and_threshold():
@@ -114,6 +143,10 @@ def test_errors_teach_the_fix():
         Recalibration.from_dict({"level": 0.9})
     with pytest.raises(FormatError, match="malformed"):
         Recalibration.from_dict({"level": 0.9, "starts": [1, 2], "scale": [[1.0], [-1.0]]})
+    with pytest.raises(FormatError, match="a `floor` of `scale`'s shape"):
+        Recalibration.from_dict({"level": 0.9, "starts": [1], "scale": [[0.0]], "floor": [[0.0]]})
+    with pytest.raises(FormatError, match="a `floor` of `scale`'s shape"):
+        Recalibration.from_dict({"level": 0.9, "starts": [1], "scale": [[1.0]], "floor": [-1]})
     with pytest.raises(ShapeError, match="n_x = 1"):
         Recalibration(0.9, np.array([1]), np.ones((1, 1))).apply(np.ones((3, 2)))
     with pytest.raises(DataError, match="`negatives` must be a non-empty"):
