@@ -8,11 +8,11 @@ cart-pole and the arms), then a
 per kind, each member ``TrainConfig(steps=--steps, seed=seed + m)`` and otherwise the library's
 defaults. Discovery bags ``--physics-draws`` models (E-SINDy, default 20; its aggregate is
 the physics every hybrid member shares); the kind ``hybrid-draws`` gives each hybrid member
-its own draw of the coefficients from the bagged mean and std instead. The ensembles are recalibrated (a scale factor per horizon band and state, matched to
-90 %) and the change detector's threshold is set on 16 ``id`` validation episodes (seed 1000 +
-seed); nothing is tuned on the test episodes.
+its own draw of the coefficients from the bagged mean and std instead. The ensembles are recalibrated (a factor and a floor per horizon band and state, matched to
+90 %) and the change detector's threshold is set on ``--val-episodes`` (16) ``id`` validation
+episodes (seed 1000 + seed); nothing is tuned on the test episodes.
 
-Test scenarios, 16 episodes of ``--eval-duration`` s each: ``id`` (seed ``seed``),
+Test scenarios, ``--test-episodes`` (16) episodes of ``--eval-duration`` s each: ``id`` (seed ``seed``),
 ``ood-state`` (the scenario of that name), ``mass+20%`` and ``length+20%`` (the ``id``
 initial states and actions with that parameter 1.2x the nominal; ``--shift`` sets the factor).
 
@@ -71,11 +71,12 @@ SHIFTED = {
 
 def _data(system: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     sim = {"system": system, "dt": 0.01, "progress": False}
-    test = {**sim, "n_trajectories": 16, "duration": args.eval_duration}
+    test = {**sim, "n_trajectories": args.test_episodes, "duration": args.eval_duration}
+    val = {**test, "n_trajectories": args.val_episodes}
     base = get_system(system.removesuffix("-rig")).parameters
     out = {
         "train": simulate(**sim, scenario="train", n_trajectories=32, duration=3.0, seed=seed),
-        "val": simulate(**test, scenario="id", seed=1000 + seed),
+        "val": simulate(**val, scenario="id", seed=1000 + seed),
         "id": simulate(**test, scenario="id", seed=seed),
         "ood-state": simulate(**test, scenario="ood-state", seed=seed),
     }
@@ -107,8 +108,9 @@ def _coverage(ev: Any, raw: Any) -> dict[str, float]:
 
 
 def _cost(ens: WorldModelEnsemble, data: Any, repeats: int) -> float:
-    x0 = np.stack([tr.x[0] for tr in data])
-    us = np.stack([tr.u[:100] for tr in data])
+    episodes = list(data)[:16]  # the same batch whatever --test-episodes is
+    x0 = np.stack([tr.x[0] for tr in episodes])
+    us = np.stack([tr.u[:100] for tr in episodes])
     one, times = ens.members_[0], {"one": [], "ensemble": []}
     for _ in range(repeats):  # interleaved, so load changes hit both alike
         for name, f in (("one", one.rollout), ("ensemble", ens.rollout_samples)):
@@ -217,6 +219,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--members", type=int, default=5)
     p.add_argument("--eval-duration", type=float, default=2.0)
+    p.add_argument(
+        "--val-episodes",
+        type=int,
+        default=16,
+        help="id validation episodes for the recalibration and the detector's threshold",
+    )
+    p.add_argument("--test-episodes", type=int, default=16, help="test episodes per scenario")
     p.add_argument("--shift", type=float, default=1.2)
     p.add_argument(
         "--library",

@@ -369,10 +369,12 @@ def uncertainty_section(run: RunData) -> Section | None:
     blocks: list[Block] = [
         Paragraph(
             "Ensembles of each model kind predict a mean and a spread; the spread is recalibrated "
-            "on in-distribution validation episodes. A well-calibrated 90 % interval holds the "
-            "truth 90 % of the time; out of distribution, the coverage shows how honest the "
-            "intervals stay. The change detector scores each episode (ensemble disagreement, "
-            "plus the physics residual for physics and hybrid models)."
+            "on in-distribution validation episodes (per horizon band and state, a factor on the "
+            "members' spread and a floor for errors the members agree on). A well-calibrated "
+            "90 % interval holds the truth 90 % of the time; out of distribution, the coverage "
+            "shows how honest the intervals stay. The change detector scores each episode "
+            "(ensemble disagreement, plus the physics residual and, for gated hybrids, the "
+            "distance from the training data)."
         )
     ]
     systems = list(dict.fromkeys(r.system for r in doc.rows))
