@@ -67,3 +67,43 @@ def test_control_plans_over_a_saved_ensemble(tmp_path: Path, capsys) -> None:
     assert results["model"] == "hybrid-ensemble" and results["planner"]["disagreement"] == 1.0
     assert run([*args, "--float32", "--out", str(tmp_path / "f32")]) == 2  # its own dtype
     assert "An ensemble plans in its own dtype" in " ".join(capsys.readouterr().err.split())
+
+
+def test_fit_an_ensemble_calibrated_with_its_detector(tmp_path: Path, capsys) -> None:
+    files = {n: write_trajectories(_episodes(6, s), tmp_path / f"{n}.parquet")
+             for n, s in (("train", 0), ("cal", 1), ("test", 2))}  # fmt: skip
+    physics = PRIOR.save(tmp_path / "prior.json")
+    out = tmp_path / "ens"
+    args = ["fit", "--data", str(files["train"]), "--model", "hybrid", "--physics", str(physics)]
+    args += ["--hidden", "8", "--epochs", "1", "--horizon", "8", "--no-progress"]
+    args += ["--members", "2", "--out", str(out)]
+    assert run([*args, "--calibration", str(files["cal"])]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "ensemble of 2 members" in printed and "Recalibrated on 6 episodes" in printed
+    ens = WorldModelEnsemble.load(out)
+    assert len(ens.members_) == 2 and ens.calibration_ is not None
+    detector = ChangeDetector.load(out / "detector.json")
+    assert detector.threshold > 0
+    evaluate = ["evaluate", "--model", str(out), "--data", str(files["test"])]
+    assert run([*evaluate, "--detector", str(out / "detector.json")]) == 0
+    assert "flagged" in capsys.readouterr().out
+    assert run(args) == 0  # refits into the same directory; without --calibration it says so
+    assert "Not recalibrated" in " ".join(capsys.readouterr().out.split())
+    assert WorldModelEnsemble.load(out).calibration_ is None
+    assert not (out / "detector.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--members", "0"], "`--members` must be an integer >= 1"),
+        (["--physics-draws"], "--physics-draws applies to an ensemble; add `--members N`"),
+        (["--calibration", "x.parquet"], "--calibration applies to an ensemble"),
+        (["--members", "3", "--resume"], "cannot be resumed"),
+    ],
+)
+def test_fit_ensemble_flags_teach_the_fix(tmp_path: Path, capsys, extra, match) -> None:
+    data = write_trajectories(_episodes(2, 0), tmp_path / "train.parquet")
+    args = ["fit", "--data", str(data), "--model", "learned", "--out", str(tmp_path / "m")]
+    assert run([*args, *extra]) == 2
+    assert match in " ".join(capsys.readouterr().err.split())

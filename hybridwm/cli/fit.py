@@ -15,12 +15,14 @@ from hybridwm.cli.flags import build_config, config_flags
 from hybridwm.cli.reading import DataOpt, DataOptions, data_flags
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import ConfigError
+from hybridwm.evaluation.detection import ChangeDetector
 from hybridwm.models import KINDS, ModelSpec, WorldModel
+from hybridwm.models.ensemble import WorldModelEnsemble
 from hybridwm.models.persistence import is_model_dir
 from hybridwm.physics import PhysicsModel, load_prior
 from hybridwm.training import TrainConfig, save_checkpoint
 
-__all__ = ["check_out", "checkpoint_path", "fit", "load_physics", "model_options"]
+__all__ = ["check_out", "checkpoint_path", "fit", "fit_ensemble", "load_physics", "model_options"]
 
 MODEL = "Model"
 PRIOR_HELP = (
@@ -35,6 +37,21 @@ Kind = enum.Enum("Kind", {kind: kind for kind in KINDS}, type=str)  # type: igno
 RESUME_HELP = (
     "Continue the interrupted fit whose checkpoint Ctrl-C left in OUT/checkpoint/last.pt (or "
     "in --checkpoint-dir); give the same data and settings."
+)
+ENSEMBLE = "Ensemble (uncertainty)"
+MEMBERS_HELP = (
+    "Fit an ensemble of this many members (>= 2) instead of one model: each on a bootstrap "
+    "resample of the episodes, member m with seed + m. The directory it is saved in is read by "
+    "rollout, evaluate and control like a model's."
+)
+DRAWS_HELP = (
+    "Give each physics/hybrid member its own draw of the coefficients from the physics JSON's "
+    "E-SINDy statistics (`hybridwm discover --ensemble N`); needs --members."
+)
+CALIBRATION_HELP = (
+    "Held-out in-distribution episodes (a trajectory file, read like --data): the ensemble's "
+    "spread is recalibrated on them, and a change detector is fitted and saved as "
+    "OUT/detector.json (for `hybridwm evaluate --detector`); needs --members."
 )
 #: the spelling of `--hidden` for a network without hidden layers (one linear map)
 LINEAR = "linear"
@@ -117,10 +134,12 @@ def check_out(out: Path) -> None:
             f"`--out` must be a directory to save the model in (new, empty, or a model directory "
             f"to replace). Got {str(out)!r}, an existing file. Give another path or remove it."
         )
-    if out.is_dir() and any(out.iterdir()) and not is_model_dir(out):
+    replaceable = is_model_dir(out) or (out / "ensemble.json").is_file()
+    if out.is_dir() and any(out.iterdir()) and not replaceable:
         raise ConfigError(
-            f"`--out` must be a new or empty directory, or a hybridwm model directory to replace. "
-            f"Got {str(out)!r}, a directory with other files. Give another path."
+            f"`--out` must be a new or empty directory, or a hybridwm model (or ensemble) "
+            f"directory to replace. Got {str(out)!r}, a directory with other files. Give another "
+            f"path."
         )
     parent = out.absolute().parent
     while not parent.exists():
@@ -233,6 +252,13 @@ def fit(
     trainable_physics: Annotated[bool | None, _option(TRAINABLE_HELP)] = None,
     no_angles: Annotated[bool, _option("No periodic embedding of angles.", "--no-angles")] = False,
     resume: Annotated[bool, typer.Option("--resume", help=RESUME_HELP)] = False,
+    members: Annotated[int, typer.Option(help=MEMBERS_HELP, rich_help_panel=ENSEMBLE)] = 1,
+    physics_draws: Annotated[
+        bool, typer.Option("--physics-draws", help=DRAWS_HELP, rich_help_panel=ENSEMBLE)
+    ] = False,
+    calibration: Annotated[
+        Path | None, typer.Option(help=CALIBRATION_HELP, rich_help_panel=ENSEMBLE)
+    ] = None,
     *,
     reading: DataOptions,
     model_settings: dict[str, Any],
@@ -240,9 +266,22 @@ def fit(
 ) -> None:
     """Fit a world model (learned, physics or hybrid) to trajectories and save it."""
     check_out(out)
+    _check_ensemble_flags(members, physics_draws, calibration, resume)
     cfg = _resume(build_config(TrainConfig, config, settings), out, resume)
     options = model_options(model_settings, hidden, no_angles)
     phys = load_physics(physics, prior)
+    if members > 1:
+        ens = WorldModelEnsemble(
+            kind,
+            physics=phys,
+            n_members=members,
+            physics_draws=physics_draws,
+            seed=cfg.seed,
+            trainable_physics=trainable_physics,
+            **options,
+        )
+        fit_ensemble(ens, reading, data, validation, calibration, cfg, out)
+        return
     try:
         wm = WorldModel.from_kind(
             kind, physics=phys, trainable_physics=trainable_physics, **options
@@ -310,3 +349,76 @@ def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
             "Physical parameters: " + ", ".join(f"{k} = {v:.5g}" for k, v in vals.items()),
             highlight=False,
         )
+
+
+def _check_ensemble_flags(
+    members: int, physics_draws: bool, calibration: Path | None, resume: bool
+) -> None:
+    """``--members`` and the flags that need it.
+
+    Raises:
+        ConfigError: ``--members`` < 1; ``--physics-draws``/``--calibration`` without
+            ``--members`` >= 2; ``--resume`` with an ensemble.
+    """
+    if members < 1:
+        raise ConfigError(
+            f"`--members` must be an integer >= 1 (1: one model; >= 2: an ensemble). Got {members}."
+        )
+    alone = [
+        f for f, v in (("--physics-draws", physics_draws), ("--calibration", calibration)) if v
+    ]
+    if members == 1 and alone:
+        raise ConfigError(
+            f"{' and '.join(alone)} {'apply' if len(alone) > 1 else 'applies'} to an ensemble; "
+            f"add `--members N` (N >= 2, e.g. 5) or drop {' and '.join(alone)}."
+        )
+    if members > 1 and resume:
+        raise ConfigError(
+            f"`--resume` continues one interrupted model's fit; an ensemble of {members} members "
+            f"cannot be resumed. Fit it again without --resume."
+        )
+
+
+def fit_ensemble(
+    ens: WorldModelEnsemble,
+    reading: DataOptions,
+    data: Path,
+    validation: Path | None,
+    calibration: Path | None,
+    cfg: TrainConfig,
+    out: Path,
+) -> None:
+    """Fit, recalibrate (``--calibration``), save and describe an ensemble; with calibration
+    episodes also fit and save its change detector (``OUT/detector.json``)."""
+    ts = reading.read(data)
+    val = reading.read(validation) if validation is not None else None
+    cal = reading.read(calibration) if calibration is not None else None
+    ens.fit(ts, cfg, validation=val)
+    detector = None
+    if cal is not None:
+        ens.calibrate(cal)
+        detector = ChangeDetector.fit(ens, cal)
+    path = ens.save(out)
+    hists = [m.history_ for m in ens.members_]
+    console.print(
+        f"Fitted a [bold]{ens.kind}[/bold] ensemble of {len(hists)} members on {len(ts)} "
+        f"episodes (optimizer steps {', '.join(str(h.steps) for h in hists)}; best scores "
+        f"{', '.join(f'{h.best_score:.4g}' for h in hists)}).",
+        highlight=False,
+    )
+    if detector is None:
+        console.print(
+            "Not recalibrated: its spread is the members' raw spread, which is usually "
+            "overconfident. Give --calibration FILE (held-out in-distribution episodes) to "
+            "recalibrate it and fit a change detector."
+        )
+    else:
+        det_path = detector.save(path / "detector.json")
+        console.print(
+            f"Recalibrated on {len(cal)} episodes (90 % intervals); change detector "
+            f"({', '.join(detector.parts)}; threshold {detector.threshold:.4g}, "
+            f"{detector.false_alarm:.0%} false alarms on those episodes) saved to "
+            f"[green]{det_path}[/green]. Use it with `hybridwm evaluate --detector`.",
+            highlight=False,
+        )
+    console.print(f"Saved to [green]{path}[/green]")
