@@ -208,8 +208,8 @@ class Recalibration:
         scale: (K, n_x) factor of each band and state (>= 0; 0 where the spread carries no
             information and the floor alone gives the width), fitted on the band's samples
             and applied at the geometric centre of the steps it was fitted on (``centres``),
-            interpolated linearly in ``log2(step)`` between centres (constant beyond the
-            first and last).
+            interpolated geometrically in ``log2(step)`` between centres (linearly for a
+            state with a zero value; constant beyond the first and last).
         floor: (K, n_x) spread added in quadrature to the scaled one (>= 0, in the states'
             units), interpolated like ``scale``; ``None`` (files written before floors
             existed) means zeros.
@@ -225,14 +225,22 @@ class Recalibration:
     centres: np.ndarray | None = None
 
     def _per_step(self, values: np.ndarray, n_steps: int) -> np.ndarray:
-        """(n_steps, n_x) band values interpolated log-linearly between the bands' geometric
-        centres, so the interval has no steps."""
+        """(n_steps, n_x) band values between the bands' centres, so the interval has no
+        steps: geometric in ``log2(step)`` (exact for widths that grow as a power of the
+        horizon) where a state's values are all positive, linear otherwise and in files
+        written before ``centres`` existed (as they were then)."""
+        at = np.log2(np.maximum(np.arange(n_steps), 1))
         if self.centres is None:
             centres = np.log2(self.starts) + 0.5
-        else:
-            centres = np.log2(self.centres)
-        at = np.log2(np.maximum(np.arange(n_steps), 1))
-        return np.stack([np.interp(at, centres, col) for col in values.T], 1)
+            return np.stack([np.interp(at, centres, col) for col in values.T], 1)
+        centres = np.log2(self.centres)
+        cols = [
+            np.exp(np.interp(at, centres, np.log(col)))
+            if np.all(col > 0)
+            else np.interp(at, centres, col)
+            for col in values.T
+        ]
+        return np.stack(cols, 1)
 
     def terms(self, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         """``(factor, floor)``, each (n_steps, n_x), of steps 0..n_steps-1: the recalibrated

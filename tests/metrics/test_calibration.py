@@ -107,7 +107,9 @@ def test_a_floor_makes_intervals_of_members_that_agree_but_are_wrong():
     mean2, std2, true2 = case(7, 12)
     before = interval_coverage(*gaussian_interval(mean2, std2, 0.9), true2)[1:]
     after = interval_coverage(*gaussian_interval(mean2, cal.apply(std2), 0.9), true2)[1:]
-    assert np.all(before < 0.01) and np.all(np.abs(after - 0.9) < 0.05), after
+    # errors growing as a power of the horizon: geometric interpolation between the bands'
+    # centres is exact there, so every step is covered as the level says, between centres too
+    assert np.all(before < 0.01) and np.all(np.abs(after - 0.9) < 0.035), after
     back = Recalibration.from_dict(cal.to_dict())
     np.testing.assert_array_equal(back.apply(std2), cal.apply(std2))
 
