@@ -87,7 +87,8 @@ def test_fit_an_ensemble_calibrated_with_its_detector(tmp_path: Path, capsys) ->
     evaluate = ["evaluate", "--model", str(out), "--data", str(files["test"])]
     assert run([*evaluate, "--detector", str(out / "detector.json")]) == 0
     assert "flagged" in capsys.readouterr().out
-    assert run(args) == 0  # refits into the same directory; without --calibration it says so
+    # refits into the same directory, two members at a time; without --calibration it says so
+    assert run([*args, "--workers", "2"]) == 0
     assert "Not recalibrated" in " ".join(capsys.readouterr().out.split())
     assert WorldModelEnsemble.load(out).calibration_ is None
     assert not (out / "detector.json").exists()
@@ -100,6 +101,8 @@ def test_fit_an_ensemble_calibrated_with_its_detector(tmp_path: Path, capsys) ->
         (["--physics-draws"], "--physics-draws applies to an ensemble; add `--members N`"),
         (["--calibration", "x.parquet"], "--calibration applies to an ensemble"),
         (["--members", "3", "--resume"], "cannot be resumed"),
+        (["--workers", "2"], "--workers applies to an ensemble"),
+        (["--members", "2", "--workers", "0"], "`--workers` must be an integer >= 1"),
     ],
 )
 def test_fit_ensemble_flags_teach_the_fix(tmp_path: Path, capsys, extra, match) -> None:

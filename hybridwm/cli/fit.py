@@ -48,6 +48,10 @@ DRAWS_HELP = (
     "Give each physics/hybrid member its own draw of the coefficients from the physics JSON's "
     "E-SINDy statistics (`hybridwm discover --ensemble N`); needs --members."
 )
+WORKERS_HELP = (
+    "Train this many ensemble members at a time, each in its own process (the members are the "
+    "same as with 1); needs --members."
+)
 CALIBRATION_HELP = (
     "Held-out in-distribution episodes (a trajectory file, read like --data): the ensemble's "
     "spread is recalibrated on them, and a change detector is fitted and saved as "
@@ -259,6 +263,7 @@ def fit(
     calibration: Annotated[
         Path | None, typer.Option(help=CALIBRATION_HELP, rich_help_panel=ENSEMBLE)
     ] = None,
+    workers: Annotated[int, typer.Option(help=WORKERS_HELP, rich_help_panel=ENSEMBLE)] = 1,
     *,
     reading: DataOptions,
     model_settings: dict[str, Any],
@@ -266,7 +271,7 @@ def fit(
 ) -> None:
     """Fit a world model (learned, physics or hybrid) to trajectories and save it."""
     check_out(out)
-    _check_ensemble_flags(members, physics_draws, calibration, resume)
+    _check_ensemble_flags(members, physics_draws, calibration, resume, workers)
     cfg = _resume(build_config(TrainConfig, config, settings), out, resume)
     options = model_options(model_settings, hidden, no_angles)
     phys = load_physics(physics, prior)
@@ -280,7 +285,7 @@ def fit(
             trainable_physics=trainable_physics,
             **options,
         )
-        fit_ensemble(ens, reading, data, validation, calibration, cfg, out)
+        fit_ensemble(ens, reading, data, validation, calibration, cfg, out, workers)
         return
     try:
         wm = WorldModel.from_kind(
@@ -352,21 +357,22 @@ def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
 
 
 def _check_ensemble_flags(
-    members: int, physics_draws: bool, calibration: Path | None, resume: bool
+    members: int, physics_draws: bool, calibration: Path | None, resume: bool, workers: int
 ) -> None:
     """``--members`` and the flags that need it.
 
     Raises:
-        ConfigError: ``--members`` < 1; ``--physics-draws``/``--calibration`` without
-            ``--members`` >= 2; ``--resume`` with an ensemble.
+        ConfigError: ``--members`` < 1; ``--physics-draws``/``--calibration``/``--workers``
+            without ``--members`` >= 2; ``--workers`` < 1; ``--resume`` with an ensemble.
     """
+    if workers < 1:
+        raise ConfigError(f"`--workers` must be an integer >= 1. Got {workers}.")
     if members < 1:
         raise ConfigError(
             f"`--members` must be an integer >= 1 (1: one model; >= 2: an ensemble). Got {members}."
         )
-    alone = [
-        f for f, v in (("--physics-draws", physics_draws), ("--calibration", calibration)) if v
-    ]
+    given = (("--physics-draws", physics_draws), ("--calibration", calibration))
+    alone = [f for f, v in (*given, ("--workers", workers > 1)) if v]
     if members == 1 and alone:
         raise ConfigError(
             f"{' and '.join(alone)} {'apply' if len(alone) > 1 else 'applies'} to an ensemble; "
@@ -387,13 +393,14 @@ def fit_ensemble(
     calibration: Path | None,
     cfg: TrainConfig,
     out: Path,
+    workers: int = 1,
 ) -> None:
     """Fit, recalibrate (``--calibration``), save and describe an ensemble; with calibration
     episodes also fit and save its change detector (``OUT/detector.json``)."""
     ts = reading.read(data)
     val = reading.read(validation) if validation is not None else None
     cal = reading.read(calibration) if calibration is not None else None
-    ens.fit(ts, cfg, validation=val)
+    ens.fit(ts, cfg, validation=val, workers=workers)
     detector = None
     if cal is not None:
         ens.calibrate(cal)

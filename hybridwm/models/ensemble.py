@@ -21,7 +21,9 @@ quantiles are Gaussian, ``mean + Phi^-1(q) * spread``.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -59,6 +61,20 @@ class EnsemblePrediction:
     std: list[np.ndarray]
     samples: list[np.ndarray]
     quantiles: dict[float, list[np.ndarray]] = field(default_factory=dict)
+
+
+def _fit_member(
+    model: WorldModel,
+    train: TrajectorySet,
+    config: TrainConfig,
+    validation: TrajectorySet | None,
+    threads: int | None = None,
+) -> WorldModel:
+    """One member's fit (module level, so a worker process can run it); ``threads`` sets
+    torch's thread count in that process."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return model.fit(train, config, validation=validation)
 
 
 def _check_quantiles(quantiles: Any) -> tuple[float, ...]:
@@ -166,6 +182,7 @@ class WorldModelEnsemble:
         config: TrainConfig | None = None,
         *,
         validation: TrajectorySet | None = None,
+        workers: int = 1,
     ) -> WorldModelEnsemble:
         """Fit every member (on its bootstrap resample, with its seed and physics draw).
 
@@ -174,19 +191,46 @@ class WorldModelEnsemble:
             config: the members' training settings (member ``m`` uses seed ``seed + m``).
             validation: validation episodes shared by all members (default: each member's
                 out-of-bag episodes, or the config's held-out fraction without bootstrap).
+            workers: train this many members at a time, each in its own process (spawned;
+                torch threads shared out among them). The resamples and draws are made here
+                first, so the members are the same as with ``workers=1`` (bit for bit when
+                torch runs on one thread either way).
 
         Returns:
             ``self`` with ``members_``; a previous calibration is dropped.
 
         Raises:
-            ConfigError: ``n_members`` < 2, or ``physics_draws`` without ensemble physics;
-            what :meth:`WorldModel.fit` raises.
+            ConfigError: ``n_members`` < 2, ``workers`` < 1, or ``physics_draws`` without
+            ensemble physics; what :meth:`WorldModel.fit` raises.
         """
         self._check_n_members()
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ConfigError(
+                f"`workers` must be an integer >= 1 (members trained at a time). Got {workers!r}."
+            )
         data = names.as_trajectory_set(data, "fit")
         cfg = config or TrainConfig()
+        jobs = self._member_jobs(data, cfg, validation)
+        if workers == 1 or len(jobs) == 1:
+            members = [_fit_member(*job) for job in jobs]
+        else:
+            threads = max(1, torch.get_num_threads() // int(workers))
+            ctx = mp.get_context("spawn")  # torch and MuJoCo thread pools do not survive fork
+            with ProcessPoolExecutor(min(int(workers), len(jobs)), mp_context=ctx) as pool:
+                members = list(
+                    pool.map(_fit_member, *zip(*jobs, strict=True), [threads] * len(jobs))
+                )
+        self.__dict__.pop("_stacked", None)
+        self.members_, self.calibration_ = members, None
+        return self
+
+    def _member_jobs(
+        self, data: TrajectorySet, cfg: TrainConfig, validation: TrajectorySet | None
+    ) -> list[tuple[WorldModel, TrajectorySet, TrainConfig, TrajectorySet | None]]:
+        """Per member, in order: the unfitted model (its physics drawn), its training
+        resample, its config (seed ``cfg.seed + m``) and its validation episodes."""
         rng = np.random.default_rng(self.seed)
-        members = []
+        jobs = []
         for m in range(int(self.n_members)):
             idx = np.arange(len(data))
             if self.bootstrap:
@@ -199,10 +243,8 @@ class WorldModelEnsemble:
                 self.kind, physics=self._member_physics(rng), **self.params
             )
             train = TrajectorySet([data[int(i)] for i in idx])
-            members.append(model.fit(train, cfg.replace(seed=cfg.seed + m), validation=val))
-        self.__dict__.pop("_stacked", None)
-        self.members_, self.calibration_ = members, None
-        return self
+            jobs.append((model, train, cfg.replace(seed=cfg.seed + m), val))
+        return jobs
 
     # ------------------------------------------------------------------ rollouts
     def _require_fitted(self, what: str) -> list[WorldModel]:

@@ -133,9 +133,26 @@ def test_bootstrap_members_see_different_episodes(data):
     )
 
 
+def test_members_trained_in_worker_processes_equal_the_serial_ones(data):
+    # resamples and draws are made in this process first: the same members either way
+    kw = {"physics": declared_with_ensemble(), "n_members": 3, "physics_draws": True}
+    serial = WorldModelEnsemble("hybrid", hidden=(8,), **kw).fit(data, CFG)
+    parallel = WorldModelEnsemble("hybrid", hidden=(8,), **kw).fit(data, CFG, workers=2)
+    for a, b in zip(serial.members_, parallel.members_, strict=True):
+        assert a.config_.seed == b.config_.seed
+        sa, sb = a.model_.state_dict(), b.model_.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    x0, us = inputs(data)
+    np.testing.assert_array_equal(
+        serial.rollout_samples(x0, us, dt=0.05), parallel.rollout_samples(x0, us, dt=0.05)
+    )
+
+
 def test_errors_teach_the_fix(learned, data, tmp_path):
     with pytest.raises(ConfigError, match="`n_members` must be an integer >= 2"):
         WorldModelEnsemble("learned", n_members=1).fit(data, CFG)
+    with pytest.raises(ConfigError, match="`workers` must be an integer >= 1"):
+        WorldModelEnsemble("learned", n_members=2).fit(data, CFG, workers=0)
     with pytest.raises(ConfigError, match="`physics_draws=True` needs discovered physics"):
         WorldModelEnsemble("hybrid", physics=PHYS, physics_draws=True).fit(data, CFG)
     with pytest.raises(NotFittedError, match="not fitted yet"):
