@@ -39,8 +39,12 @@ __all__ = [
     "Normalizer",
 ]
 
-#: elements from which :class:`Tanh` computes ``2 sigmoid(2x) - 1`` outside autograd
+#: elements from which :class:`Tanh` computes ``2 sigmoid(2x) - 1`` outside autograd: float64
+#: from 2048 (measured on 2 CPU cores, one thread: 9.2 against 11.1 us at 2048 elements, 13.7
+#: against 26.9 at 5120, 6.0 against 7.7 the other way at 1024), other dtypes from 8192 (float32:
+#: 11.8 against 11.5 at 4096, 14.0 against 21.8 at 8192)
 FAST_TANH_MIN = 8192
+FAST_TANH_MIN_FLOAT64 = 2048
 
 
 class Tanh(nn.Tanh):
@@ -57,7 +61,8 @@ class Tanh(nn.Tanh):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Elementwise tanh of ``x`` (any shape)."""
-        if x.numel() >= FAST_TANH_MIN and not (torch.is_grad_enabled() and x.requires_grad):
+        least = FAST_TANH_MIN_FLOAT64 if x.dtype == torch.float64 else FAST_TANH_MIN
+        if x.numel() >= least and not (torch.is_grad_enabled() and x.requires_grad):
             return torch.sigmoid(x * 2).mul_(2).sub_(1)
         return torch.tanh(x)
 

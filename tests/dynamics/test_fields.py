@@ -131,7 +131,7 @@ def test_trainable_reference_physics_never_writes_into_the_callers_array() -> No
 
 
 def test_tanh_takes_the_sigmoid_identity_only_for_large_batches_outside_autograd():
-    from hybridwm.dynamics.fields import FAST_TANH_MIN, Tanh
+    from hybridwm.dynamics.fields import FAST_TANH_MIN, FAST_TANH_MIN_FLOAT64, Tanh
 
     act = Tanh()
     x = torch.linspace(-30.0, 30.0, 4 * FAST_TANH_MIN, dtype=torch.float64)
@@ -140,8 +140,12 @@ def test_tanh_takes_the_sigmoid_identity_only_for_large_batches_outside_autograd
     assert (fast - torch.tanh(x)).abs().max() < 5e-16
     assert not torch.equal(fast, torch.tanh(x))  # the identity did run (it differs by round-off)
     assert (act(x.float()) - torch.tanh(x.float())).abs().max() < 3e-7
-    small = x[: FAST_TANH_MIN - 1]
+    small = x[: FAST_TANH_MIN_FLOAT64 - 1]
     assert torch.equal(act(small), torch.tanh(small))
+    mid = torch.linspace(-3.0, 3.0, FAST_TANH_MIN_FLOAT64, dtype=torch.float64)
+    with torch.inference_mode():  # float64 switches at fewer elements than float32
+        assert not torch.equal(act(mid), torch.tanh(mid))
+        assert torch.equal(act(mid.float()), torch.tanh(mid.float()))
     tracked = x.clone().requires_grad_(True)  # training: torch.tanh and its own gradient
     out = act(tracked)
     assert torch.equal(out, torch.tanh(x))
