@@ -1,18 +1,19 @@
 """Uncertainty of world-model ensembles (issue 16): calibrated intervals, change detection, cost.
 
 Per system and seed: 32 training episodes of 3 s (``train`` scenario, dt 0.01), discovery with
-the quick preset's library (``trig-poly``; ``--library``; angles from the data; ``--library
-preset`` takes each system's discovery from the full preset: the rational path for the
-cart-pole and the arms), then a
+each system's settings of the full preset (``--library preset``, the default since session 12:
+``trig-poly`` for the pendulum, the rational path for the cart-pole and the arms), or with one
+library for every system (``--library trig-poly``, the default before), then a
 ``WorldModelEnsemble`` of ``--members`` members (bootstrap over episodes, seeds ``seed + m``)
 per kind, each member ``TrainConfig(steps=--steps, seed=seed + m)`` and otherwise the library's
 defaults. Discovery bags ``--physics-draws`` models (E-SINDy, default 20; its aggregate is
 the physics every hybrid member shares); the kind ``hybrid-draws`` gives each hybrid member
 its own draw of the coefficients from the bagged mean and std instead. The ensembles are recalibrated (a factor and a floor per horizon band and state, matched to
-90 %) and the change detector's threshold is set on ``--val-episodes`` (16) ``id`` validation
-episodes (seed 1000 + seed); nothing is tuned on the test episodes.
+90 %) and the change detector's threshold is set on ``--val-episodes`` (64; 16 before session
+12) ``id`` validation episodes (seed 1000 + seed); nothing is tuned on the test episodes.
 
-Test scenarios, ``--test-episodes`` (16) episodes of ``--eval-duration`` s each: ``id`` (seed ``seed``),
+Test scenarios, ``--test-episodes`` (64; 16 before session 12) episodes of ``--eval-duration`` s
+each: ``id`` (seed ``seed``),
 ``ood-state`` (the scenario of that name), ``mass+20%`` and ``length+20%`` (the ``id``
 initial states and actions with that parameter 1.2x the nominal; ``--shift`` sets the factor).
 
@@ -222,16 +223,16 @@ def main() -> None:
     p.add_argument(
         "--val-episodes",
         type=int,
-        default=16,
+        default=64,
         help="id validation episodes for the recalibration and the detector's threshold",
     )
-    p.add_argument("--test-episodes", type=int, default=16, help="test episodes per scenario")
+    p.add_argument("--test-episodes", type=int, default=64, help="test episodes per scenario")
     p.add_argument("--shift", type=float, default=1.2)
     p.add_argument(
         "--library",
-        default="trig-poly",
-        help="a discovery library for every system, or 'preset': each system's discovery of the "
-        "full preset (the rational path for cart-pole, acrobot and reacher)",
+        default="preset",
+        help="'preset': each system's discovery of the full preset (the rational path for "
+        "cart-pole, acrobot and reacher), or a discovery library for every system",
     )
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument(
