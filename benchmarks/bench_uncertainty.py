@@ -8,9 +8,10 @@ library for every system (``--library trig-poly``, the default before), then a
 per kind, each member ``TrainConfig(steps=--steps, seed=seed + m)`` and otherwise the library's
 defaults. Discovery bags ``--physics-draws`` models (E-SINDy, default 20; its aggregate is
 the physics every hybrid member shares); the kind ``hybrid-draws`` gives each hybrid member
-its own draw of the coefficients from the bagged mean and std instead. The ensembles are recalibrated (a factor and a floor per horizon band and state, matched to
-90 %) and the change detector's threshold is set on ``--val-episodes`` (64; 16 before session
-12) ``id`` validation episodes (seed 1000 + seed); nothing is tuned on the test episodes.
+its own draw of the coefficients from the bagged mean and std instead. The ensembles are
+recalibrated (a factor and a floor per horizon band and state, matched to 90 %) and the change
+detector's threshold is set on ``--val-episodes`` (64; 16 before session 12) ``id`` validation
+episodes (seed 1000 + seed); nothing is tuned on the test episodes.
 
 Test scenarios, ``--test-episodes`` (64; 16 before session 12) episodes of ``--eval-duration`` s
 each: ``id`` (seed ``seed``),

@@ -17,14 +17,16 @@ members' spread and a floor ``b`` added in quadrature. Their mix is the one unde
 errors ``y - mean`` are likeliest as Gaussians (a plain factor, ``b = 0``, unless the floor
 pays for its parameter by BIC); their size then makes the central Gaussian ``level`` interval
 ``mean ± Phi^-1((1 + level) / 2) sqrt((c std)^2 + b^2)`` cover ``level`` of the validation
-samples (the ``level`` quantile of the errors in those units). Bands double in width because the spread grows with the horizon and far horizons have
-fewer samples.
+samples (the ``level`` quantile of the errors in those units). Bands double in width because
+the spread grows with the horizon and far horizons have fewer samples. Each band's values apply
+at the geometric centre of the steps it was fitted on and are interpolated geometrically in
+``log2(step)`` between centres (exact for widths that grow as a power of the horizon).
 
 The floor is what keeps the interval honest when the members agree more closely than they are
 right, e.g. hybrid members that share an almost exact physics term and switch their residuals
 off: a scale factor on a spread of ~0 is still ~0, while the floor gives those bands the
 validation errors' own width. Where the spread does explain the errors (members that disagree
-where they are wrong), the likelihood keeps ``b`` near 0 and the factor alone does the work.
+where they are wrong), BIC keeps ``b = 0`` and the factor alone does the work.
 """
 
 from __future__ import annotations
@@ -273,7 +275,8 @@ class Recalibration:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "recalibration") -> Recalibration:
-        """Read :meth:`to_dict`'s form back, checked (``floor`` may be absent: zeros).
+        """Read :meth:`to_dict`'s form back, checked (``floor`` and ``centres`` may be absent,
+        as in files written before them).
 
         Raises:
             FormatError: a field is missing or malformed (naming ``source``).

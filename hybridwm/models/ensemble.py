@@ -194,7 +194,8 @@ class WorldModelEnsemble:
             workers: train this many members at a time, each in its own process (spawned;
                 torch threads shared out among them). The resamples and draws are made here
                 first, so the members are the same as with ``workers=1`` (bit for bit when
-                torch runs on one thread either way).
+                torch runs on one thread either way). As with any spawned process pool, a
+                script must call it under ``if __name__ == "__main__":``.
 
         Returns:
             ``self`` with ``members_``; a previous calibration is dropped.
