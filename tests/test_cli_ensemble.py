@@ -79,9 +79,10 @@ def test_fit_an_ensemble_calibrated_with_its_detector(tmp_path: Path, capsys) ->
     args += ["--members", "2", "--out", str(out)]
     assert run([*args, "--calibration", str(files["cal"])]) == 0
     printed = " ".join(capsys.readouterr().out.split())
-    assert "ensemble of 2 members" in printed and "Recalibrated on 6 episodes" in printed
+    assert "Fitted a hybrid ensemble of 2 members" in printed
+    assert "Recalibrated on 6 episodes" in printed
     ens = WorldModelEnsemble.load(out)
-    assert len(ens.members_) == 2 and ens.calibration_ is not None
+    assert len(ens.members_) == 2 and ens.calibration_ is not None and ens.kind == "hybrid"
     detector = ChangeDetector.load(out / "detector.json")
     assert detector.threshold > 0
     evaluate = ["evaluate", "--model", str(out), "--data", str(files["test"])]

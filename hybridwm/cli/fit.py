@@ -277,7 +277,7 @@ def fit(
     phys = load_physics(physics, prior)
     if members > 1:
         ens = WorldModelEnsemble(
-            kind,
+            kind.value,
             physics=phys,
             n_members=members,
             physics_draws=physics_draws,
