@@ -117,6 +117,13 @@ def test_predict_mean_spread_quantiles_and_calibration(learned, data, tmp_path):
     ):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(back.calibration_.scale, cal.calibration_.scale)
+    np.testing.assert_array_equal(back.calibration_.floor, cal.calibration_.floor)
+    # torch in, torch out: the same recalibrated spread (factor and floor per step)
+    _, std_t = cal.rollout(torch.as_tensor(x0), torch.as_tensor(us), dt=0.05, return_std=True)
+    assert isinstance(std_t, torch.Tensor)
+    np.testing.assert_allclose(
+        std_t.numpy(), cal.rollout(x0, us, dt=0.05, return_std=True)[1], rtol=1e-12, atol=1e-15
+    )
 
 
 def test_bootstrap_members_see_different_episodes(data):
