@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from scipy.special import ndtri
 
 from hybridwm.data import TrajectorySet
@@ -75,6 +76,32 @@ def _fit_member(
     if threads is not None:
         torch.set_num_threads(threads)
     return model.fit(train, config, validation=validation)
+
+
+def _fit_in_processes(jobs: list[tuple], workers: int, progress: bool) -> list[WorldModel]:
+    """The members of ``jobs`` fitted ``workers`` at a time in spawned processes, in order.
+
+    The workers show no bars of their own (they would write over each other); with
+    ``progress`` one bar here counts the members done.
+    """
+    threads = max(1, torch.get_num_threads() // workers)
+    quiet = [(m, train, cfg.replace(progress=False), val, threads) for m, train, cfg, val in jobs]
+    ctx = mp.get_context("spawn")  # torch and MuJoCo thread pools do not survive fork
+    bar = Progress(
+        TextColumn(f"[bold]ensemble ({workers} at a time)"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+    )
+    members: list[Any] = [None] * len(jobs)
+    with bar, ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+        task = bar.add_task("members", total=len(jobs))
+        futures = {pool.submit(_fit_member, *job): i for i, job in enumerate(quiet)}
+        for fut in as_completed(futures):
+            members[futures[fut]] = fut.result()
+            bar.advance(task)
+    return members
 
 
 def _check_quantiles(quantiles: Any) -> tuple[float, ...]:
@@ -215,12 +242,7 @@ class WorldModelEnsemble:
         if workers == 1 or len(jobs) == 1:
             members = [_fit_member(*job) for job in jobs]
         else:
-            threads = max(1, torch.get_num_threads() // int(workers))
-            ctx = mp.get_context("spawn")  # torch and MuJoCo thread pools do not survive fork
-            with ProcessPoolExecutor(min(int(workers), len(jobs)), mp_context=ctx) as pool:
-                members = list(
-                    pool.map(_fit_member, *zip(*jobs, strict=True), [threads] * len(jobs))
-                )
+            members = _fit_in_processes(jobs, int(workers), cfg.progress)
         self.__dict__.pop("_stacked", None)
         self.members_, self.calibration_ = members, None
         return self
