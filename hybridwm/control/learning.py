@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from hybridwm.config import Config, Integer, PositiveFloat
@@ -242,7 +241,7 @@ def learn_to_control(
         fit_seconds = time.perf_counter() - start
         run = make_planner(make_rollout(model, task), task, plan_cfg)
         test = run_episode(task, run, seed=config.seed)
-        error = float(task.goal_error(torch.as_tensor(test.x[-1])))
+        error = task.final_goal_error(test.x)
         rounds.append(
             LearningRound(r, seconds, test.success, test.total_return, error, fit_seconds)
         )
@@ -279,7 +278,7 @@ def _shifted_rounds(
             fit_seconds = time.perf_counter() - start
         run = make_planner(make_rollout(current, task), task, plan_cfg)
         test = run_episode(task, run, seed=config.seed, parameters=changed)
-        error = float(task.goal_error(torch.as_tensor(test.x[-1])))
+        error = task.final_goal_error(test.x)
         rounds.append(
             LearningRound(
                 last.round + 1 + s, last.interaction_seconds + new_seconds, test.success,

@@ -20,8 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from hybridwm.control.episode import run_episode
 from hybridwm.control.learning import (
     LearningConfig,
@@ -146,7 +144,7 @@ def oracle_episodes(
             break
         run = make_planner(make_rollout("oracle", task, parameters=values), task, plan)
         test = run_episode(task, run, seed=seed, parameters=values)
-        error = float(task.goal_error(torch.as_tensor(test.x[-1])))
+        error = task.final_goal_error(test.x)
         out.append(
             OracleEpisodeRow(
                 seed=seed, phase=phase, success=test.success,

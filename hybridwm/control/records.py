@@ -134,7 +134,7 @@ def write_episode(
             "return": episode.total_return,
             "success": episode.success,
             "terminated": episode.terminated,
-            "final_goal_error": float(task.goal_error(torch.as_tensor(episode.x[-1]))),
+            "final_goal_error": task.final_goal_error(episode.x),
             "parameters": episode.parameters,
             "planner": planner.model_dump(),
             "task_config": task.model_dump(),

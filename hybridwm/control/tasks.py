@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import sys
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -179,6 +179,10 @@ class Task(Config):
             return length - y
         tx, ty = self.target or (0.0, 0.0)
         return torch.hypot(x - tx, y - ty)
+
+    def final_goal_error(self, states: Any) -> float:
+        """:meth:`goal_error` of the last of an episode's (T, n_x) states (array or tensor)."""
+        return float(self.goal_error(torch.as_tensor(states[-1])))
 
     def terminated(self, states: torch.Tensor) -> torch.Tensor:
         """``[..., n_x] -> [...]`` bool: beyond ``position_limit`` or not finite."""

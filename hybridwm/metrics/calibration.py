@@ -295,11 +295,11 @@ class Recalibration:
             ) from None
         ok = 0 < level < 1 and starts.ndim == 1 and scale.ndim == 2
         ok = ok and len(starts) == len(scale) > 0 and bool(np.all(np.diff(starts) > 0))
-        zeros = np.zeros_like(scale) if floor is None else floor
-        ok = ok and zeros.shape == scale.shape and bool(np.all(np.isfinite(zeros)))
-        ok = ok and bool(np.all(np.isfinite(scale))) and bool(np.all(zeros >= 0))
+        widths = np.zeros_like(scale) if floor is None else floor
+        ok = ok and widths.shape == scale.shape and bool(np.all(np.isfinite(widths)))
+        ok = ok and bool(np.all(np.isfinite(scale))) and bool(np.all(widths >= 0))
         ok = ok and (centres is None or _increasing_from_one(centres, len(starts)))
-        if not ok or not np.all(scale >= 0) or not np.all(scale + zeros > 0):
+        if not ok or not np.all(scale >= 0) or not np.all(scale + widths > 0):
             raise FormatError(
                 f"{source} is malformed: `level` in (0, 1), increasing `starts` (K,), "
                 f"finite `scale` (K, n_x) >= 0 and a `floor` of `scale`'s shape (>= 0), not "
@@ -348,6 +348,7 @@ def fit_recalibration(mean: Any, std: Any, true: Any, *, level: float = 0.9) -> 
 
 
 def _increasing_from_one(values: np.ndarray, n: int) -> bool:
+    """Whether ``values`` is (n,), finite, >= 1 and strictly increasing (band centres)."""
     ok = values.shape == (n,) and bool(np.all(np.isfinite(values)))
     return ok and bool(np.all(values >= 1)) and bool(np.all(np.diff(values) > 0))
 
