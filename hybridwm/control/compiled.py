@@ -46,7 +46,8 @@ class CompiledSolve:
     (``make_rollout(..., compile=True)``).
 
     Raises:
-        ConfigError: an adaptive solver or the adjoint.
+        ConfigError: an adaptive solver, the adjoint, or a model that interpolates its actions
+            (``intersample="foh"``; a compiled rollout holds each period's action).
     """
 
     def __init__(self, ode: Any) -> None:
@@ -56,6 +57,12 @@ class CompiledSolve:
                 f"A compiled rollout needs a fixed-step solver without the adjoint (rk4, "
                 f"midpoint, euler); this model uses {ode.solver!r}"
                 f"{' with the adjoint' if ode.adjoint else ''}. Plan without compile=True."
+            )
+        if getattr(ode, "intersample", "zoh") != "zoh":
+            raise ConfigError(
+                "A compiled rollout holds each control period's action, but this model "
+                "interpolates its actions between samples (intersample='foh'). Plan without "
+                "compile=True, or fit the model with intersample='zoh' for control."
             )
         self.ode = ode
         self.substeps = int(ode.substeps)

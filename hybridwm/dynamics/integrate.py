@@ -1,4 +1,11 @@
-"""Integration of controlled vector fields with torchdiffeq, under zero-order-hold actions.
+"""Integration of controlled vector fields with torchdiffeq, under held or interpolated actions.
+
+Between samples the actions are held (``intersample="zoh"``, the default: what a controller
+that sets one action per step applies) or interpolated linearly (``"foh"``: what a measured input
+of a logged experiment is closer to; see :mod:`hybridwm.dynamics.actions`). The rest of this
+docstring describes the hold; under the first-order hold each stage of a fixed-step solver sees
+the action interpolated to its own time, and adaptive solvers get no ``jump_t`` (the signal is
+continuous).
 
 Fixed-step solvers (``rk4`` by default) step on the sample grid itself (optionally split into
 ``substeps`` equal sub-steps per interval), with torchdiffeq's ``perturb=True`` so the stage
@@ -29,7 +36,7 @@ from collections.abc import Callable
 import torch
 from torchdiffeq import odeint, odeint_adjoint
 
-from hybridwm.dynamics.actions import HeldActions
+from hybridwm.dynamics.actions import INTERSAMPLE, HeldActions
 from hybridwm.dynamics.fields import Dynamics
 from hybridwm.errors import ConfigError, ShapeError, SimulationError
 from hybridwm.registry import Registry
@@ -85,14 +92,17 @@ class _Bound(torch.nn.Module):
 
 
 class _Warped(_Bound):
-    """Per-sample time grids: ``dx/ds = Δt_k · f(x, u_k)`` on the index grid ``s = k``.
+    """Per-sample time grids: ``dx/ds = Δt_k · f(x, u(s))`` on the index grid ``s = k``.
 
-    The held signal carries the actions and, in its last column, each sample's step ``Δt_k``.
+    ``held`` carries the actions; ``steps`` each sample's step ``Δt_k``, always held.
     """
 
+    def __init__(self, field: Dynamics, held: HeldActions, steps: HeldActions) -> None:
+        super().__init__(field, held)
+        self.steps = steps
+
     def forward(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        v = self.held(s)
-        return v[:, -1:] * self._vf(x, v[:, :-1])
+        return self.steps(s) * self._vf(x, self.held(s))
 
 
 def _substep_grid(t: torch.Tensor, substeps: int) -> torch.Tensor:
@@ -115,14 +125,17 @@ def integrate(
     atol: float = 1e-9,
     max_num_steps: int = 10_000,
     options: dict | None = None,
+    intersample: str = "zoh",
 ) -> torch.Tensor:
-    """Integrate ``dx/dt = field(x, u(t))`` from ``x0`` under zero-order-hold actions.
+    """Integrate ``dx/dt = field(x, u(t))`` from ``x0`` under held or interpolated actions.
 
     Args:
         field: a :class:`Dynamics` module (``forward(t, x)``, ``vector_field(x, u)``).
         x0: (batch, n_x) initial states at ``t[0]``.
         us: (batch, T, n_u) actions; ``us[:, k]`` acts on ``[t[k], t[k+1])``. A (batch, T+1, n_u)
-            array (the trajectory convention, whose last row is never used) is accepted too.
+            array (the trajectory convention) is accepted too; its last row, the action at
+            ``t[T]``, is used only under the first-order hold (with T rows, that hold keeps
+            ``us[:, T-1]`` over the last interval).
         t: (T+1,) strictly increasing times shared by the batch; non-uniform grids are fine.
             A (batch, T+1) array gives every sample its own grid (see the module docstring);
             adaptive solvers then control the error in the index variable ``s``.
@@ -136,6 +149,8 @@ def integrate(
         max_num_steps: adaptive solvers give up after this many steps per output interval.
         options: extra torchdiffeq options, merged over the ones built here (given, a fixed-step
             solve goes through torchdiffeq too).
+        intersample: ``"zoh"`` (hold each action over its interval) or ``"foh"`` (interpolate
+            linearly between the actions at the sample times).
 
     Returns:
         (batch, T+1, n_x) states at ``t``; row 0 is ``x0``.
@@ -143,10 +158,20 @@ def integrate(
     Raises:
         UnknownNameError: unknown ``solver`` (the message lists valid names).
         ShapeError: shapes of ``x0``, ``us`` and ``t`` disagree with each other or the field.
+        ConfigError: ``substeps`` < 1 or an unknown ``intersample``.
         SimulationError: an adaptive solver's step size underflowed or it ran out of steps.
     """
     spec = SOLVERS[solver]
-    us = _check_shapes(field, x0, us, t)
+    if intersample not in INTERSAMPLE:
+        raise ConfigError(
+            f"`intersample` must be 'zoh' (actions held between samples) or 'foh' (linear "
+            f"between samples); got {intersample!r}."
+        )
+    held_us = _check_shapes(field, x0, us, t)
+    if intersample == "zoh":
+        us = held_us
+    elif us.shape[1] == held_us.shape[1]:  # T rows: the last action is held over the last step
+        us = torch.cat((us, us[:, -1:]), 1)
     if int(substeps) < 1:
         raise ConfigError(f"`substeps` must be an integer >= 1. Got {substeps}.")
     t = t.to(device=x0.device, dtype=x0.dtype)
@@ -156,12 +181,18 @@ def integrate(
         steps = (t[:, 1:] - t[:, :-1])[:, :, None]
         t = torch.arange(t.shape[-1], dtype=x0.dtype, device=x0.device)
     if not (spec.adaptive or adjoint or options):
+        if intersample == "foh":
+            return _fixed_grid_foh(spec.method, field, x0, us, t, int(substeps), steps)
         return _fixed_grid(spec.method, field, x0, us, t, int(substeps), steps)
-    held = HeldActions(us if steps is None else torch.cat((us, steps), -1), t)
-    opts = _solver_options(spec, held, t, int(substeps), int(max_num_steps))
+    held = HeldActions(us, t, intersample)
+    jumps = held  # the signal whose switch times an adaptive solver restarts at
+    if steps is not None:  # each sample's step Δt_k is held, and switches too
+        step_held = HeldActions(steps, t)
+        jumps = HeldActions(torch.cat((us, steps), -1), t) if intersample == "zoh" else step_held
+    opts = _solver_options(spec, jumps, t, int(substeps), int(max_num_steps))
     if options:
         opts.update(options)
-    func = _Bound(field, held) if steps is None else _Warped(field, held)
+    func = _Bound(field, held) if steps is None else _Warped(field, held, step_held)
     kw = {"rtol": rtol, "atol": atol, "method": spec.method, "options": opts}
     try:
         if adjoint:
@@ -226,6 +257,65 @@ def _fixed_grid(
     return torch.stack(xs, 1)
 
 
+def _fixed_grid_foh(
+    method: str,
+    field: Dynamics,
+    x0: torch.Tensor,
+    us: torch.Tensor,
+    t: torch.Tensor,
+    substeps: int,
+    dts: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`_fixed_grid` under the first-order hold: each stage sees the action interpolated
+    linearly to its own time.
+
+    Args:
+        method: ``"euler"``, ``"midpoint"`` or ``"rk4"``.
+        field: the vector field.
+        x0: (batch, n_x) initial states.
+        us: (batch, T+1, n_u) the actions at the sample times.
+        t: (T+1,) increasing times (sample indices ``0..T`` when ``dts`` is given).
+        substeps: equal sub-steps per interval.
+        dts: (batch, T, 1) per-sample steps ``Δt_k``, or None.
+
+    Returns:
+        (batch, T+1, n_x) states at ``t``.
+    """
+    h = step_sizes(t, substeps)
+    stage = _STAGES[method]
+    fractions = _STAGE_TIMES[method]
+    f = field.vector_field
+    y, xs = x0, [x0]
+    for k in range(us.shape[1] - 1):
+        u0, du = us[:, k], us[:, k + 1] - us[:, k]
+        for j in range(substeps):
+            at = [u0 + du * ((j + c) / substeps) for c in fractions]
+            if dts is None:
+                g = _Interpolated(f, at)
+            else:
+                g = _Interpolated(f, at, dts[:, k])
+            y = y + stage(g, y, h[k * substeps + j])
+        xs.append(y)
+    return torch.stack(xs, 1)
+
+
+class _Interpolated:
+    """The field under the actions of a step's successive stages: the i-th call evaluates
+    ``f(x, at[i])`` (times ``Δt_k`` for per-sample grids). The stage functions call it once per
+    stage, in order."""
+
+    __slots__ = ("at", "dt", "f", "i")
+
+    def __init__(self, f, at: list[torch.Tensor], dt: torch.Tensor | None = None) -> None:
+        self.f, self.at, self.dt, self.i = f, at, dt, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.at[self.i]
+        self.i += 1
+        out = self.f(x, u)
+        return out if self.dt is None else self.dt * out
+
+
 def _held(f, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``f(x, u_k)``: the field under the interval's held action."""
     return f(x, u)
@@ -255,6 +345,8 @@ def _rk4(g, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
 
 _ONE_THIRD = 1 / 3
 _STAGES = {"euler": _euler, "midpoint": _midpoint, "rk4": _rk4}
+#: where in its step each stage of ``_STAGES`` evaluates the field, as a fraction of the step
+_STAGE_TIMES = {"euler": (0.0,), "midpoint": (0.0, 0.5), "rk4": (0.0, _ONE_THIRD, 2 / 3, 1.0)}
 
 
 def fixed_step(method: str) -> Callable[..., torch.Tensor]:

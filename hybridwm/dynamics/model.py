@@ -22,7 +22,7 @@ from hybridwm.errors import ShapeError
 __all__ = ["ODEModel"]
 
 #: the solver settings an ODEModel stores and passes to :func:`integrate`
-_SOLVER_SETTINGS = ("solver", "substeps", "rtol", "atol", "adjoint")
+_SOLVER_SETTINGS = ("solver", "substeps", "rtol", "atol", "adjoint", "intersample")
 
 
 class ODEModel(nn.Module):
@@ -41,6 +41,8 @@ class ODEModel(nn.Module):
         encoder: an :class:`Encoder` giving the hidden initial coordinates, required when some
             coordinates are hidden.
         solver: default solver name; ``substeps``, ``rtol``, ``atol``, ``adjoint`` likewise.
+        intersample: the actions between samples, ``"zoh"`` (held) or ``"foh"`` (linear); see
+            :func:`~hybridwm.dynamics.integrate`.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class ODEModel(nn.Module):
         rtol: float = 1e-7,
         atol: float = 1e-9,
         adjoint: bool = False,
+        intersample: str = "zoh",
     ) -> None:
         super().__init__()
         self.dynamics = dynamics
@@ -104,6 +107,7 @@ class ODEModel(nn.Module):
             self.register_buffer("obs_std", torch.ones(len(obs), dtype=torch.float64))
         self.solver, self.substeps, self.rtol, self.atol = solver, int(substeps), rtol, atol
         self.adjoint = adjoint
+        self.intersample = intersample
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -174,8 +178,9 @@ class ODEModel(nn.Module):
     def simulate(
         self, x0: torch.Tensor, us: torch.Tensor, t: torch.Tensor, **solver_kw
     ) -> torch.Tensor:
-        """Integrate the full state: x0 (batch, n_x), us (batch, T, n_u), t (T+1,) or
-        (batch, T+1) → (batch, T+1, n_x).
+        """Integrate the full state: x0 (batch, n_x), us (batch, T, n_u) or (batch, T+1, n_u)
+        (the last row is the action at ``t[T]``, read under the first-order hold only), t (T+1,)
+        or (batch, T+1) → (batch, T+1, n_x).
 
         Keyword arguments override the model's solver settings (see :func:`integrate`).
         """

@@ -185,5 +185,6 @@ def build_model(
         rtol=spec.rtol,
         atol=spec.atol,
         adjoint=spec.adjoint,
+        intersample=spec.intersample,
     )
     return model.to(dtype=dtype)

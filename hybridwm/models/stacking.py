@@ -167,11 +167,11 @@ def stackable(models: Sequence[ODEModel]) -> bool:
     """Whether the members can be rolled out in one pass: fully observed (their rollout is the
     integrated state), HybridDynamics fields and one solver setting."""
     first = models[0]
-    settings = (first.solver, first.substeps, first.rtol, first.atol)
+    settings = (first.solver, first.substeps, first.rtol, first.atol, first.intersample)
     return all(
         type(m.dynamics) is HybridDynamics
         and m.fully_observed
-        and (m.solver, m.substeps, m.rtol, m.atol) == settings
+        and (m.solver, m.substeps, m.rtol, m.atol, m.intersample) == settings
         for m in models
     )
 
@@ -190,7 +190,7 @@ def stacked_rollout(
         field: the members' stacked fields.
         model: one member (its solver settings are every member's).
         x0: (batch, n_x) initial states.
-        us: (batch, T, n_u) held actions.
+        us: (batch, T, n_u) actions ((batch, T+1, n_u) with the one at ``t[T]``).
         t: (T+1,) or (batch, T+1) times.
         solver: solver override.
 
@@ -208,5 +208,6 @@ def stacked_rollout(
         substeps=model.substeps,
         rtol=model.rtol,
         atol=model.atol,
+        intersample=model.intersample,
     )
     return xs.reshape(m, b, *xs.shape[1:])

@@ -72,7 +72,7 @@ class RolloutLoss:
         n = batch.t.shape[-1] - 1
         h = n if horizon is None else max(1, min(int(horizon), n))
         x0 = model.initial_state(batch.x, batch.u, batch.t, hidden=hidden)
-        xs = model.simulate(x0, batch.u[:, :h], batch.t[..., : h + 1], **solver_kw)
+        xs = model.simulate(x0, batch.u[:, : h + 1], batch.t[..., : h + 1], **solver_kw)
         pred = model.decode(xs)
         std = model.observation_scale()
         err = (pred[:, 1:] - batch.x[:, 1 : h + 1]) / std
