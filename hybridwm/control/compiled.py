@@ -47,7 +47,7 @@ class CompiledSolve:
 
     Raises:
         ConfigError: an adaptive solver, the adjoint, or a model that interpolates its actions
-            (``intersample="foh"``; a compiled rollout holds each period's action).
+            (``intersample`` other than ``"zoh"``; a compiled rollout holds each period's action).
     """
 
     def __init__(self, ode: Any) -> None:
@@ -60,9 +60,9 @@ class CompiledSolve:
             )
         if getattr(ode, "intersample", "zoh") != "zoh":
             raise ConfigError(
-                "A compiled rollout holds each control period's action, but this model "
-                "interpolates its actions between samples (intersample='foh'). Plan without "
-                "compile=True, or fit the model with intersample='zoh' for control."
+                f"A compiled rollout holds each control period's action, but this model "
+                f"interpolates its actions between samples (intersample={ode.intersample!r}). "
+                f"Plan without compile=True, or fit the model with intersample='zoh' for control."
             )
         self.ode = ode
         self.substeps = int(ode.substeps)

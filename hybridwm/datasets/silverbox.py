@@ -8,6 +8,12 @@ records, ``test_multisine`` ``[105712, 127400)``, ``test_arrow_full`` ``[100, 40
 reaches output amplitudes the multisine never does: extrapolation) and
 ``test_arrow_no_extrapolation`` ``[100, 32100)``; 0-based, half-open. The score is the RMSE in mV
 after the first 50 samples (the initialisation window). See ``data/silverbox/README.md``.
+
+The input is a band-limited multisine from a generator with a reconstruction filter, sampled at
+9 samples per period of the 67 Hz resonance: a continuous-time model should interpolate it
+between samples (``intersample="foh"``, ``hybridwm fit --intersample foh``). Held instead, it lags
+by half a sample, and the Duffing prior trained for 100 steps scored 13.3 mV instead of 1.6 mV on
+the multisine test (``benchmarks/RESULTS.md``, session 13).
 """
 
 from __future__ import annotations

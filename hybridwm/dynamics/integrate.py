@@ -36,7 +36,7 @@ from collections.abc import Callable
 import torch
 from torchdiffeq import odeint, odeint_adjoint
 
-from hybridwm.dynamics.actions import INTERSAMPLE, HeldActions
+from hybridwm.dynamics.actions import INTERSAMPLE, STENCILS, HeldActions, stencil, stencil_weights
 from hybridwm.dynamics.fields import Dynamics
 from hybridwm.errors import ConfigError, ShapeError, SimulationError
 from hybridwm.registry import Registry
@@ -149,8 +149,10 @@ def integrate(
         max_num_steps: adaptive solvers give up after this many steps per output interval.
         options: extra torchdiffeq options, merged over the ones built here (given, a fixed-step
             solve goes through torchdiffeq too).
-        intersample: ``"zoh"`` (hold each action over its interval) or ``"foh"`` (interpolate
-            linearly between the actions at the sample times).
+        intersample: ``"zoh"`` (hold each action over its interval), ``"foh"`` (interpolate
+            linearly between the actions at the sample times), ``"cubic"`` (Catmull-Rom
+            through the four nearest) or ``"quintic"`` (Lagrange through the six nearest;
+            see :mod:`hybridwm.dynamics.actions`).
 
     Returns:
         (batch, T+1, n_x) states at ``t``; row 0 is ``x0``.
@@ -164,8 +166,9 @@ def integrate(
     spec = SOLVERS[solver]
     if intersample not in INTERSAMPLE:
         raise ConfigError(
-            f"`intersample` must be 'zoh' (actions held between samples) or 'foh' (linear "
-            f"between samples); got {intersample!r}."
+            f"`intersample` must be 'zoh' (actions held between samples), 'foh' (linear "
+            f"between samples), 'cubic' (Catmull-Rom) or 'quintic' (Lagrange, 6 points); got "
+            f"{intersample!r}."
         )
     held_us = _check_shapes(field, x0, us, t)
     if intersample == "zoh":
@@ -181,8 +184,10 @@ def integrate(
         steps = (t[:, 1:] - t[:, :-1])[:, :, None]
         t = torch.arange(t.shape[-1], dtype=x0.dtype, device=x0.device)
     if not (spec.adaptive or adjoint or options):
-        if intersample == "foh":
-            return _fixed_grid_foh(spec.method, field, x0, us, t, int(substeps), steps)
+        if intersample != "zoh":
+            return _fixed_grid_interpolated(
+                spec.method, field, x0, us, t, int(substeps), steps, intersample
+            )
         return _fixed_grid(spec.method, field, x0, us, t, int(substeps), steps)
     held = HeldActions(us, t, intersample)
     jumps = held  # the signal whose switch times an adaptive solver restarts at
@@ -257,7 +262,7 @@ def _fixed_grid(
     return torch.stack(xs, 1)
 
 
-def _fixed_grid_foh(
+def _fixed_grid_interpolated(
     method: str,
     field: Dynamics,
     x0: torch.Tensor,
@@ -265,9 +270,10 @@ def _fixed_grid_foh(
     t: torch.Tensor,
     substeps: int,
     dts: torch.Tensor | None,
+    intersample: str = "foh",
 ) -> torch.Tensor:
-    """:func:`_fixed_grid` under the first-order hold: each stage sees the action interpolated
-    linearly to its own time.
+    """:func:`_fixed_grid` with interpolated actions: each stage sees the action interpolated
+    (linearly, or by a stencil of :data:`~hybridwm.dynamics.actions.STENCILS`) to its own time.
 
     Args:
         method: ``"euler"``, ``"midpoint"`` or ``"rk4"``.
@@ -277,6 +283,7 @@ def _fixed_grid_foh(
         t: (T+1,) increasing times (sample indices ``0..T`` when ``dts`` is given).
         substeps: equal sub-steps per interval.
         dts: (batch, T, 1) per-sample steps ``Δt_k``, or None.
+        intersample: ``"foh"``, ``"cubic"`` or ``"quintic"``.
 
     Returns:
         (batch, T+1, n_x) states at ``t``.
@@ -289,7 +296,10 @@ def _fixed_grid_foh(
     for k in range(us.shape[1] - 1):
         u0, du = us[:, k], us[:, k + 1] - us[:, k]
         for j in range(substeps):
-            at = [u0 + du * ((j + c) / substeps) for c in fractions]
+            if intersample in STENCILS:
+                at = [_stencil_at(intersample, us, k, (j + c) / substeps) for c in fractions]
+            else:
+                at = [u0 + du * ((j + c) / substeps) for c in fractions]
             if dts is None:
                 g = _Interpolated(f, at)
             else:
@@ -297,6 +307,14 @@ def _fixed_grid_foh(
             y = y + stage(g, y, h[k * substeps + j])
         xs.append(y)
     return torch.stack(xs, 1)
+
+
+def _stencil_at(intersample: str, us: torch.Tensor, k: int, c: float) -> torch.Tensor:
+    """(batch, n_u) the action of interval ``k`` at fraction ``c``, interpolated by the stencil
+    of :func:`~hybridwm.dynamics.actions.stencil` from ``us`` (batch, T+1, n_u)."""
+    first, taps = stencil(intersample, k, us.shape[1])
+    w = stencil_weights(intersample, c, first - k, taps)
+    return sum(w[j] * us[:, first + j] for j in range(taps))
 
 
 class _Interpolated:

@@ -88,7 +88,9 @@ class ModelSpec(Config):
         adjoint: train through ``odeint_adjoint``.
         intersample: the actions between samples: ``"zoh"`` (default: held, as a controller
             applies them) or ``"foh"`` (interpolated linearly, closer to a measured
-            continuous input such as a logged voltage or force; Silverbox's input is one).
+            continuous input such as a logged voltage or force; Silverbox's input is one) or
+            ``"cubic"`` (Catmull-Rom through the four nearest samples) or ``"quintic"``
+            (Lagrange through the six nearest): closer still to a band-limited input.
         angles: the states that are angles (radians). The learned networks (residual, pure
             learned field, encoder) see each of them as ``(sin θ, cos θ)`` instead of ``θ``,
             so they are 2π-periodic in it and stay in their training range however far the
@@ -123,7 +125,7 @@ class ModelSpec(Config):
     rtol: float = Field(1e-7, gt=0)
     atol: float = Field(1e-9, gt=0)
     adjoint: bool = False
-    intersample: Literal["zoh", "foh"] = "zoh"
+    intersample: Literal["zoh", "foh", "cubic", "quintic"] = "zoh"
     angles: tuple[str, ...] | None = None
     init: Literal["encoder", "optimize"] = "encoder"
     init_window: int = Field(20, ge=2)

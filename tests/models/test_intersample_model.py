@@ -61,6 +61,6 @@ def test_a_first_order_hold_model_predicts_a_sampled_smooth_input_exactly(data, 
 
 def test_unknown_intersample_is_refused(data):
     with pytest.raises(ConfigError, match=r"intersample"):
-        WorldModel.physics(LinearPhysics(A, B), intersample="cubic").fit(
+        WorldModel.physics(LinearPhysics(A, B), intersample="sinc").fit(
             data, TrainConfig(steps=1, horizon=5, progress=False)
         )
