@@ -9,8 +9,8 @@ gives the model flags) on the estimation half, validated on the validation half;
 the TOML's `steps`. `physics-published` is the prior with the published IDIM-LS parameters
 frozen (only the velocity encoder trains); `hybrid-published` is the same frozen prior with
 the residual (encoder first, then residual and encoder). Writes `<out>/official.json` and
-`rollouts.npz` (read by `hybridwm.reports.datasets`). Wall times are measured on this machine,
-under its load.
+`rollouts.npz`, and from them the report section `<out>/report/datasets.md` with its figures
+(`hybridwm.reports.datasets`). Wall times are measured on this machine, under its load.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hybridwm.datasets import MeasuredDataset, load_dataset
 from hybridwm.datasets.results import OfficialResults, OfficialRun, PublishedEntry
 from hybridwm.evaluation.official_score import score
 from hybridwm.models import WorldModel
+from hybridwm.reports.datasets import render_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 HWM = str(Path(sys.executable).with_name("hybridwm"))
@@ -146,6 +147,8 @@ def run_benchmark(
                           date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))  # fmt: skip
     doc.write(out / "official.json")
     print(table(dataset, runs))
+    report = render_datasets([out], out / "report")
+    print(f"report section: {report}")
     return doc
 
 

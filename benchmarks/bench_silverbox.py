@@ -9,7 +9,8 @@ Each recipe is `hybridwm fit` with `benchmarks/silverbox_<model>.toml` (the Trai
 header gives the model flags) on the estimation half of the multisine, validated on the other
 half; the budget is the TOML's `steps`. First it prints the least-squares starting values of
 `benchmarks/silverbox_prior.toml` (the equation fitted by central differences on the
-estimation split). Writes `<out>/official.json` and `rollouts.npz` (see bench_emps.py).
+estimation split). Writes `<out>/official.json`, `rollouts.npz` and the report section
+`<out>/report/datasets.md` (see bench_emps.py).
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from bench_emps import main
 
 from hybridwm.datasets import load_dataset
 
-#: every recipe interpolates the input between samples (a band-limited signal: see
-#: hybridwm.datasets.silverbox); held, the same Duffing prior scores 8x worse
+#: every recipe interpolates the input between samples by the polynomial through the six nearest
+#: (a band-limited signal: see hybridwm.datasets.silverbox; quintic was chosen over foh and cubic
+#: by the validation error, RESULTS.md session 13); held, the Duffing prior scores 8x worse
 SILVERBOX_RECIPES = {
     "physics": ["--model", "physics", "--prior", "benchmarks/silverbox_prior.toml",
-                "--encoder-window", "20", "--intersample", "foh"],
+                "--encoder-window", "20", "--intersample", "quintic"],
     "hybrid": ["--model", "hybrid", "--prior", "benchmarks/silverbox_prior.toml", "--hidden",
-               "32,32", "--encoder-window", "20", "--intersample", "foh"],
+               "32,32", "--encoder-window", "20", "--intersample", "quintic"],
     "learned": ["--model", "learned", "--latent-dim", "1", "--hidden", "64,64",
-                "--encoder-window", "20", "--intersample", "foh"],
+                "--encoder-window", "20", "--intersample", "quintic"],
 }  # fmt: skip
 
 

@@ -11,9 +11,9 @@ after the first 50 samples (the initialisation window). See ``data/silverbox/REA
 
 The input is a band-limited multisine from a generator with a reconstruction filter, sampled at
 9 samples per period of the 67 Hz resonance: a continuous-time model should interpolate it
-between samples (``intersample="foh"``, ``hybridwm fit --intersample foh``). Held instead, it lags
-by half a sample, and the Duffing prior trained for 100 steps scored 13.3 mV instead of 1.6 mV on
-the multisine test (``benchmarks/RESULTS.md``, session 13).
+between samples (``hybridwm fit --intersample quintic``, or ``foh``/``cubic``). Held instead, it
+lags by half a sample, and the Duffing prior trained for 100 steps scored 13.3 mV instead of
+1.6 mV (``foh``) on the multisine test (``benchmarks/RESULTS.md``, session 13).
 """
 
 from __future__ import annotations

@@ -134,8 +134,8 @@ def integrate(
         x0: (batch, n_x) initial states at ``t[0]``.
         us: (batch, T, n_u) actions; ``us[:, k]`` acts on ``[t[k], t[k+1])``. A (batch, T+1, n_u)
             array (the trajectory convention) is accepted too; its last row, the action at
-            ``t[T]``, is used only under the first-order hold (with T rows, that hold keeps
-            ``us[:, T-1]`` over the last interval).
+            ``t[T]``, is used only when the actions are interpolated (given T rows, it is
+            taken equal to ``us[:, T-1]``).
         t: (T+1,) strictly increasing times shared by the batch; non-uniform grids are fine.
             A (batch, T+1) array gives every sample its own grid (see the module docstring);
             adaptive solvers then control the error in the index variable ``s``.
