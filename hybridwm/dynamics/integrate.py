@@ -164,17 +164,7 @@ def integrate(
         SimulationError: an adaptive solver's step size underflowed or it ran out of steps.
     """
     spec = SOLVERS[solver]
-    if intersample not in INTERSAMPLE:
-        raise ConfigError(
-            f"`intersample` must be 'zoh' (actions held between samples), 'foh' (linear "
-            f"between samples), 'cubic' (Catmull-Rom) or 'quintic' (Lagrange, 6 points); got "
-            f"{intersample!r}."
-        )
-    held_us = _check_shapes(field, x0, us, t)
-    if intersample == "zoh":
-        us = held_us
-    elif us.shape[1] == held_us.shape[1]:  # T rows: the last action is held over the last step
-        us = torch.cat((us, us[:, -1:]), 1)
+    us = _signal_rows(intersample, us, _check_shapes(field, x0, us, t))
     if int(substeps) < 1:
         raise ConfigError(f"`substeps` must be an integer >= 1. Got {substeps}.")
     t = t.to(device=x0.device, dtype=x0.dtype)
@@ -199,6 +189,18 @@ def integrate(
         opts.update(options)
     func = _Bound(field, held) if steps is None else _Warped(field, held, step_held)
     kw = {"rtol": rtol, "atol": atol, "method": spec.method, "options": opts}
+    return _torchdiffeq(func, field, x0, t, adjoint, kw)
+
+
+def _torchdiffeq(
+    func: _Bound, field: Dynamics, x0: torch.Tensor, t: torch.Tensor, adjoint: bool, kw: dict
+) -> torch.Tensor:
+    """``odeint`` (or ``odeint_adjoint``) of the bound field ``func`` with the options ``kw``:
+    (batch, T+1, n_x) states at ``t``.
+
+    Raises:
+        SimulationError: an adaptive solver's step size underflowed or it ran out of steps.
+    """
     try:
         if adjoint:
             params = tuple(p for p in field.parameters() if p.requires_grad)
@@ -209,12 +211,32 @@ def integrate(
         msg = str(exc)
         if "underflow" in msg or "max_num_steps" in msg:
             raise SimulationError(
-                f"The {solver!r} solver failed: {msg}. The vector field is probably stiff or "
+                f"The {kw['method']!r} solver failed: {msg}. The vector field is probably stiff or "
                 f"blowing up (NaN/inf states). Try a fixed-step solver (solver='rk4', "
                 f"substeps=4), looser tolerances, or a smaller learning rate."
             ) from None
         raise
     return xs.transpose(0, 1)
+
+
+def _signal_rows(intersample: str, us: torch.Tensor, held_us: torch.Tensor) -> torch.Tensor:
+    """The action rows the signal is built from: ``held_us`` (batch, T, n_u) under the hold;
+    (batch, T+1, n_u) when interpolated (``us`` given with T rows gets its last row repeated).
+
+    Raises:
+        ConfigError: an unknown ``intersample``.
+    """
+    if intersample not in INTERSAMPLE:
+        raise ConfigError(
+            f"`intersample` must be 'zoh' (actions held between samples), 'foh' (linear "
+            f"between samples), 'cubic' (Catmull-Rom) or 'quintic' (Lagrange, 6 points); got "
+            f"{intersample!r}."
+        )
+    if intersample == "zoh":
+        return held_us
+    if us.shape[1] == held_us.shape[1]:  # T rows: the action at t[T] equals the one at t[T-1]
+        return torch.cat((us, us[:, -1:]), 1)
+    return us
 
 
 def _fixed_grid(

@@ -287,10 +287,8 @@ class WorldModel:
             x0: (batch, n_x) initial states (a single (n_x,) state is accepted with (T, n_u)
                 actions). For a model with unobserved coordinates, give the full model state
                 (``state_names_`` order); use :meth:`predict` to start from observations.
-            us: (batch, T, n_u) actions; ``us[:, k]`` acts on ``[t[k], t[k+1])``. A model that
-                interpolates its actions (``intersample`` other than ``"zoh"``) also takes
-                (batch, T+1, n_u) with the action at ``t[T]`` (given T rows, that action is
-                taken equal to the one at ``t[T-1]``).
+            us: (batch, T, n_u) actions; ``us[:, k]`` acts on ``[t[k], t[k+1])``; or (batch, T+1,
+                n_u) with the action at ``t[T]``, read if ``intersample`` is not ``"zoh"``.
             t: (T+1,) strictly increasing times (non-uniform grids are fine).
             dt: instead of ``t``, a constant step > 0 (``t = dt * arange(T+1)``).
             full_state: return every model coordinate instead of the observed ones.
