@@ -43,10 +43,8 @@ class WorldModel:
         physics: a ``PhysicsModel`` (or an ``nn.Module`` with its ``vector_field()`` interface:
             ``forward(x, u)``, ``state_names``, ``action_names``); required for physics/hybrid.
         device: torch device of the model (default: the TrainConfig's, else CPU).
-        **params: the architecture, stored as attributes of the same names: ``residual``,
-            ``trainable_physics``, ``state_names``, ``latent_dim``, ``encoder``,
-            ``encoder_window``, ``solver``, ``substeps``, ``rtol``, ``atol``, ``adjoint``,
-            ``angles``, ``init``, ``init_window`` (meaning and defaults: :class:`ModelSpec`).
+        **params: the architecture, stored as attributes of the same names (every field of
+            :class:`ModelSpec` but ``kind``, e.g. ``residual``, ``solver``, ``intersample``).
 
     Fitted attributes: ``model_`` (the ODEModel), ``state_names_``, ``observed_names_``,
     ``action_names_``, ``angles_``, ``columns_`` (the data's ColumnMapping as a dict, or None),
