@@ -12,9 +12,9 @@ The last two come closer to the band-limited interpolation that a signal behind 
 filter calls for. RMS errors on a unit sinusoid of 9 samples per period (Silverbox's resonance):
 0.031 (linear), 0.0038 (cubic), 0.00027 (quintic); of 5 samples per period: 0.099, 0.029, 0.0078.
 (A Lanczos windowed sinc with a = 3 was measured too and left out: 0.0027 at 20 samples per
-period, where the quintic is exact to 1e-5.) The lookup is
-one ``torch.searchsorted`` on the (T+1,) time grid and one row gather, with no Python loop over
-the batch, so that its cost per call is small next to the vector field itself.
+period, where the quintic is exact to 1e-5.) The lookup is one ``torch.searchsorted`` on the
+(T+1,) time grid and a gather of a few rows, with no Python loop over the batch, so that its cost
+per call is small next to the vector field itself.
 """
 
 from __future__ import annotations
@@ -73,12 +73,12 @@ class HeldActions:
     """A sampled action signal shared by every sample of a batch.
 
     Args:
-        us: (batch, T, n_u) actions under zero-order hold, ``us[:, k]`` acting on
-            ``[t[k], t[k+1])``; under first-order hold (batch, T+1, n_u), the action at every
-            sample time ``t[k]`` (linear in between). ``n_u`` may be 0.
+        us: (batch, T, n_u) actions under the hold, ``us[:, k]`` acting on ``[t[k], t[k+1])``;
+            when interpolated, (batch, T+1, n_u): the action at every sample time ``t[k]``.
+            ``n_u`` may be 0.
         t: (T+1,) strictly increasing sample times (the same grid for every sample).
-        intersample: ``"zoh"`` (default), ``"foh"`` or ``"cubic"``, see the module docstring
-            (``"cubic"`` takes (batch, T+1, n_u) as ``"foh"`` does).
+        intersample: one of :data:`INTERSAMPLE` (``"zoh"``, the default; ``"foh"``,
+            ``"cubic"``, ``"quintic"``), see the module docstring.
 
     The signal is extended as a constant before ``t[0]`` (``us[:, 0]``) and after ``t[T]``
     (its last row), so solvers that probe slightly outside the grid see a defined value.

@@ -1,11 +1,11 @@
 """Integration of controlled vector fields with torchdiffeq, under held or interpolated actions.
 
 Between samples the actions are held (``intersample="zoh"``, the default: what a controller
-that sets one action per step applies) or interpolated linearly (``"foh"``: what a measured input
-of a logged experiment is closer to; see :mod:`hybridwm.dynamics.actions`). The rest of this
-docstring describes the hold; under the first-order hold each stage of a fixed-step solver sees
-the action interpolated to its own time, and adaptive solvers get no ``jump_t`` (the signal is
-continuous).
+that sets one action per step applies) or interpolated (``"foh"``, ``"cubic"``, ``"quintic"``:
+what a measured input of a logged experiment is closer to; see :mod:`hybridwm.dynamics.actions`).
+The rest of this docstring describes the hold; interpolated, each stage of a fixed-step solver
+sees the action at its own time, and adaptive solvers get as ``jump_t`` only the kinks of the
+linear interpolation (the cubic and quintic have none marked).
 
 Fixed-step solvers (``rk4`` by default) step on the sample grid itself (optionally split into
 ``substeps`` equal sub-steps per interval), with torchdiffeq's ``perturb=True`` so the stage
