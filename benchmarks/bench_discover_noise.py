@@ -8,6 +8,8 @@ library a user would pick, ``trig-poly``, and otherwise DEFAULT settings:
 * ``hybridwm`` (derivative): ``discover(data, DiscoverConfig(library="trig-poly", ...))``: the
   smoothing window by GCV, the number of terms of each equation by held-out validation;
 * ``hybridwm`` (weak): the same with ``method="weak"``;
+* ``hybridwm`` (weak+refine): the weak form, then the chosen terms' coefficients fitted again
+  by free-run simulation error (``refine=True``, :func:`hybridwm.physics.refine_coefficients`);
 * bare pysindy: ``pysindy.SINDy(feature_library=<the same library>).fit(...)``, all its defaults
   (STLSQ threshold 0.1, finite differences).
 
@@ -18,6 +20,13 @@ The cart-pole's accelerations are rational in cos(theta), so hybridwm takes the 
 the true terms, the median and worst (over seeds) of the largest relative error of the true
 coefficients (numerators and the denominator's ``cos(theta)^2`` coefficient), the seeds with
 every coefficient within the target (1 % at 1 % noise, 3 % at 5 %), and the median time.
+
+For weak+refine it also prints the information limit of the data: the largest relative
+standard error of a true coefficient at the refined (maximum-likelihood) fit, the Cramér-Rao
+bound under white measurement noise (median over the seeds with the right terms), and from it an
+upper bound on the chance that ANY unbiased estimator puts every coefficient within the target
+on one seed: ``min_k P(|N(0, se_k)| <= target |c_k|)`` (the hardest coefficient alone; the
+others only lower it).
 
     .venv/bin/python benchmarks/bench_discover_noise.py --seeds 0 1 2 3 4 5 6 7 8 9
 
@@ -30,6 +39,7 @@ import argparse
 import statistics
 import time
 import warnings
+from math import erf, sqrt
 
 import numpy as np
 import pysindy as ps
@@ -67,14 +77,34 @@ def _score(found: dict, true: dict) -> tuple[bool, float]:
     return right, worst
 
 
-def ours(system: str, data, extra: dict, method: str) -> tuple[bool, float, int]:
-    cfg = DiscoverConfig(library="trig-poly", method=method, **extra)
+def _limit(model, true: dict, target: float | None) -> tuple[float, float]:
+    """(largest relative standard error of a true coefficient, upper bound on the chance that
+    an unbiased estimator puts every coefficient within ``target``); NaN where not refined or
+    a true term is missing."""
+    se = model.info.get("refinement", {}).get("standard_errors")
+    rel = [
+        se[state][k] / abs(v) if se and k in se.get(state, {}) else float("nan")
+        for state, terms in true.items()
+        for k, v in terms.items()
+        if v != 0.0
+    ]
+    if not rel or any(np.isnan(rel)):
+        return float("nan"), float("nan")
+    bound = min(erf(target / r / sqrt(2.0)) for r in rel) if target else float("nan")
+    return max(rel), bound
+
+
+def ours(system: str, data, extra: dict, method: str, target: float | None = None) -> tuple:
+    refine = method.endswith("+refine")
+    cfg = DiscoverConfig(
+        library="trig-poly", method=method.removesuffix("+refine"), refine=refine, **extra
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = discover(data, config=cfg)
     entry = system_entry(system, model)
     right, worst = _score(entry.coefficients or {}, entry.true_coefficients or {})
-    return right, worst, model.n_terms
+    return right, worst, model.n_terms, *_limit(model, entry.true_coefficients or {}, target)
 
 
 def bare(system: str, data, extra: dict) -> tuple[bool, float, int]:
@@ -97,11 +127,12 @@ def bare(system: str, data, extra: dict) -> tuple[bool, float, int]:
     truth = get_system(system).true_equations()
     n_terms = int((coef != 0).sum())
     if truth.denominator:  # no rational form: the true terms cannot be found
-        return False, float("inf"), n_terms
+        return False, float("inf"), n_terms, float("nan"), float("nan")
     T = truth.coefficient_matrix(lib.names)
     nz = T != 0
     right = bool(np.array_equal(coef != 0, nz))
-    return right, float((np.abs(coef[nz] - T[nz]) / np.abs(T[nz])).max()), n_terms
+    worst = float((np.abs(coef[nz] - T[nz]) / np.abs(T[nz])).max())
+    return right, worst, n_terms, float("nan"), float("nan")
 
 
 def main() -> None:
@@ -109,18 +140,21 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
     parser.add_argument("--noise", type=float, nargs="+", default=[0.01, 0.05, 0.10])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
-    parser.add_argument("--methods", nargs="+", default=["derivative", "weak", "pysindy"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["derivative", "weak", "weak+refine", "pysindy"]
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(
         "| system | noise | method | right terms | max coef error: median / worst | "
-        "within target | terms (median) | seconds (median) |"
+        "within target | terms (median) | seconds (median) | largest relative SE (median) | "
+        "P(all within target) bound (median) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for system in args.systems:
         sim, extra = SYSTEMS[system]
         for noise in args.noise:
-            runs: dict[str, list[tuple[bool, float, int, float]]] = {m: [] for m in args.methods}
+            runs: dict[str, list[tuple]] = {m: [] for m in args.methods}
             for seed in args.seeds:
                 clean = simulate(system=system, scenario="train", dt=0.01, seed=seed, **sim)
                 data = clean.add_noise(noise, seed=1000 + seed)
@@ -129,7 +163,7 @@ def main() -> None:
                     res = (
                         bare(system, data, extra)
                         if m == "pysindy"
-                        else ours(system, data, extra, m)
+                        else ours(system, data, extra, m, TARGET.get(noise))
                     )
                     runs[m].append((*res, time.perf_counter() - started))
             for m, rs in runs.items():
@@ -140,9 +174,16 @@ def main() -> None:
                     f"| {system} | {noise:.0%} | {m} | {sum(r[0] for r in rs)}/{len(rs)} | "
                     f"{statistics.median(errs):.3%} / {max(errs):.3%} | {within} | "
                     f"{statistics.median(r[2] for r in rs):g} | "
-                    f"{statistics.median(r[3] for r in rs):.2f} |",
+                    f"{statistics.median(r[5] for r in rs):.2f} | {_median([r[3] for r in rs], '.2%')} | "
+                    f"{_median([r[4] for r in rs], '.2f')} |",
                     flush=True,
                 )
+
+
+def _median(values, fmt: str) -> str:
+    """The median of the finite values, formatted; "–" where there are none."""
+    finite = [v for v in values if np.isfinite(v)]
+    return format(statistics.median(finite), fmt) if finite else "–"
 
 
 if __name__ == "__main__":

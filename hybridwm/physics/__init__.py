@@ -36,6 +36,7 @@ from hybridwm.physics.features import LIBRARIES, FeatureLibrary, guess_angles, m
 from hybridwm.physics.model import FORMAT, FORMAT_VERSION, Parameter, PhysicsModel
 from hybridwm.physics.parameter_fit import fit_parameters
 from hybridwm.physics.priors import PRIOR_KEYS, declare, load_prior, parse_lhs
+from hybridwm.physics.refinement import refine_coefficients
 from hybridwm.physics.selection import format_selection
 from hybridwm.physics.smoothing import choose_window
 from hybridwm.physics.sparse_regression import OPTIMIZERS, make_optimizer
@@ -75,5 +76,6 @@ __all__ = [
     "make_optimizer",
     "parse_expression",
     "parse_lhs",
+    "refine_coefficients",
     "regression_data",
 ]

@@ -71,6 +71,13 @@ class DiscoverConfig(Config):
         denominator_degree: ``m``, the degree of ``D`` in ``z`` (an integer >= 1).
         rational: states whose derivatives get the denominator; None: every state whose
             derivative is not (almost) another state (the accelerations, not ``dq/dt = omega``).
+        refine: after the terms are chosen, fit their coefficients again by the error of
+            free-running simulations against the measured states (output-error least squares,
+            :func:`~hybridwm.physics.refine_coefficients`), which the noise in the regressors
+            does not bias; records each coefficient's standard error in
+            ``info["refinement"]``. Off by default: it costs one simulation of the data per
+            coefficient and state per iteration.
+        refine_segment: the most intervals one simulated piece covers when refining (>= 1).
     """
 
     library: str = "trig-poly"
@@ -103,6 +110,8 @@ class DiscoverConfig(Config):
     denominator: str | None = None
     denominator_degree: int = 2
     rational: tuple[str, ...] | None = None
+    refine: bool = False
+    refine_segment: int = Field(default=300, ge=1)
 
     @field_validator("library")
     @classmethod

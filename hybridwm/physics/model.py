@@ -31,6 +31,7 @@ from hybridwm.physics.equations import Equations
 from hybridwm.physics.parameter import Parameter
 from hybridwm.physics.parameter_fit import fit_parameters
 from hybridwm.physics.printing import equation_lines, latex_lines
+from hybridwm.physics.refinement import refine_coefficients
 from hybridwm.physics.torch_field import PhysicsVectorField
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Parameter", "PhysicsModel"]
@@ -320,6 +321,11 @@ class PhysicsModel(Equations):
     def fit_parameters(self, data: TrajectorySet, **kwargs: Any) -> PhysicsModel:
         """Fit the free parameters to ``data`` (see :func:`hybridwm.physics.fit_parameters`)."""
         return fit_parameters(self, data, **kwargs)
+
+    def refine(self, data: TrajectorySet, **kwargs: Any) -> PhysicsModel:
+        """These equations with their coefficients fitted again by simulation error (see
+        :func:`hybridwm.physics.refine_coefficients`)."""
+        return refine_coefficients(self, data, **kwargs)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ comparison
     def compare(self, true_equations: Any) -> pd.DataFrame:
