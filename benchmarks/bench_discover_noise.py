@@ -8,8 +8,8 @@ library a user would pick, ``trig-poly``, and otherwise DEFAULT settings:
 * ``hybridwm`` (derivative): ``discover(data, DiscoverConfig(library="trig-poly", ...))``: the
   smoothing window by GCV, the number of terms of each equation by held-out validation;
 * ``hybridwm`` (weak): the same with ``method="weak"``;
-* ``hybridwm`` (weak+refine): the weak form, then the chosen terms' coefficients fitted again
-  by free-run simulation error (``refine=True``, :func:`hybridwm.physics.refine_coefficients`);
+* ``hybridwm`` (weak+refine): the weak form, then terms and coefficients chosen again by
+  free-run simulation error (``refine="terms"``, :func:`hybridwm.physics.refine_coefficients`);
 * bare pysindy: ``pysindy.SINDy(feature_library=<the same library>).fit(...)``, all its defaults
   (STLSQ threshold 0.1, finite differences).
 
@@ -95,7 +95,7 @@ def _limit(model, true: dict, target: float | None) -> tuple[float, float]:
 
 
 def ours(system: str, data, extra: dict, method: str, target: float | None = None) -> tuple:
-    refine = method.endswith("+refine")
+    refine = "terms" if method.endswith("+refine") else "none"
     cfg = DiscoverConfig(
         library="trig-poly", method=method.removesuffix("+refine"), refine=refine, **extra
     )

@@ -75,6 +75,34 @@ def test_discover_with_a_denominator(workdir: Path, capsys: pytest.CaptureFixtur
     assert rational["rational_states"] == ["omega"] and abs(rational["coefficients"][0]) < 0.01
 
 
+def test_discover_refine_prints_standard_errors(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = workdir / "physics-refined.json"
+    args = ["discover", "--data", str(workdir / "train.parquet"), "--library", "trig-poly"]
+    assert (
+        run(
+            [
+                *args,
+                "--angles",
+                "theta",
+                "--refine",
+                "coefficients",
+                "--refine-segment",
+                "50",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "Refined by simulation error (12 segments" in text
+    assert "d(omega)/dt:" in text and "sin(theta)" in text and " ± " in text
+    refinement = json.loads(out.read_text())["info"]["refinement"]
+    assert refinement["segment"] == 50 and "sin(theta)" in refinement["standard_errors"]["omega"]
+
+
 def test_fit_rollout_evaluate(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     physics = workdir / "physics.json"
     if not physics.exists():

@@ -29,6 +29,7 @@ from hybridwm.config import load_mapping
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import ConfigError
 from hybridwm.evaluation import load_preset
+from hybridwm.evaluation.coefficients import coefficient_view
 from hybridwm.physics import DiscoverConfig, PhysicsModel, format_selection
 from hybridwm.physics import discover as run_discover
 from hybridwm.physics.derivatives import DIFFERENTIATION, make_differentiation, min_samples
@@ -181,6 +182,7 @@ def discover(
         for line in format_selection(model.info["selection"]):
             console.print(line, highlight=False)
     _print_ensemble(model)
+    _print_refinement(model)
     if "rational" in model.info:
         rat = model.info["rational"]
         console.print(
@@ -207,3 +209,22 @@ def _print_ensemble(model: PhysicsModel) -> None:
             if inc.loc[eq, f] > 0
         ]
         console.print(f"  {eq}: " + ", ".join(terms), highlight=False)
+
+
+def _print_refinement(model: PhysicsModel) -> None:
+    """The standard error of every refined coefficient (``--refine``) and the fit's residual."""
+    rec = model.info.get("refinement")
+    if not rec:
+        return
+    cost = rec["cost"]
+    console.print(
+        f"\n[bold]Refined by simulation error[/bold] ({rec['segments']} segments, "
+        f"{rec['evaluations']} evaluations; RMS residual in state std: {cost['before']:.4g} → "
+        f"{cost['after']:.4g}). Standard errors (the Cramér-Rao bound of these data):",
+        highlight=False,
+    )
+    view = coefficient_view(model)
+    for state, errors in rec["standard_errors"].items():
+        terms = [f"{view[state][term]:+.6g} ± {se:.2g} {term}" for term, se in errors.items()]
+        if terms:
+            console.print(f"  d({state})/dt: " + ", ".join(terms), highlight=False)

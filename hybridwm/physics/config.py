@@ -71,12 +71,15 @@ class DiscoverConfig(Config):
         denominator_degree: ``m``, the degree of ``D`` in ``z`` (an integer >= 1).
         rational: states whose derivatives get the denominator; None: every state whose
             derivative is not (almost) another state (the accelerations, not ``dq/dt = omega``).
-        refine: after the terms are chosen, fit their coefficients again by the error of
-            free-running simulations against the measured states (output-error least squares,
+        refine: after the regression, fit again by the error of free-running simulations
+            against the measured states (output-error least squares,
             :func:`~hybridwm.physics.refine_coefficients`), which the noise in the regressors
-            does not bias; records each coefficient's standard error in
-            ``info["refinement"]``. Off by default: it costs one simulation of the data per
-            coefficient and state per iteration.
+            does not bias: ``"coefficients"`` refits the chosen terms' coefficients,
+            ``"terms"`` also adds and removes library terms by that error (a score test and
+            the BIC's price per term). Each coefficient's standard error is recorded in
+            ``info["refinement"]``. ``"none"`` (default): the regression's coefficients. It
+            costs seconds to minutes: one simulation of the data per coefficient and state per
+            iteration, and one batched simulation per candidate term for ``"terms"``.
         refine_segment: the most intervals one simulated piece covers when refining (>= 1).
     """
 
@@ -110,7 +113,7 @@ class DiscoverConfig(Config):
     denominator: str | None = None
     denominator_degree: int = 2
     rational: tuple[str, ...] | None = None
-    refine: bool = False
+    refine: Literal["none", "coefficients", "terms"] = "none"
     refine_segment: int = Field(default=300, ge=1)
 
     @field_validator("library")

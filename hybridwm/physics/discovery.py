@@ -74,8 +74,8 @@ def discover(
     (``info["differentiation"]["window_choice"]``), each equation's number of terms on held-out
     trajectories (``info["selection"]``, terms vs held-out error). The coefficients are the
     chosen row of that table (or the ensemble's ``config.aggregate``), the ones ``predict``,
-    ``simulate`` and the vector field use, unless ``config.refine`` fits them again by
-    simulation error (``info["refinement"]``). ``config.method="weak"``: weak-form integrals.
+    ``simulate`` and the vector field use, unless ``config.refine`` fits them (and with
+    ``"terms"`` the terms too) again by simulation error (``info["refinement"]``). ``config.method="weak"``: weak-form integrals.
 
     With ``config.denominator`` set, the rows named in ``config.rational`` (default: all but
     the kinematic ``dq/dt = v`` rows) become ``(Theta(x, u) / D(z)) @ C.T`` with a denominator
@@ -157,8 +157,9 @@ def _discover(
     model = PhysicsModel(
         data.state_names, data.action_names, exprs, coef, ensemble=ens_stats, info=info
     )
-    if cfg.refine and model.mask.any():
-        model = refine_coefficients(model, data, segment=cfg.refine_segment)
+    if cfg.refine != "none" and model.mask.any():
+        candidates = lib if cfg.refine == "terms" else None
+        model = refine_coefficients(model, data, segment=cfg.refine_segment, library=candidates)
     if cfg.diagnostics:
         findings = _diagnose(model, data, regression.r2)
         model.info["diagnostics"] = findings

@@ -21,161 +21,54 @@ The Gauss-Newton covariance at the solution gives each coefficient's standard er
 noise, the precision no unbiased estimator of this structure can beat. Terms stay as they are
 (a zero stays zero); a rational model's non-zero denominator coefficients are refined with the
 numerators.
+
+Given a candidate ``library``, the terms are chosen again by the same criterion, one step at a
+time: the candidate whose coefficient would lower the simulation error most (a score test on
+the linearised fit, every candidate's sensitivity from one batched simulation) is added when
+its statistic exceeds ``log(n)`` (``n``: the number of measured residuals; the BIC's price of
+one coefficient), otherwise the term with the smallest ``(coefficient / standard error)^2`` is
+removed when that is below ``log(n)``; after each step everything is fitted again. This
+separates look-alike terms (``omega`` and ``omega*cos(theta)``) that derivative regression on
+noisy data confuses: their simulated effects differ where the regressors nearly coincide.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from math import log
+from typing import Any, TypeVar
 
 import numpy as np
 import sympy as sp
-from scipy import sparse
-from scipy.optimize import least_squares
 
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import ConfigError, DataError, UnknownNameError
 from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import expr_name, parse_expression
 from hybridwm.physics.features import FeatureLibrary
+from hybridwm.physics.output_error import (
+    Candidate,
+    Fit,
+    Problem,
+    Structure,
+    fit_numbers,
+    sensitivities,
+    structure_of,
+)
 from hybridwm.physics.rational import denominator_expression
-
-if TYPE_CHECKING:
-    from hybridwm.physics.model import PhysicsModel
 
 __all__ = ["refine_coefficients"]
 
-#: residual value that stands for a diverged (NaN/inf) simulation
-_DIVERGED = 1e3
+E = TypeVar("E", bound=Equations)
+
+#: the most add/remove steps of the term selection, per state
+_STEPS_PER_STATE = 4
+#: the most columns (coefficients + segment starts) the score test's dense normal matrix takes
+_MAX_COLUMNS = 6000
 
 
-@dataclass
-class _Structure:
-    """The free coefficients of a model and how to evaluate its vector field with them.
-
-    Attributes:
-        plain: the features that are not divided by a denominator (None: there are none).
-        numerators: the numerators of the features ``numerator / D`` (None: there are none).
-        rational: (n_f,) whether feature j is ``numerator / D``.
-        index: (rows, cols) of the free (non-zero) coefficients.
-        z: the denominator's variable as a one-feature library (None: no denominator).
-        powers: (n_d,) the powers of ``z`` whose coefficients are free.
-        degree: the denominator's degree.
-    """
-
-    plain: FeatureLibrary | None
-    numerators: FeatureLibrary | None
-    rational: np.ndarray
-    index: tuple[np.ndarray, np.ndarray]
-    z: FeatureLibrary | None
-    powers: np.ndarray
-    degree: int
-
-    def field(self, x: np.ndarray, u: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """dx/dt (B, n_x) at states ``x`` (B, n_x) and actions ``u`` (B, n_u) under the free
-        values ``theta`` (coefficients, then the denominator's)."""
-        n_c = self.index[0].size
-        coef = np.zeros((x.shape[1], self.rational.size))
-        coef[self.index] = theta[:n_c]
-        out = np.zeros_like(x)
-        if self.plain is not None:
-            out = out + self.plain.evaluate(x, u) @ coef[:, ~self.rational].T
-        if self.numerators is not None and self.z is not None:
-            z = self.z.evaluate(x, u)[:, 0]
-            den = 1.0 + np.stack([z**p for p in self.powers], axis=-1) @ theta[n_c:]
-            num = self.numerators.evaluate(x, u) @ coef[:, self.rational].T
-            out = out + num / den[:, None]
-        return out
-
-
-def _library(exprs: list[sp.Expr], model: PhysicsModel) -> FeatureLibrary | None:
-    return FeatureLibrary(exprs, model.state_names, model.action_names) if exprs else None
-
-
-def _structure(model: PhysicsModel) -> tuple[_Structure, np.ndarray]:
-    """The model's free coefficients (``theta``, coefficients then denominator) and structure."""
-    exprs = list(model.library.exprs)
-    rational = np.zeros(len(exprs), dtype=bool)
-    z_lib, powers, degree, d_free = None, np.zeros(0, dtype=np.int64), 0, np.zeros(0)
-    info = model.info.get("rational")
-    if info:
-        names = (*model.state_names, *model.action_names)
-        z = parse_expression(info["z"], names, what="denominator variable")
-        old = denominator_expression(z, info["coefficients"])
-        for j, e in enumerate(exprs):
-            num, den = sp.fraction(e)
-            if den != 1 and sp.simplify(den - old) == 0:
-                exprs[j], rational[j] = num, True
-        d = np.asarray(info["coefficients"], dtype=np.float64)
-        degree = d.size
-        powers = np.flatnonzero(d != 0) + 1
-        d_free = d[powers - 1]
-        z_lib = FeatureLibrary([z], model.state_names, model.action_names)
-    plain = _library([e for e, r in zip(exprs, rational, strict=True) if not r], model)
-    numerators = _library([e for e, r in zip(exprs, rational, strict=True) if r], model)
-    index = np.nonzero(model.mask)
-    theta = np.concatenate([model.coefficients.to_numpy()[index], d_free])
-    structure = _Structure(plain, numerators, rational, index, z_lib, powers, degree)
-    return structure, theta
-
-
-@dataclass
-class _Segments:
-    """Trajectory pieces of equal length (padded), simulated side by side.
-
-    Attributes:
-        x: (S, L + 1, n_x) measured states.
-        u: (S, L, n_u) actions held on each interval.
-        h: (S, L) interval lengths (0 on padding: the state stays put).
-        weight: (S, L + 1) 1 on measured samples, 0 on padding.
-    """
-
-    x: np.ndarray
-    u: np.ndarray
-    h: np.ndarray
-    weight: np.ndarray
-
-
-def _segments(data: TrajectorySet, segment: int) -> _Segments:
-    """Cut every trajectory into pieces of at most ``segment`` intervals."""
-    pieces = []
-    for tr in data:
-        n = len(tr.t)
-        for a in range(0, n - 1, segment):
-            b = min(a + segment, n - 1)
-            pieces.append((tr.x[a : b + 1], tr.u[a:b], np.diff(tr.t[a : b + 1])))
-    length = max(len(h) for _, _, h in pieces)
-    n_s, n_x = len(pieces), data.n_x
-    x = np.zeros((n_s, length + 1, n_x))
-    u = np.zeros((n_s, length, data.n_u))
-    h = np.zeros((n_s, length))
-    w = np.zeros((n_s, length + 1))
-    for s, (xs, us, hs) in enumerate(pieces):
-        k = len(hs)
-        x[s, : k + 1], x[s, k + 1 :] = xs, xs[-1]
-        h[s, :k], w[s, : k + 1] = hs, 1.0
-        u[s, :k], u[s, k:] = us, us[-1]
-    return _Segments(x, u, h, w)
-
-
-def _simulate(st: _Structure, seg: _Segments, theta: np.ndarray, x0: np.ndarray) -> np.ndarray:
-    """RK4 of every segment from ``x0`` (S, n_x): (S, L + 1, n_x) states."""
-    out = np.empty_like(seg.x)
-    out[:, 0] = x = x0
-    with np.errstate(all="ignore"):
-        for k in range(seg.h.shape[1]):
-            uk = seg.u[:, k]
-            h = seg.h[:, k : k + 1]
-            k1 = st.field(x, uk, theta)
-            k2 = st.field(x + 0.5 * h * k1, uk, theta)
-            k3 = st.field(x + 0.5 * h * k2, uk, theta)
-            k4 = st.field(x + h * k3, uk, theta)
-            x = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-            out[:, k + 1] = x
-    return out
-
-
-def _check(model: Any, data: Any, segment: Any, max_evaluations: Any) -> None:
+def _check(
+    model: Any, data: Any, segment: Any, max_evaluations: Any, library: Any
+) -> FeatureLibrary | None:
     """Raise a specific error for anything :func:`refine_coefficients` cannot take."""
     if not isinstance(model, Equations):
         raise ConfigError(f"`model` must be a PhysicsModel. Got {type(model).__name__}.")
@@ -205,129 +98,258 @@ def _check(model: Any, data: Any, segment: Any, max_evaluations: Any) -> None:
     for name, value, low in (("segment", segment, 1), ("max_evaluations", max_evaluations, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ConfigError(f"`{name}` must be an integer >= {low}. Got {value!r}.")
+    if library is None or isinstance(library, FeatureLibrary):
+        return library
+    if isinstance(library, str) or not all(isinstance(f, (str, sp.Expr)) for f in library):
+        raise ConfigError(
+            "`library` must be a FeatureLibrary or a list of feature expressions, e.g. "
+            f"['sin(theta)', 'omega*cos(theta)']. Got {library!r}."
+        )
+    return FeatureLibrary(list(library), model.state_names, model.action_names)
 
 
 def refine_coefficients(
-    model: PhysicsModel, data: TrajectorySet, *, segment: int = 300, max_evaluations: int = 30
-) -> PhysicsModel:
-    """Refine a discovered model's non-zero coefficients by free-run simulation error.
+    model: E,
+    data: TrajectorySet,
+    *,
+    segment: int = 300,
+    max_evaluations: int = 30,
+    library: FeatureLibrary | list[str] | None = None,
+) -> E:
+    """Refine a discovered model's non-zero coefficients (and, given a library, its terms) by
+    free-run simulation error.
 
     Args:
         model: discovered equations (numbers as coefficients; a rational model's denominator
-            is refined too). Its terms are kept: zeros stay zero.
+            is refined too, its powers kept).
         data: trajectories with the model's states and actions (in order), no missing values;
             actions are held on each interval.
         segment: the most intervals one simulated piece covers; longer trajectories are cut,
             and each piece's initial state is fitted. Shorter pieces suit systems whose
             simulations drift apart quickly (unstable or chaotic ones).
-        max_evaluations: the most Jacobian-and-residual evaluations of the least squares.
+        max_evaluations: the most residual evaluations of each least-squares fit.
+        library: candidate features (a rational row gets them divided by the denominator).
+            None (default): the terms are kept and only their coefficients are refined.
 
     Returns:
         A new model with the refined coefficients and ``info["refinement"]``: the segments,
         the evaluations, the solver's message, the RMS normalised residual before and after
-        (``cost``), the noise estimate, and each free coefficient's standard error
-        (``standard_errors``: ``{state: {term: se}}``; a denominator's under ``"D: z^k"``).
-        Bagging statistics (``ensemble``) belong to the regression and are dropped.
+        (``cost``), the noise estimate, each free coefficient's standard error
+        (``standard_errors``: ``{state: {term: se}}``; a denominator's under ``"D: z^k"``)
+        and the term selection's ``steps``. Bagging statistics (``ensemble``) belong to the
+        regression and are dropped.
 
     Raises:
         ConfigError: ``model`` is not a discovered PhysicsModel (a declared prior, observation
-            equations, no non-zero coefficient) or ``segment`` / ``max_evaluations`` < 1.
+            equations, no non-zero coefficient), ``segment`` / ``max_evaluations`` < 1, or
+            ``library`` is neither a FeatureLibrary nor a list of expressions.
         DataError: ``data`` is not a TrajectorySet or has missing values.
         UnknownNameError: ``data``'s states or actions differ from the model's.
     """
-    _check(model, data, segment, max_evaluations)
-    st, theta0 = _structure(model)
-    seg = _segments(data, int(segment))
-    stacked = np.concatenate([tr.x for tr in data])
-    scale = stacked.std(axis=0)
-    scale[scale == 0] = 1.0
-    n_t, (n_s, n_k, n_x) = theta0.size, seg.x.shape
-
-    def residuals(q: np.ndarray) -> np.ndarray:
-        sim = _simulate(st, seg, q[:n_t], q[n_t:].reshape(n_s, n_x))
-        r = (sim - seg.x) / scale * seg.weight[..., None]
-        return np.clip(np.nan_to_num(r, nan=_DIVERGED), -_DIVERGED, _DIVERGED).ravel()
-
-    rows = n_k * n_x
-    pattern = sparse.hstack(
-        [
-            sparse.csr_matrix(np.ones((n_s * rows, n_t))),
-            sparse.kron(sparse.eye(n_s), np.ones((rows, n_x))),
-        ]
-    ).tocsr()
-    q0 = np.concatenate([theta0, seg.x[:, 0].ravel()])
-    r0 = residuals(q0)
-    sol = least_squares(
-        residuals,
-        q0,
-        jac_sparsity=pattern,
-        method="trf",
-        x_scale="jac",
-        max_nfev=int(max_evaluations),
-        ftol=1e-10,
-        xtol=1e-10,
-        gtol=1e-10,
-    )
-    n_used = int(seg.weight.sum()) * n_x
-    sigma2 = 2.0 * sol.cost / max(n_used - sol.x.size, 1)
-    se = _standard_errors(sparse.csr_matrix(sol.jac), n_t, n_s, rows, n_x) * np.sqrt(sigma2)
+    lib = _check(model, data, segment, max_evaluations, library)
+    problem = Problem.of(data, int(segment))
+    st, theta0 = structure_of(model)
+    fit = fit_numbers(st, theta0, problem, int(max_evaluations))
+    first = fit
+    current = _rebuilt(model, st, fit.theta)
+    steps: list[dict[str, Any]] = []
+    if lib is not None:
+        current, fit, steps = _select(current, fit, problem, lib, int(max_evaluations))
+    st, _ = structure_of(current)
     record = {
-        "segments": n_s,
+        "segments": int(problem.seg.x.shape[0]),
         "segment": int(segment),
-        "evaluations": int(sol.nfev),
-        "message": str(sol.message),
+        "evaluations": int(first.evaluations) + sum(s["evaluations"] for s in steps),
+        "message": fit.message,
         "cost": {
-            "before": float(np.sqrt(np.mean(r0**2) * r0.size / n_used)),
-            "after": float(np.sqrt(2.0 * sol.cost / n_used)),
+            "before": float(np.sqrt(np.sum(first.r0**2) / problem.n_used)),
+            "after": float(np.sqrt(np.sum(fit.r**2) / problem.n_used)),
         },
-        "noise": float(np.sqrt(sigma2)),
+        "noise": float(np.sqrt(fit.sigma2)),
+        "standard_errors": _errors(current, st, fit.se),
+        "steps": steps,
     }
-    return _rebuilt(model, st, sol.x[:n_t], se, record)
+    current.info["refinement"] = record
+    return current
 
 
-def _standard_errors(jac: sparse.csr_matrix, n_t: int, n_s: int, rows: int, n_x: int) -> np.ndarray:
-    """(n_t,) standard errors (for unit noise) of the first ``n_t`` unknowns: the square roots
-    of the diagonal of the inverse Gauss-Newton matrix, the segments' initial states
-    eliminated one block at a time (Schur complement)."""
-    jc = jac[:, :n_t].toarray()
-    info = jc.T @ jc
-    for s in range(n_s):
-        block = slice(s * rows, (s + 1) * rows)
-        js = jac[block, n_t + s * n_x : n_t + (s + 1) * n_x].toarray()
-        b = jc[block].T @ js
-        info -= b @ np.linalg.pinv(js.T @ js) @ b.T
-    cov = np.linalg.pinv(info)
-    return np.sqrt(np.clip(np.diag(cov), 0.0, None))  # type: ignore[no-any-return]
-
-
-def _rebuilt(
-    model: PhysicsModel, st: _Structure, theta: np.ndarray, se: np.ndarray, record: dict
-) -> PhysicsModel:
-    """``model`` with the refined values ``theta`` (and their standard errors ``se``)."""
+def _rebuilt(model: E, st: Structure, theta: np.ndarray) -> E:
+    """``model`` with the values ``theta`` (coefficients, then the denominator's), the terms
+    whose coefficient is zero in every row dropped."""
     n_c = st.index[0].size
     coef = model.coefficients.to_numpy().copy()
     coef[st.index] = theta[:n_c]
     exprs = list(model.library.exprs)
-    info = {k: v for k, v in model.info.items()}
-    nums = [sp.fraction(e)[0] if r else e for e, r in zip(exprs, st.rational, strict=True)]
+    info = {k: v for k, v in model.info.items() if k != "refinement"}
+    if st.z is not None:
+        nums = [sp.fraction(e)[0] if r else e for e, r in zip(exprs, st.rational, strict=True)]
+        d = np.zeros(st.degree)
+        d[st.powers - 1] = theta[n_c:]
+        den = denominator_expression(st.z.exprs[0], d)
+        exprs = [n / den if r else e for n, e, r in zip(nums, exprs, st.rational, strict=True)]
+        info["rational"] = dict(info["rational"]) | {
+            "coefficients": [float(v) for v in d],
+            "denominator": str(den),
+        }
+    used = np.flatnonzero((coef != 0).any(axis=0))
+    return type(model)(
+        model.state_names,
+        model.action_names,
+        [exprs[j] for j in used],
+        coef[:, used],
+        info=info,
+    )
+
+
+def _errors(model: Equations, st: Structure, se: np.ndarray) -> dict[str, dict[str, float]]:
+    """``{state: {term: standard error}}``, a rational row's terms by their numerators and
+    its denominator's coefficients as ``"D: z^k"``."""
+    n_c = st.index[0].size
+    nums = [
+        sp.fraction(e)[0] if r else e for e, r in zip(model.library.exprs, st.rational, strict=True)
+    ]
     names = [expr_name(e) for e in nums]
     errors: dict[str, dict[str, float]] = {s: {} for s in model.state_names}
     for i, j, e in zip(*st.index, se[:n_c], strict=True):
         errors[model.state_names[i]][names[j]] = float(e)
     if st.z is not None:
-        rational = dict(info["rational"])
-        d = np.zeros(st.degree)
-        d[st.powers - 1] = theta[n_c:]
-        z = st.z.exprs[0]
-        den = denominator_expression(z, d)
-        exprs = [n / den if r else e for n, e, r in zip(nums, exprs, st.rational, strict=True)]
         for p, e in zip(st.powers, se[n_c:], strict=True):
-            term = f"D: {expr_name(z ** int(p))}"
-            for state in rational["rational_states"]:
+            term = f"D: {expr_name(st.z.exprs[0] ** int(p))}"
+            for state in model.info["rational"]["rational_states"]:
                 errors[state][term] = float(e)
-        info["rational"] = rational | {
-            "coefficients": [float(v) for v in d],
-            "denominator": str(den),
-        }
-    info["refinement"] = record | {"standard_errors": errors}
-    return type(model)(model.state_names, model.action_names, exprs, coef, info=info)
+    return errors
+
+
+def _key(model: Equations) -> frozenset[tuple[int, str]]:
+    """The model's terms as ``(row, numerator name)`` pairs."""
+    exprs = model.library.exprs
+    return frozenset(
+        (int(i), expr_name(sp.fraction(exprs[j])[0]))
+        for i, j in zip(*np.nonzero(model.mask), strict=True)
+    )
+
+
+def _candidates(model: Equations, lib: FeatureLibrary, problem: Problem) -> list[Candidate]:
+    """Every (row, library feature) pair as a :class:`Candidate` (terms already in the model
+    included; :func:`_select` skips them), with its finite-difference step: the coefficient
+    that moves its state by about 1e-6 of its scale over a segment."""
+    rational = set(model.info.get("rational", {}).get("rational_states", ()))
+    seg = problem.seg
+    x = seg.x[:, :-1][seg.weight[:, 1:] > 0]
+    u = seg.u[seg.weight[:, 1:] > 0]
+    duration = float(np.median(seg.h.sum(axis=1)))
+    out = []
+    for f in lib.exprs:
+        one = FeatureLibrary([f], model.state_names, model.action_names)
+        rms = float(np.sqrt(np.mean(one.evaluate(x, u)[:, 0] ** 2)))
+        if not np.isfinite(rms) or rms == 0.0:
+            continue
+        for i, state in enumerate(model.state_names):
+            step = 1e-6 * problem.scale[i] / (rms * duration)
+            out.append(Candidate(i, one, state in rational, step))
+    return out
+
+
+def _addition(
+    model: E, fit: Fit, problem: Problem, pool: list[Candidate], penalty: float, seen: set
+) -> tuple[E, dict[str, Any]] | None:
+    """The model with the candidate of the largest score statistic, if that exceeds
+    ``penalty`` and gives terms not ``seen`` before; its coefficient starts at the linearised
+    estimate."""
+    key = _key(model)
+    todo = [c for c in pool if (c.row, expr_name(c.feature.exprs[0])) not in key]
+    if not todo:
+        return None
+    st, _ = structure_of(model)
+    jac = fit.jac
+    gram = (jac.T @ jac).toarray()
+    gram[np.diag_indices_from(gram)] += 1e-12 * np.trace(gram) / len(gram)
+    jtr = jac.T @ fit.r
+    stats, coefs = np.empty(len(todo)), np.empty(len(todo))
+    for a in range(0, len(todo), 32):
+        chunk = todo[a : a + 32]
+        sens = sensitivities(st, fit, problem, chunk)
+        jts = np.asarray(jac.T @ sens)
+        y = np.linalg.solve(gram, jts)
+        norm2 = np.maximum((sens**2).sum(axis=0) - (jts * y).sum(axis=0), 1e-300)
+        g = sens.T @ fit.r - y.T @ jtr
+        stats[a : a + len(chunk)] = g**2 / norm2 / fit.sigma2
+        coefs[a : a + len(chunk)] = -g / norm2
+    for k in np.argsort(-stats):
+        if stats[k] <= penalty:
+            return None
+        c = todo[k]
+        name = expr_name(c.feature.exprs[0])
+        if key | {(c.row, name)} in seen:
+            continue
+        entry = {"step": "add", "state": model.state_names[c.row], "term": name}
+        return _with_term(model, c, float(coefs[k])), entry | {"statistic": float(stats[k])}
+    return None
+
+
+def _with_term(model: E, c: Candidate, value: float) -> E:
+    """``model`` with ``value`` times the candidate's term in its row."""
+    f = c.feature.exprs[0]
+    if c.rational:
+        info = model.info["rational"]
+        names = (*model.state_names, *model.action_names)
+        z = parse_expression(info["z"], names, what="denominator variable")
+        f = f / denominator_expression(z, info["coefficients"])
+    exprs = list(model.library.exprs)
+    coef = model.coefficients.to_numpy().copy()
+    if f not in exprs:
+        exprs.append(f)
+        coef = np.hstack([coef, np.zeros((coef.shape[0], 1))])
+    coef[c.row, exprs.index(f)] = value
+    return type(model)(model.state_names, model.action_names, exprs, coef, info=model.info)
+
+
+def _removal(model: E, fit: Fit, penalty: float, seen: set) -> tuple[E, dict[str, Any]] | None:
+    """The model without the term of the smallest Wald statistic ``(c / se)^2``, if that is
+    below ``penalty`` and gives terms not ``seen`` before (denominators are kept)."""
+    st, _ = structure_of(model)
+    n_c = st.index[0].size
+    wald = (fit.theta[:n_c] / np.maximum(fit.se[:n_c], 1e-300)) ** 2
+    key = _key(model)
+    for k in np.argsort(wald):
+        if wald[k] >= penalty:
+            return None
+        i, j = int(st.index[0][k]), int(st.index[1][k])
+        name = expr_name(sp.fraction(model.library.exprs[j])[0])
+        if key - {(i, name)} in seen:
+            continue
+        coef = model.coefficients.to_numpy().copy()
+        coef[i, j] = 0.0
+        out = type(model)(
+            model.state_names, model.action_names, model.library.exprs, coef, info=model.info
+        )
+        entry = {"step": "remove", "state": model.state_names[i], "term": name}
+        return out, entry | {"statistic": float(wald[k])}
+    return None
+
+
+def _select(
+    model: E, fit: Fit, problem: Problem, lib: FeatureLibrary, max_evaluations: int
+) -> tuple[E, Fit, list[dict[str, Any]]]:
+    """Add and remove terms one at a time by the simulation error (see the module's text)."""
+    penalty = log(problem.n_used)
+    pool = _candidates(model, lib, problem)
+    seen = {_key(model)}
+    steps: list[dict[str, Any]] = []
+    for _ in range(_STEPS_PER_STATE * len(model.state_names)):
+        if fit.jac.shape[1] > _MAX_COLUMNS:
+            steps.append({"step": "stop", "reason": f"over {_MAX_COLUMNS} fitted numbers"})
+            break
+        move = _addition(model, fit, problem, pool, penalty, seen) or _removal(
+            model, fit, penalty, seen
+        )
+        if move is None:
+            break
+        trial, entry = move
+        st, theta0 = structure_of(trial)
+        fit = fit_numbers(st, theta0, problem, max_evaluations, x0=fit.x0)
+        model = _rebuilt(trial, st, fit.theta)
+        seen.add(_key(model))
+        rms = float(np.sqrt(np.sum(fit.r**2) / problem.n_used))
+        steps.append(entry | {"evaluations": fit.evaluations, "cost": rms})
+    return model, fit, steps
