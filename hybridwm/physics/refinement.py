@@ -27,13 +27,16 @@ time: the candidate whose coefficient would lower the simulation error most (a s
 the linearised fit, every candidate's sensitivity from one batched simulation) is added when
 its statistic exceeds ``log(n)`` (``n``: the number of measured residuals; the BIC's price of
 one coefficient), otherwise the term with the smallest ``(coefficient / standard error)^2`` is
-removed when that is below ``log(n)``; after each step everything is fitted again. This
-separates look-alike terms (``omega`` and ``omega*cos(theta)``) that derivative regression on
-noisy data confuses: their simulated effects differ where the regressors nearly coincide.
+removed when that is below ``log(n)``, otherwise the term and candidate whose exchange lowers
+the linearised sum of squares most are exchanged (kept only if the refit confirms it); after
+each step everything is fitted again. This separates look-alike terms (``omega`` and
+``omega*cos(theta)``) that derivative regression on noisy data confuses: their simulated
+effects differ where the regressors nearly coincide.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import log
 from typing import Any, TypeVar
 
@@ -250,41 +253,107 @@ def _candidates(model: Equations, lib: FeatureLibrary, problem: Problem) -> list
     return out
 
 
-def _addition(
-    model: E, fit: Fit, problem: Problem, pool: list[Candidate], penalty: float, seen: set
-) -> tuple[E, dict[str, Any]] | None:
-    """The model with the candidate of the largest score statistic, if that exceeds
-    ``penalty`` and gives terms not ``seen`` before; its coefficient starts at the linearised
-    estimate."""
+@dataclass
+class _Scores:
+    """The linearised effect of every candidate on the fit, from its sensitivities.
+
+    Attributes:
+        todo: the candidates not in the model.
+        add: (n_c,) score statistics: the fall of the residual sum of squares (in noise
+            variances) when the candidate is added, everything else refitted.
+        value: (n_c,) the candidate's coefficient after that addition.
+        swap: (n_terms, n_c) the fall when the candidate replaces term k (negative: a rise).
+        swap_value: (n_terms, n_c) the candidate's coefficient after that swap.
+    """
+
+    todo: list[Candidate]
+    add: np.ndarray
+    value: np.ndarray
+    swap: np.ndarray
+    swap_value: np.ndarray
+
+
+def _scores(model: Equations, fit: Fit, problem: Problem, pool: list[Candidate]) -> _Scores | None:
+    """Score every candidate not in ``model`` (None when there is none). With ``H`` the
+    inverse Gauss-Newton matrix, ``b = J^T c`` and ``r`` the residuals: adding ``c`` lowers the
+    sum of squares by ``(c^T r)^2 / (c^T c - b^T H b)``; removing term ``a`` raises it by
+    ``beta_a^2 / H_aa`` and moves the residuals to ``r' = r - J H e_a beta_a / H_aa``, after
+    which ``c`` lowers it by ``(c^T r')^2 / (c^T c - b^T H b + (b^T H e_a)^2 / H_aa)``."""
     key = _key(model)
     todo = [c for c in pool if (c.row, expr_name(c.feature.exprs[0])) not in key]
     if not todo:
         return None
     st, _ = structure_of(model)
-    jac = fit.jac
+    n_c, jac = st.index[0].size, fit.jac
     gram = (jac.T @ jac).toarray()
     gram[np.diag_indices_from(gram)] += 1e-12 * np.trace(gram) / len(gram)
+    h = np.linalg.inv(gram)
+    h_kk, beta = np.diag(h)[:n_c], fit.theta[:n_c]
     jtr = jac.T @ fit.r
-    stats, coefs = np.empty(len(todo)), np.empty(len(todo))
+    parts = []
     for a in range(0, len(todo), 32):
-        chunk = todo[a : a + 32]
-        sens = sensitivities(st, fit, problem, chunk)
+        sens = sensitivities(st, fit, problem, todo[a : a + 32])
         jts = np.asarray(jac.T @ sens)
-        y = np.linalg.solve(gram, jts)
+        y = h @ jts
+        cr = sens.T @ fit.r - y.T @ jtr
         norm2 = np.maximum((sens**2).sum(axis=0) - (jts * y).sum(axis=0), 1e-300)
-        g = sens.T @ fit.r - y.T @ jtr
-        stats[a : a + len(chunk)] = g**2 / norm2 / fit.sigma2
-        coefs[a : a + len(chunk)] = -g / norm2
-    for k in np.argsort(-stats):
-        if stats[k] <= penalty:
+        cr_swap = cr[None, :] - y[:n_c] * (beta / h_kk)[:, None]
+        norm2_swap = np.maximum(norm2[None, :] + y[:n_c] ** 2 / h_kk[:, None], 1e-300)
+        gain = cr_swap**2 / norm2_swap - (beta**2 / h_kk)[:, None]
+        parts.append((cr**2 / norm2, -cr / norm2, gain, -cr_swap / norm2_swap))
+    add, value, swap, swap_value = (np.concatenate(x, axis=-1) for x in zip(*parts, strict=True))
+    return _Scores(todo, add / fit.sigma2, value, swap / fit.sigma2, swap_value)
+
+
+def _addition(
+    model: E, scores: _Scores, penalty: float, seen: set
+) -> tuple[E, dict[str, Any]] | None:
+    """The model with the candidate of the largest score statistic, if that exceeds
+    ``penalty`` and gives terms not ``seen`` before; its coefficient starts at the linearised
+    estimate."""
+    key = _key(model)
+    for k in np.argsort(-scores.add):
+        if scores.add[k] <= penalty:
             return None
-        c = todo[k]
+        c = scores.todo[k]
         name = expr_name(c.feature.exprs[0])
         if key | {(c.row, name)} in seen:
             continue
         entry = {"step": "add", "state": model.state_names[c.row], "term": name}
-        return _with_term(model, c, float(coefs[k])), entry | {"statistic": float(stats[k])}
+        trial = _with_term(model, c, float(scores.value[k]))
+        return trial, entry | {"statistic": float(scores.add[k])}
     return None
+
+
+def _swap(model: E, scores: _Scores, seen: set) -> tuple[E, dict[str, Any]] | None:
+    """The model with the term and candidate exchanged whose exchange lowers the linearised
+    sum of squares most, if any does and gives terms not ``seen`` before (the same number of
+    terms: the lower sum of squares is the better model by any information criterion)."""
+    st, _ = structure_of(model)
+    key = _key(model)
+    flat = np.argsort(-scores.swap, axis=None)
+    for k, c_idx in zip(*np.unravel_index(flat, scores.swap.shape), strict=True):
+        if scores.swap[k, c_idx] <= 0.0:
+            return None
+        i, j = int(st.index[0][k]), int(st.index[1][k])
+        old = expr_name(sp.fraction(model.library.exprs[j])[0])
+        c = scores.todo[c_idx]
+        new = expr_name(c.feature.exprs[0])
+        if (key - {(i, old)}) | {(c.row, new)} in seen:
+            continue
+        trial = _with_term(_zeroed(model, i, j), c, float(scores.swap_value[k, c_idx]))
+        entry = {"step": "swap", "state": model.state_names[c.row], "term": new, "replaces": old}
+        return trial, entry | {"statistic": float(scores.swap[k, c_idx])}
+    return None
+
+
+def _zeroed(model: E, i: int, j: int) -> E:
+    """``model`` with the coefficient of row ``i``, feature ``j`` set to zero."""
+    coef = model.coefficients.to_numpy().copy()
+    coef[i, j] = 0.0
+    return type(model)(
+        model.state_names, model.action_names, model.library.exprs, coef, info=model.info
+    )
 
 
 def _with_term(model: E, c: Candidate, value: float) -> E:
@@ -318,20 +387,16 @@ def _removal(model: E, fit: Fit, penalty: float, seen: set) -> tuple[E, dict[str
         name = expr_name(sp.fraction(model.library.exprs[j])[0])
         if key - {(i, name)} in seen:
             continue
-        coef = model.coefficients.to_numpy().copy()
-        coef[i, j] = 0.0
-        out = type(model)(
-            model.state_names, model.action_names, model.library.exprs, coef, info=model.info
-        )
         entry = {"step": "remove", "state": model.state_names[i], "term": name}
-        return out, entry | {"statistic": float(wald[k])}
+        return _zeroed(model, i, j), entry | {"statistic": float(wald[k])}
     return None
 
 
 def _select(
     model: E, fit: Fit, problem: Problem, lib: FeatureLibrary, max_evaluations: int
 ) -> tuple[E, Fit, list[dict[str, Any]]]:
-    """Add and remove terms one at a time by the simulation error (see the module's text)."""
+    """Add, remove and exchange terms one at a time by the simulation error (see the
+    module's text)."""
     penalty = log(problem.n_used)
     pool = _candidates(model, lib, problem)
     seen = {_key(model)}
@@ -340,16 +405,24 @@ def _select(
         if fit.jac.shape[1] > _MAX_COLUMNS:
             steps.append({"step": "stop", "reason": f"over {_MAX_COLUMNS} fitted numbers"})
             break
-        move = _addition(model, fit, problem, pool, penalty, seen) or _removal(
+        scores = _scores(model, fit, problem, pool)
+        move = (scores and _addition(model, scores, penalty, seen)) or _removal(
             model, fit, penalty, seen
         )
+        if move is None and scores is not None:
+            move = _swap(model, scores, seen)
         if move is None:
             break
         trial, entry = move
         st, theta0 = structure_of(trial)
-        fit = fit_numbers(st, theta0, problem, max_evaluations, x0=fit.x0)
-        model = _rebuilt(trial, st, fit.theta)
-        seen.add(_key(model))
-        rms = float(np.sqrt(np.sum(fit.r**2) / problem.n_used))
-        steps.append(entry | {"evaluations": fit.evaluations, "cost": rms})
+        trial_fit = fit_numbers(st, theta0, problem, max_evaluations, x0=fit.x0)
+        seen.add(_key(trial))
+        rms = float(np.sqrt(np.sum(trial_fit.r**2) / problem.n_used))
+        entry |= {"evaluations": trial_fit.evaluations, "cost": rms}
+        if entry["step"] == "swap" and np.sum(trial_fit.r**2) >= np.sum(fit.r**2):
+            # the linearised gain did not hold: keep the model, try the next move
+            steps.append(entry | {"step": "swap rejected"})
+            continue
+        fit, model = trial_fit, _rebuilt(trial, st, trial_fit.theta)
+        steps.append(entry)
     return model, fit, steps

@@ -8,7 +8,14 @@ import sympy as sp
 
 from hybridwm.data import TrajectorySet
 from hybridwm.errors import ConfigError, DataError, UnknownNameError
-from hybridwm.physics import DiscoverConfig, PhysicsModel, declare, discover, refine_coefficients
+from hybridwm.physics import (
+    DiscoverConfig,
+    FeatureLibrary,
+    PhysicsModel,
+    declare,
+    discover,
+    refine_coefficients,
+)
 from hybridwm.physics.rational import denominator_expression
 
 from .conftest import TRUE, add_noise
@@ -155,3 +162,35 @@ def test_refine_errors(rational_data) -> None:
         refine_coefficients(model, rational_data, library="trig")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="refine_segment"):
         DiscoverConfig(refine_segment=0)
+
+
+def test_linearised_scores_predict_the_refitted_sums_of_squares(rational_data) -> None:
+    """The score test's add and exchange gains (noise variances) match a real refit."""
+    from hybridwm.physics.output_error import Problem, fit_numbers, structure_of
+    from hybridwm.physics.refinement import _candidates, _scores, _with_term, _zeroed
+
+    q = sp.Symbol("q")
+    den = denominator_expression(sp.cos(q), [0.0, D2])
+    feats = ["v", *(sp.sympify(f) / den for f in ("sin(q)", "v*cos(q)", "u"))]
+    info = {"rational": {"z": "cos(q)", "degree": 2, "coefficients": [0.0, D2],
+                         "rational_states": ["v"]}}  # fmt: skip
+    start = PhysicsModel(
+        ["q", "v"], ["u"], feats, [[1.0, 0, 0, 0], [0, -4.0, -0.3, 1.5]], info=info
+    )
+    problem = Problem.of(add_noise(rational_data, 0.01, seed=6), 150)
+
+    def refit(model: PhysicsModel):
+        st, theta = structure_of(model)
+        return fit_numbers(st, theta, problem, 30)
+
+    fit = refit(start)
+    lib = FeatureLibrary(["v"], ("q", "v"), ("u",))
+    scores = _scores(start, fit, problem, _candidates(start, lib, problem))
+    c = next(i for i, cand in enumerate(scores.todo) if cand.row == 1)
+    rss = np.sum(fit.r**2) / fit.sigma2
+    added = refit(_with_term(start, scores.todo[c], scores.value[c]))
+    assert rss - np.sum(added.r**2) / fit.sigma2 == pytest.approx(scores.add[c], rel=0.05)
+    k = 2  # coefficients in mask order: q's v, then v's sin(q), v*cos(q), u
+    swapped = refit(_with_term(_zeroed(start, 1, 2), scores.todo[c], scores.swap_value[k, c]))
+    assert rss - np.sum(swapped.r**2) / fit.sigma2 == pytest.approx(scores.swap[k, c], rel=0.05)
+    assert scores.swap[k, c] > 0  # v*cos(q) -> v is the better exchange
