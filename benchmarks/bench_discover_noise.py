@@ -21,7 +21,9 @@ the true terms, the median and worst (over seeds) of the largest relative error 
 coefficients (numerators and the denominator's ``cos(theta)^2`` coefficient), the seeds with
 every coefficient within the target (1 % at 1 % noise, 3 % at 5 %), and the median time.
 
-For weak+refine it also prints the information limit of the data: the largest relative
+For weak+refine it also prints how often every true coefficient lies within 3 of its reported
+standard errors (of the seeds with the right terms: are the errors honest?) and the information
+limit of the data: the largest relative
 standard error of a true coefficient at the refined (maximum-likelihood) fit, the Cramér-Rao
 bound under white measurement noise (median over the seeds with the right terms), and from it an
 upper bound on the chance that ANY unbiased estimator puts every coefficient within the target
@@ -45,7 +47,7 @@ import numpy as np
 import pysindy as ps
 import torch
 
-from hybridwm.evaluation.coefficients import system_entry
+from hybridwm.evaluation.coefficients import coefficient_view, system_entry
 from hybridwm.physics import DiscoverConfig, discover, make_library
 from hybridwm.systems import get_system, simulate
 
@@ -77,21 +79,25 @@ def _score(found: dict, true: dict) -> tuple[bool, float]:
     return right, worst
 
 
-def _limit(model, true: dict, target: float | None) -> tuple[float, float]:
+def _limit(model, true: dict, target: float | None) -> tuple[float, float, float]:
     """(largest relative standard error of a true coefficient, upper bound on the chance that
-    an unbiased estimator puts every coefficient within ``target``); NaN where not refined or
-    a true term is missing."""
+    an unbiased estimator puts every coefficient within ``target``, largest error in standard
+    errors); NaN where not refined or a true term is missing."""
     se = model.info.get("refinement", {}).get("standard_errors")
-    rel = [
-        se[state][k] / abs(v) if se and k in se.get(state, {}) else float("nan")
-        for state, terms in true.items()
-        for k, v in terms.items()
-        if v != 0.0
-    ]
-    if not rel or any(np.isnan(rel)):
-        return float("nan"), float("nan")
+    entry = coefficient_view(model)
+    rel, z = [], []
+    for state, terms in true.items():
+        for k, v in terms.items():
+            if v == 0.0:
+                continue
+            if not se or k not in se.get(state, {}) or k not in entry.get(state, {}):
+                return float("nan"), float("nan"), float("nan")
+            rel.append(se[state][k] / abs(v))
+            z.append(abs(entry[state][k] - v) / se[state][k])
+    if not rel:
+        return float("nan"), float("nan"), float("nan")
     bound = min(erf(target / r / sqrt(2.0)) for r in rel) if target else float("nan")
-    return max(rel), bound
+    return max(rel), bound, max(z)
 
 
 def ours(system: str, data, extra: dict, method: str, target: float | None = None) -> tuple:
@@ -127,12 +133,12 @@ def bare(system: str, data, extra: dict) -> tuple[bool, float, int]:
     truth = get_system(system).true_equations()
     n_terms = int((coef != 0).sum())
     if truth.denominator:  # no rational form: the true terms cannot be found
-        return False, float("inf"), n_terms, float("nan"), float("nan")
+        return False, float("inf"), n_terms, float("nan"), float("nan"), float("nan")
     T = truth.coefficient_matrix(lib.names)
     nz = T != 0
     right = bool(np.array_equal(coef != 0, nz))
     worst = float((np.abs(coef[nz] - T[nz]) / np.abs(T[nz])).max())
-    return right, worst, n_terms, float("nan"), float("nan")
+    return right, worst, n_terms, float("nan"), float("nan"), float("nan")
 
 
 def main() -> None:
@@ -148,9 +154,9 @@ def main() -> None:
     print(
         "| system | noise | method | right terms | max coef error: median / worst | "
         "within target | terms (median) | seconds (median) | largest relative SE (median) | "
-        "P(all within target) bound (median) |"
+        "P(all within target) bound (median) | all within 3 SE |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for system in args.systems:
         sim, extra = SYSTEMS[system]
         for noise in args.noise:
@@ -174,10 +180,17 @@ def main() -> None:
                     f"| {system} | {noise:.0%} | {m} | {sum(r[0] for r in rs)}/{len(rs)} | "
                     f"{statistics.median(errs):.3%} / {max(errs):.3%} | {within} | "
                     f"{statistics.median(r[2] for r in rs):g} | "
-                    f"{statistics.median(r[5] for r in rs):.2f} | {_median([r[3] for r in rs], '.2%')} | "
-                    f"{_median([r[4] for r in rs], '.2f')} |",
+                    f"{statistics.median(r[6] for r in rs):.2f} | {_median([r[3] for r in rs], '.2%')} | "
+                    f"{_median([r[4] for r in rs], '.2f')} | {_within_se([r[5] for r in rs])} |",
                     flush=True,
                 )
+
+
+def _within_se(values) -> str:
+    """ "k/n": seeds whose every true coefficient lies within 3 standard errors, of the n seeds
+    with the right terms and standard errors; "–" where there are none."""
+    finite = [v for v in values if np.isfinite(v)]
+    return f"{sum(v <= 3.0 for v in finite)}/{len(finite)}" if finite else "–"
 
 
 def _median(values, fmt: str) -> str:
