@@ -18,9 +18,9 @@ measurement noise:
 
 The Gauss-Newton covariance at the solution gives each coefficient's standard error
 (``info["refinement"]["standard_errors"]``): the Cramér-Rao bound of these data under white
-noise, the precision no unbiased estimator of this structure can beat. Terms stay as they are
-(a zero stays zero); a rational model's non-zero denominator coefficients are refined with the
-numerators.
+noise, the precision no unbiased estimator of this structure can beat. Without a candidate
+library the terms stay as they are (a zero stays zero); a rational model's non-zero denominator
+coefficients are refined with the numerators.
 
 Given a candidate ``library``, the terms are chosen again by the same criterion, one step at a
 time: the candidate whose coefficient would lower the simulation error most (a score test on
@@ -98,6 +98,8 @@ def _check(
             )
     if data.has_missing:
         raise DataError("`data` has missing values; use data.dropna() or data.interpolate().")
+    if all(len(tr.t) < 2 for tr in data):
+        raise DataError("`data` has no trajectory of two or more samples; nothing to simulate.")
     for name, value, low in (("segment", segment, 1), ("max_evaluations", max_evaluations, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ConfigError(f"`{name}` must be an integer >= {low}. Got {value!r}.")

@@ -155,6 +155,11 @@ def test_refine_errors(rational_data) -> None:
     )
     with pytest.raises(UnknownNameError, match=r"model's states \['q', 'v'\] in this order"):
         refine_coefficients(model, swapped)
+    single = TrajectorySet.from_arrays(
+        [0.0], np.zeros((2, 1, 2)), np.zeros((2, 1, 1)), ("q", "v"), ("u",)
+    )
+    with pytest.raises(DataError, match="no trajectory of two or more samples"):
+        refine_coefficients(model, single)
     for name, value in (("segment", 0), ("max_evaluations", True), ("segment", 2.5)):
         with pytest.raises(ConfigError, match=f"`{name}` must be an integer >= 1"):
             refine_coefficients(model, rational_data, **{name: value})
