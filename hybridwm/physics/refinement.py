@@ -67,6 +67,8 @@ E = TypeVar("E", bound=Equations)
 _STEPS_PER_STATE = 4
 #: the most columns (coefficients + segment starts) the score test's dense normal matrix takes
 _MAX_COLUMNS = 6000
+#: the most simulated values (copies x segments x samples x states) of one batched simulation
+_BATCH_VALUES = 4_000_000
 
 
 def _check(
@@ -293,8 +295,9 @@ def _scores(model: Equations, fit: Fit, problem: Problem, pool: list[Candidate])
     h_kk, beta = np.diag(h)[:n_c], fit.theta[:n_c]
     jtr = jac.T @ fit.r
     parts = []
-    for a in range(0, len(todo), 32):
-        sens = sensitivities(st, fit, problem, todo[a : a + 32])
+    per = max(1, min(32, _BATCH_VALUES // problem.seg.x.size))  # candidates per simulation
+    for a in range(0, len(todo), per):
+        sens = sensitivities(st, fit, problem, todo[a : a + per])
         jts = np.asarray(jac.T @ sens)
         y = h @ jts
         cr = sens.T @ fit.r - y.T @ jtr
