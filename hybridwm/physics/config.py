@@ -76,7 +76,7 @@ class DiscoverConfig(Config):
             :func:`~hybridwm.physics.refine_coefficients`), which the noise in the regressors
             does not bias: ``"coefficients"`` refits the chosen terms' coefficients,
             ``"terms"`` also adds and removes library terms by that error (a score test and
-            the BIC's price per term). Each coefficient's standard error is recorded in
+            the extended BIC's price per term). Each coefficient's standard error is recorded in
             ``info["refinement"]``. ``"none"`` (default): the regression's coefficients. It
             costs seconds to minutes: one simulation of the data per coefficient and state per
             iteration, and one batched simulation per candidate term for ``"terms"``.
