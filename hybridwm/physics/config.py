@@ -77,7 +77,8 @@ class DiscoverConfig(Config):
             does not bias: ``"coefficients"`` refits the chosen terms' coefficients,
             ``"terms"`` also adds and removes library terms by that error (a score test and
             the extended BIC's price per term). Each coefficient's standard error is recorded in
-            ``info["refinement"]``. ``"none"`` (default): the regression's coefficients. It
+            ``info["refinement"]``; an ensemble's bagging statistics are dropped (they describe
+            the regression). ``"none"`` (default): the regression's coefficients. It
             costs seconds to minutes: one simulation of the data per coefficient and state per
             iteration, and one batched simulation per candidate term for ``"terms"``.
         refine_segment: the most intervals one simulated piece covers when refining (>= 1).

@@ -75,7 +75,9 @@ def discover(
     trajectories (``info["selection"]``, terms vs held-out error). The coefficients are the
     chosen row of that table (or the ensemble's ``config.aggregate``), the ones ``predict``,
     ``simulate`` and the vector field use, unless ``config.refine`` fits them (and with
-    ``"terms"`` the terms too) again by simulation error (``info["refinement"]``). ``config.method="weak"``: weak-form integrals.
+    ``"terms"`` the terms too) again by simulation error (``info["refinement"]``; the bagging
+    statistics of an ensemble are then dropped). ``config.method="weak"``: weak-form
+    integrals.
 
     With ``config.denominator`` set, the rows named in ``config.rational`` (default: all but
     the kinematic ``dq/dt = v`` rows) become ``(Theta(x, u) / D(z)) @ C.T`` with a denominator
