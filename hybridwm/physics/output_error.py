@@ -134,12 +134,15 @@ class _Segments:
 
 
 def _segments(data: TrajectorySet, segment: int) -> _Segments:
-    """Cut every trajectory into pieces of at most ``segment`` intervals."""
+    """Cut every trajectory into pieces of ``segment`` intervals; a remainder shorter than half
+    a segment joins the last piece (so no piece spends a fitted start on a few samples)."""
     pieces = []
     for tr in data:
-        n = len(tr.t)
-        for a in range(0, n - 1, segment):
-            b = min(a + segment, n - 1)
+        last = len(tr.t) - 1
+        starts = list(range(0, last, segment))
+        if len(starts) > 1 and last - starts[-1] < segment // 2:
+            starts.pop()
+        for a, b in zip(starts, [*starts[1:], last], strict=True):
             pieces.append((tr.x[a : b + 1], tr.u[a:b], np.diff(tr.t[a : b + 1])))
     length = max(len(h) for _, _, h in pieces)
     n_s, n_x = len(pieces), data.n_x

@@ -7,7 +7,8 @@ terms fixed, :func:`refine_coefficients` fits the non-zero coefficients again by
 free-running simulations against the measured states, the maximum-likelihood fit under white
 measurement noise:
 
-* each trajectory is cut into segments of at most ``segment`` intervals, simulated with RK4
+* each trajectory is cut into segments of ``segment`` intervals (a remainder shorter than half
+  a segment joins the last one), simulated with RK4
   and the actions held on each interval (as :meth:`~hybridwm.physics.PhysicsModel.simulate`);
 * every segment's initial state is a free parameter too (a noisy first sample is not where the
   true trajectory started), so segments and coefficients are fitted together;
@@ -134,8 +135,9 @@ def refine_coefficients(
             is refined too, its powers kept).
         data: trajectories with the model's states and actions (in order), no missing values;
             actions are held on each interval.
-        segment: the most intervals one simulated piece covers; longer trajectories are cut,
-            and each piece's initial state is fitted. Shorter pieces suit systems whose
+        segment: the intervals one simulated piece covers; longer trajectories are cut (a
+            remainder under half a segment joins the last piece), and each piece's initial
+            state is fitted. Shorter pieces suit systems whose
             simulations drift apart quickly (unstable or chaotic ones).
         max_evaluations: the most residual evaluations of each least-squares fit.
         library: candidate features (a rational row gets them divided by the denominator).

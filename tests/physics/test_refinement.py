@@ -139,6 +139,14 @@ def test_terms_chosen_again_by_simulation_error_swap_a_look_alike(rational_data)
     assert sorted(got[got != 0]) == pytest.approx(sorted(NUM.values()), rel=0.02)
 
 
+def test_segments_join_a_short_remainder_to_the_last_piece(rational_data) -> None:
+    """150 intervals: pieces of 60 leave 30 (kept: half a segment); of 70 leave 10 (joined)."""
+    model = _rational()
+    for segment, pieces in ((60, 3), (70, 2), (150, 1), (400, 1)):
+        out = refine_coefficients(model, rational_data, segment=segment, max_evaluations=1)
+        assert out.info["refinement"]["segments"] == pieces * len(rational_data)
+
+
 def test_refine_errors(rational_data) -> None:
     model = _rational()
     prior = declare({"q": "v", "v": "-k*sin(q) + u"}, parameters={"k": 4.0}, action_names=["u"])
