@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,48 +31,13 @@ from hybridwm.physics.parameter import Parameter
 from hybridwm.physics.parameter_fit import fit_parameters
 from hybridwm.physics.printing import equation_lines, latex_lines
 from hybridwm.physics.refinement import refine_coefficients
+from hybridwm.physics.stepping import rk4_held
 from hybridwm.physics.torch_field import PhysicsVectorField
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Parameter", "PhysicsModel"]
 
 #: differentiation options recorded in ``info`` that :meth:`PhysicsModel.score` reuses
 _DIFFERENTIATION_OPTIONS = ("order", "window", "polyorder")
-
-
-def _rk4_held(
-    f: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    x0: np.ndarray,
-    u: np.ndarray,
-    t: np.ndarray,
-    substeps: int,
-) -> np.ndarray:
-    """Fixed-step RK4 of ``dx/dt = f(x, u)`` with ``u[:, k]`` held on ``[t[k], t[k+1])``.
-
-    Args:
-        f: maps ``x`` (n, n_x) and ``u`` (n, n_u) to dx/dt (n, n_x).
-        x0: (n, n_x) initial states at ``t[0]``.
-        u: (n, >= T-1, n_u) held actions.
-        t: (T,) strictly increasing times.
-        substeps: RK4 steps per sample interval.
-
-    Returns:
-        (n, T, n_x) states at ``t`` (NaN/inf where the solution diverged).
-    """
-    out = np.empty((x0.shape[0], len(t), x0.shape[1]))
-    out[:, 0] = x0
-    x = x0.copy()
-    with np.errstate(all="ignore"):
-        for k in range(len(t) - 1):
-            uk = u[:, k]
-            h = (t[k + 1] - t[k]) / substeps
-            for _ in range(substeps):
-                k1 = f(x, uk)
-                k2 = f(x + 0.5 * h * k1, uk)
-                k3 = f(x + 0.5 * h * k2, uk)
-                k4 = f(x + h * k3, uk)
-                x = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-            out[:, k + 1] = x
-    return out
 
 
 class PhysicsModel(Equations):
@@ -216,7 +180,7 @@ class PhysicsModel(Equations):
         def f(x: np.ndarray, uk: np.ndarray) -> np.ndarray:
             return ev(x, uk, p) @ C
 
-        out = _rk4_held(f, x0b, ub, t, substeps)
+        out = rk4_held(f, x0b, ub, np.diff(t), substeps)
         if not np.isfinite(out).all():
             warnings.warn(
                 "PhysicsModel.simulate diverged (NaN/inf) for some trajectories; the equations "

@@ -22,6 +22,7 @@ from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import parse_expression
 from hybridwm.physics.features import FeatureLibrary
 from hybridwm.physics.rational import denominator_expression
+from hybridwm.physics.stepping import rk4_held
 
 __all__ = [
     "Candidate",
@@ -160,19 +161,7 @@ def _segments(data: TrajectorySet, segment: int) -> _Segments:
 
 def _simulate(field: Field, seg: _Segments, x0: np.ndarray) -> np.ndarray:
     """RK4 of every segment of ``dx/dt = field(x, u)`` from ``x0`` (S, n_x): (S, L + 1, n_x)."""
-    out = np.empty_like(seg.x)
-    out[:, 0] = x = x0
-    with np.errstate(all="ignore"):
-        for k in range(seg.h.shape[1]):
-            uk = seg.u[:, k]
-            h = seg.h[:, k : k + 1]
-            k1 = field(x, uk)
-            k2 = field(x + 0.5 * h * k1, uk)
-            k3 = field(x + 0.5 * h * k2, uk)
-            k4 = field(x + h * k3, uk)
-            x = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-            out[:, k + 1] = x
-    return out
+    return rk4_held(field, x0, seg.u, seg.h)
 
 
 @dataclass
