@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,8 @@ class TrainState:
         since_best: optimizer steps without improvement (the patience count).
         stop: why the epochs ended ("" while they go on): a run resumed from a checkpoint
             written after its last epoch does not train further.
+        phase_ends: the step at which patience ended a phase before its planned end
+            (``{"encoder": step}``, ``{"physics": step}``); a resumed run keeps these ends.
     """
 
     model: ODEModel
@@ -99,6 +101,7 @@ class TrainState:
     best: dict[str, torch.Tensor]
     since_best: int = 0
     stop: str = ""
+    phase_ends: dict[str, int] = field(default_factory=dict)
 
     def payload(
         self,
@@ -132,6 +135,7 @@ class TrainState:
             "rng": self._rng_states(),
             "since_best": int(self.since_best),
             "stop": self.stop,
+            "phase_ends": dict(self.phase_ends),
         }
 
     def _pinn_generator(self) -> torch.Generator | None:
@@ -184,6 +188,7 @@ class TrainState:
         self._set_rng_states(payload.get("rng", {}))
         self.since_best = int(payload.get("since_best", 0))
         self.stop = str(payload.get("stop", ""))
+        self.phase_ends = {str(k): int(v) for k, v in payload.get("phase_ends", {}).items()}
         return int(payload["epoch"]) + 1, float(payload["elapsed"])
 
     def _restore_objective(self, state: dict[str, torch.Tensor], path: Any) -> None:

@@ -302,7 +302,12 @@ class ValidationConfig(_Part):
     patience: Integer | None = Field(1000, ge=1)
     """Stop after this many optimizer steps without a better validation score, counted once the
     curriculum has reached the full horizon (``None``: never). Counted in steps, so the same
-    setting means the same on 20 windows and on 20,000."""
+    setting means the same on 20 windows and on 20,000. Inside an encoder-first or
+    physics-first phase it ends that phase instead of the run (the next phase starts at once,
+    with a patience of its own; ``History`` marks the epoch with ``phase_end``): a plateau of
+    the physics alone says it has converged, not that the residual cannot help. Before this, a
+    hybrid with a declared prior and a 2000-step budget stopped after 1400 physics-only steps
+    and never trained its residual (benchmarks/RESULTS.md, "Session 15")."""
     max_time: float | None = Field(None, gt=0)
     """A wall-clock safety cap in seconds (``None``: none). It never shapes the schedules (those
     follow the step budget); when it stops a run, ``History.stop_reason`` is ``"max_time"`` and

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,46 +32,19 @@ from hybridwm.training.config import PHYSICS_LR, TrainConfig
 from hybridwm.training.history import History
 from hybridwm.training.lbfgs import lbfgs_polish
 from hybridwm.training.losses import Objective
+from hybridwm.training.phases import (
+    Fit,
+    held_tensors,
+    keep_phase_ends,
+    phase_ended,
+    phase_progress,
+)
 from hybridwm.training.pinn import support_points
 from hybridwm.training.progress import EpochBar, fmt
 from hybridwm.training.schedule import Clock, LearningRate, curriculum_horizon
 from hybridwm.training.validation import evaluate_windows
 
 __all__ = ["History", "Trainer", "evaluate_windows"]
-
-
-@dataclass
-class _Fit:
-    """One call of :meth:`Trainer.fit`: the checkpointable state and the data it runs over."""
-
-    state: TrainState
-    groups: list[Batch]
-    sizes: list[int]
-    val_groups: list[Batch]
-    params: list[torch.nn.Parameter]
-    device: torch.device
-    #: the checkpoint of the last completed epoch (what an interrupted run resumes from)
-    snapshot: dict[str, Any] | None = None
-    #: the epoch whose weights ``best.pt`` holds (-1: not written by this run)
-    best_written: int = -1
-    #: optimizer steps done so far (over the whole run, resumed runs included)
-    done: int = 0
-    #: the value of ``done`` at the last validation, and at the last comparable score
-    validated_at: int = 0
-    compared_at: int = 0
-    #: the encoder-first phase: its last step, and the dynamics' tensors it holds
-    encoder_steps: int = 0
-    dynamics_held: list[torch.nn.Parameter] = field(default_factory=list)
-    #: the physics-first phase: its last step, and the residual's tensors it holds at zero
-    physics_steps: int = 0
-    held: list[torch.nn.Parameter] = field(default_factory=list)
-    #: the L-BFGS polish of the physics: the step it starts at (-1: none) and its iterations
-    polish_at: int = -1
-    polish_steps: int = 0
-    # set when the epochs start (there is something to train)
-    clock: Clock = field(init=False)
-    optimizer: torch.optim.Optimizer = field(init=False)
-    schedule: LearningRate = field(init=False)
 
 
 class Trainer:
@@ -151,6 +123,7 @@ class Trainer:
         fit.clock = Clock(cfg.optim.total_steps(per_epoch), cfg.validation.max_time, elapsed)
         self._physics_first(fit)
         self._encoder_first(fit)
+        keep_phase_ends(fit)
         fit.snapshot = state.payload(start_epoch - 1, weights(self.model), elapsed)
         try:
             epoch = self._epochs(fit, start_epoch) if not state.stop else start_epoch - 1
@@ -165,7 +138,7 @@ class Trainer:
             self._write("best.pt", state.payload(epoch, state.best, fit.clock.elapsed()))
         return self.history
 
-    def _encoder_first(self, fit: _Fit) -> None:
+    def _encoder_first(self, fit: Fit) -> None:
         """Set the encoder-first phase, when the model has an encoder to train and physics in its
         dynamics: the first ``encoder_first`` of the steps that train the physics (of the
         physics-first phase when there is one, else of the budget); the dynamics' tensors are
@@ -182,7 +155,7 @@ class Trainer:
         span = fit.physics_steps - fit.polish_steps if fit.physics_steps else fit.clock.total_steps
         fit.encoder_steps = min(round(optim.encoder_first * span), span - 1)
 
-    def _physics_first(self, fit: _Fit) -> None:
+    def _physics_first(self, fit: Fit) -> None:
         """Set the physics-first phase (``physics_first`` of the budget) and the L-BFGS polish
         that ends it, when the model has a residual and trainable physics; the residual's
         tensors are held (no gradient) in it."""
@@ -202,11 +175,31 @@ class Trainer:
         if fit.polish_steps:
             fit.polish_at = fit.physics_steps - fit.polish_steps
 
+    def _end_phase(self, fit: Fit, record: dict[str, Any]) -> bool:
+        """Patience ran out: end the encoder-first or physics-first phase now (the physics
+        phase after its L-BFGS polish), instead of the fit, so that what follows still gets
+        its steps and its own patience; ``False`` when no such phase is running. A plateau
+        of the physics alone says the physics has converged, not that the residual cannot
+        help: without this a long budget stopped before the residual ever trained."""
+        ends = fit.state.phase_ends
+        if fit.done < fit.encoder_steps:
+            fit.encoder_steps = ends["encoder"] = fit.done
+            record["phase_end"] = "encoder: patience"
+        elif fit.done < fit.physics_steps:
+            if fit.polish_steps:  # the polish (still to come: it ends the phase) runs next
+                fit.polish_at = fit.done
+            fit.physics_steps = ends["physics"] = fit.done + fit.polish_steps
+            record["phase_end"] = "physics: patience"
+        else:
+            return False
+        fit.state.since_best = 0
+        return True
+
     def _budget_name(self) -> str:
         """The stop reason of a run that spent its budget: ``"epochs"`` or ``"steps"``."""
         return "epochs" if self.config.optim.epochs is not None else "steps"
 
-    def _prepare(self, train: Windows, validation: Windows | None) -> _Fit:
+    def _prepare(self, train: Windows, validation: Windows | None) -> Fit:
         """Device and dtype, seeds, the objective, the batches, the optimizer and schedule."""
         cfg, model = self.config, self.model
         dtype = getattr(torch, cfg.run.dtype)
@@ -232,7 +225,7 @@ class Trainer:
         schedule = LearningRate(optimizer, cfg.optim) if optimizer is not None else None
         self.history = History()
         state = TrainState(model, objective, optimizer, schedule, gen, self.history, {})
-        return _Fit(state, groups, [len(g) for g in train], val_groups, params, device)
+        return Fit(state, groups, [len(g) for g in train], val_groups, params, device)
 
     def _optimizer(
         self, objective: Objective
@@ -263,7 +256,7 @@ class Trainer:
             groups.append({"params": no_decay, "weight_decay": 0.0})
         return torch.optim.AdamW(groups, lr=cfg.lr), params + extra
 
-    def _start(self, fit: _Fit) -> None:
+    def _start(self, fit: Fit) -> None:
         """Epoch 0: the initial weights, scored on the validation data (if any)."""
         score0 = self._validate(fit) if fit.val_groups else math.inf
         fit.state.best = weights(self.model)
@@ -282,7 +275,7 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ the loop
-    def _epochs(self, fit: _Fit, start_epoch: int) -> int:
+    def _epochs(self, fit: Fit, start_epoch: int) -> int:
         """Train from ``start_epoch`` until the step budget is spent; returns the last epoch
         (the stop reason is in the state).
 
@@ -298,13 +291,13 @@ class Trainer:
                 record, state.stop = self._train_epoch(fit, epoch)
                 # a spent budget is no stop reason of the checkpoint: a resumed run with a
                 # larger budget goes on from it
-                final = bool(state.stop) or fit.done >= total or _phase_end(fit)
+                final = bool(state.stop) or fit.done >= total or phase_ended(fit)
                 score = self._score(fit, record, final=final)
                 self.history.records.append(record)
                 self._keep_best(fit, record, score)
                 patience = cfg.validation.patience
                 if not state.stop and patience is not None and state.since_best >= patience:
-                    state.stop = "patience"
+                    state.stop = "" if self._end_phase(fit, record) else "patience"
                 fit.snapshot = state.payload(epoch, weights(self.model), record["time"])
                 if cfg.run.checkpoint_every and epoch % cfg.run.checkpoint_every == 0:
                     self._write("last.pt", fit.snapshot)
@@ -313,7 +306,7 @@ class Trainer:
                     break
         return epoch
 
-    def _train_epoch(self, fit: _Fit, epoch: int) -> tuple[dict[str, Any], str]:
+    def _train_epoch(self, fit: Fit, epoch: int) -> tuple[dict[str, Any], str]:
         """One pass over the shuffled minibatches (cut short where the step budget ends); the
         epoch's record and a stop reason (``"max_time"`` when the safety cap was hit)."""
         cfg = self.config
@@ -330,10 +323,10 @@ class Trainer:
                 n_done += fit.polish_steps
                 if fit.done == fit.physics_steps or fit.done >= fit.clock.total_steps:
                     break
-            progress = _phase_progress(fit)
+            progress = phase_progress(fit)
             lr = fit.schedule.at(progress)
             h = curriculum_horizon(progress, cfg.windows)
-            held = _held(fit)
+            held = held_tensors(fit)
             parts = self._step(fit, fit.groups[gi].take(idx), h, f"epoch {epoch}, step {i}", held)
             if not held:  # APHYNITY's multiplier starts with the residual
                 objective.after_step(parts, h)
@@ -344,7 +337,7 @@ class Trainer:
             if fit.clock.out_of_time():
                 stop = "max_time"
                 break
-            if _phase_end(fit):  # a phase ends an epoch: it is validated
+            if phase_ended(fit):  # a phase ends an epoch: it is validated
                 break
         record: dict[str, Any] = {
             "epoch": epoch,
@@ -361,7 +354,7 @@ class Trainer:
         return record, stop
 
     def _step(
-        self, fit: _Fit, batch: Batch, horizon: int, where: str, held: list[torch.nn.Parameter]
+        self, fit: Fit, batch: Batch, horizon: int, where: str, held: list[torch.nn.Parameter]
     ) -> dict[str, torch.Tensor]:
         """One gradient step on ``batch`` (the ``held`` tensors get no gradient); the loss
         parts (raises on NaN/inf or solver failure)."""
@@ -401,11 +394,11 @@ class Trainer:
         return [out[i] for i in order]
 
     # ------------------------------------------------------------------ scores and the best
-    def _validate(self, fit: _Fit) -> float:
+    def _validate(self, fit: Fit) -> float:
         self.model.eval()
         return evaluate_windows(self.model, fit.val_groups, solver=self.config.run.solver)
 
-    def _score(self, fit: _Fit, record: dict[str, Any], *, final: bool) -> float | None:
+    def _score(self, fit: Fit, record: dict[str, Any], *, final: bool) -> float | None:
         """The epoch's score: validation nRMSE on validation epochs (also written to the
         record), the mean training loss without validation data, ``None`` otherwise."""
         if not fit.val_groups:
@@ -417,7 +410,7 @@ class Trainer:
             fit.validated_at = fit.done
         return record["val_nrmse"]  # type: ignore[no-any-return]
 
-    def _keep_best(self, fit: _Fit, record: dict[str, Any], score: float | None) -> None:
+    def _keep_best(self, fit: Fit, record: dict[str, Any], score: float | None) -> None:
         """Keep the weights if ``score`` is the best so far (and write ``best.pt``); count the
         optimizer steps without improvement for patience (and tell the plateau schedule)."""
         horizon = self.config.windows.horizon
@@ -442,7 +435,7 @@ class Trainer:
             state.since_best += since
 
     # ------------------------------------------------------------------ endings
-    def _restore_best(self, fit: _Fit, reason: str) -> str:
+    def _restore_best(self, fit: Fit, reason: str) -> str:
         """Put the best weights back, record ``reason`` and save them; where they were saved.
 
         ``best.pt`` is written when this run has not written it at the best epoch already
@@ -462,7 +455,7 @@ class Trainer:
             self.history.save(Path(self.config.run.checkpoint_dir) / "history.json")
         return f" and saved to {str(Path(self.config.run.checkpoint_dir) / 'best.pt')!r}"
 
-    def _interrupted(self, fit: _Fit, exc: KeyboardInterrupt) -> None:
+    def _interrupted(self, fit: Fit, exc: KeyboardInterrupt) -> None:
         """Ctrl-C: restore the best weights, write ``last.pt`` (the last completed epoch, to
         resume from) if ``checkpoint_dir`` is set, and attach to ``exc`` what a caller needs to
         save the run: ``exc.checkpoint`` (that payload), ``exc.history``."""
@@ -472,7 +465,7 @@ class Trainer:
         exc.checkpoint = fit.snapshot  # type: ignore[attr-defined]
         exc.history = self.history  # type: ignore[attr-defined]
 
-    def _fail(self, fit: _Fit, reason: str, message: str) -> TrainingError:
+    def _fail(self, fit: Fit, reason: str, message: str) -> TrainingError:
         """The error that stops training (after restoring and saving the best weights)."""
         where = self._restore_best(fit, reason)
         cfg = self.config
@@ -485,7 +478,7 @@ class Trainer:
         err.history = self.history  # type: ignore[attr-defined]
         return err
 
-    def _polish(self, fit: _Fit) -> None:
+    def _polish(self, fit: Fit) -> None:
         """The L-BFGS polish of the physics (``polish_steps`` iterations, counted as steps);
         undone if it left a non-finite tensor."""
         before = weights(self.model)
@@ -498,7 +491,7 @@ class Trainer:
             self.model.load_state_dict(before)
         fit.done += fit.polish_steps
 
-    def _lbfgs(self, fit: _Fit) -> None:
+    def _lbfgs(self, fit: Fit) -> None:
         """Polish the best weights with L-BFGS on a fixed batch; kept only if it helps."""
         before = weights(self.model)
         validate = (lambda: self._validate(fit)) if fit.val_groups else None
@@ -526,36 +519,6 @@ class Trainer:
         if directory:
             save_checkpoint(Path(directory) / name, payload)
             self.history.save(Path(directory) / "history.json")
-
-
-def _phase_progress(fit: _Fit) -> float:
-    """Progress within the current phase: the learning-rate schedule and the horizon
-    curriculum run once over each phase (encoder first, physics first, joint; a warm restart
-    at each boundary), so the physics converges at a low rate before the residual starts."""
-    bounds = [b for b in (fit.encoder_steps, fit.physics_steps) if b]
-    if not bounds:
-        return fit.clock.progress(fit.done)
-    start = 0
-    for end in [*bounds, fit.clock.total_steps]:
-        if fit.done < end:
-            return (fit.done - start) / max(end - start, 1)
-        start = end
-    return 1.0
-
-
-def _phase_end(fit: _Fit) -> bool:
-    """Whether the last step ended the encoder-first or the physics-first phase."""
-    return fit.done in (fit.encoder_steps, fit.physics_steps) and fit.done > 0
-
-
-def _held(fit: _Fit) -> list[torch.nn.Parameter]:
-    """The tensors the current step leaves alone: the dynamics' in the encoder-first phase,
-    the residual's in the physics-first phase, none after."""
-    if fit.done < fit.encoder_steps:
-        return fit.dynamics_held
-    if fit.done < fit.physics_steps:
-        return fit.held
-    return []
 
 
 def _support(model: ODEModel, groups: list[Batch]) -> torch.Tensor | None:

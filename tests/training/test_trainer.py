@@ -318,6 +318,58 @@ def test_physics_first_holds_the_residual_at_zero_then_trains_both(data):
     assert history.steps == 12
 
 
+def test_patience_in_the_physics_phase_ends_the_phase_not_the_fit(data, tmp_path):
+    """Physics that starts exact cannot improve on validation, so patience runs out in the
+    physics-first phase; it ends that phase (recorded, and kept in the checkpoint for a
+    resumed run), not the fit: the residual still trains, with a patience of its own."""
+    phys = LinearPhysics(A_TRUE, B, trainable=True)
+    model = make_model(phys, seed=3)
+    last = model.dynamics.residual.net[-1].weight
+    with torch.no_grad():
+        last.zero_()
+    norms: list[float] = []
+    handle = register_optimizer_step_post_hook(
+        lambda *_: norms.append(float(last.detach().abs().sum()))
+    )
+    config = cfg(
+        epochs=None, steps=200, batch_size=8, physics_first=0.9, physics_polish=0,
+        patience=5, curriculum=False, checkpoint_dir=str(tmp_path), checkpoint_every=1,
+    )  # fmt: skip
+    try:
+        history = Trainer(model, config).fit(make_windows(data[:5], 5), make_windows(data[5:], 30))
+    finally:
+        handle.remove()
+    ended = [r for r in history.records if r.get("phase_end")]
+    assert [r["phase_end"] for r in ended] == ["physics: patience"]
+    assert ended[0]["phase"] == "physics"
+    phase_end = sum(r["steps"] for r in history.records[: history.records.index(ended[0]) + 1])
+    assert phase_end < 180  # the planned end: 0.9 of the budget
+    joint = [r for r in history.records[history.records.index(ended[0]) + 1 :]]
+    assert joint and all("phase" not in r for r in joint) and sum(r["steps"] for r in joint) > 0
+    assert history.stop_reason == "patience" and history.steps < 200  # the joint phase's own
+    # the residual held at zero in the physics phase, trained after it
+    assert norms[:phase_end] == [0.0] * phase_end and norms[phase_end] > 0.0
+    assert load_checkpoint(tmp_path / "last.pt")["phase_ends"] == {"physics": phase_end}
+
+
+def test_a_resumed_fit_keeps_a_phase_end_moved_by_patience():
+    """keep_phase_ends puts the checkpoint's moved ends back (the polish before the physics
+    phase's new end); a phase that is not planned in this run is left alone."""
+    from types import SimpleNamespace
+
+    from hybridwm.training.phases import keep_phase_ends
+
+    state = SimpleNamespace(phase_ends={"physics": 40, "encoder": 12})
+    fit = SimpleNamespace(state=state, physics_steps=90, polish_steps=10, polish_at=80,
+                          encoder_steps=25)  # fmt: skip
+    keep_phase_ends(fit)
+    assert (fit.physics_steps, fit.polish_at, fit.encoder_steps) == (40, 30, 12)
+    fit = SimpleNamespace(state=state, physics_steps=0, polish_steps=0, polish_at=-1,
+                          encoder_steps=0)  # fmt: skip
+    keep_phase_ends(fit)
+    assert (fit.physics_steps, fit.polish_at, fit.encoder_steps) == (0, -1, 0)
+
+
 def test_encoder_first_holds_the_dynamics_then_physics_first_then_both(data):
     """A hybrid with a hidden coordinate and trainable physics: the encoder trains alone
     (physics and residual untouched, the phase's end validated) in the first part of the
