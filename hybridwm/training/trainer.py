@@ -295,6 +295,8 @@ class Trainer:
                 score = self._score(fit, record, final=final)
                 self.history.records.append(record)
                 self._keep_best(fit, record, score)
+                if phase_ended(fit):  # each phase has a patience of its own
+                    state.since_best = 0
                 patience = cfg.validation.patience
                 if not state.stop and patience is not None and state.since_best >= patience:
                     state.stop = "" if self._end_phase(fit, record) else "patience"

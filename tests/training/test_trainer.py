@@ -352,6 +352,25 @@ def test_patience_in_the_physics_phase_ends_the_phase_not_the_fit(data, tmp_path
     assert load_checkpoint(tmp_path / "last.pt")["phase_ends"] == {"physics": phase_end}
 
 
+def test_the_joint_phase_has_a_patience_of_its_own(data):
+    """Patience that runs out exactly where the physics-first phase was planned to end (its
+    steps without improvement all spent in the physics phase) does not stop the joint phase
+    before it starts."""
+    phys = LinearPhysics(A_TRUE, B, trainable=True)
+    model = make_model(phys, seed=3)
+    with torch.no_grad():
+        model.dynamics.residual.net[-1].weight.zero_()
+    config = cfg(
+        epochs=None, steps=200, batch_size=8, physics_first=0.5, physics_polish=0,
+        patience=100, curriculum=False,
+    )  # fmt: skip
+    history = Trainer(model, config).fit(make_windows(data[:5], 5), make_windows(data[5:], 30))
+    physics = [r for r in history.records if r.get("phase") == "physics"]
+    assert sum(r["steps"] for r in physics) == 100 and not any("phase_end" in r for r in physics)
+    joint = history.records[history.records.index(physics[-1]) + 1 :]
+    assert sum(r["steps"] for r in joint) >= 100  # a whole patience of joint steps
+
+
 def test_a_resumed_fit_keeps_a_phase_end_moved_by_patience():
     """keep_phase_ends puts the checkpoint's moved ends back (the polish before the physics
     phase's new end); a phase that is not planned in this run is left alone."""
