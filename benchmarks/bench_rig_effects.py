@@ -18,10 +18,11 @@ noise on the states unless stated), discovery with the preset's settings for the
 physics-only model and the default hybrid, ``--steps`` optimizer steps each
 (``BenchmarkConfig.train_config``), scored on 16 fresh 10 s episodes of ``id`` and
 ``ood-action`` of the same setting. If switching an effect off moves the hybrid/physics ratio
-towards 0.5, the residual was not learning that effect.
+towards 0.5, the residual was not learning that effect. ``--horizon`` trains on windows of
+that many steps instead of ``TrainConfig``'s default (20), ``--settings`` runs some rows only.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_rig_effects.py [--part sensitivity|hybrid|all]
-        [--system pendulum-rig] [--steps 800]
+        [--system pendulum-rig] [--steps 800] [--horizon 100] [--settings rig]
 
 Torch runs on one thread. Not part of ``make test``.
 """
@@ -83,16 +84,21 @@ def _settings(system: str) -> dict[str, tuple[dict[str, float], float]]:
     return rows
 
 
-def hybrid(system: str, steps: int) -> None:
-    """Print physics-only and hybrid nRMSE, and their ratio, for each setting."""
+def hybrid(system: str, steps: int, horizon: int | None, only: list[str] | None) -> None:
+    """Print physics-only and hybrid nRMSE, and their ratio, for each setting (or those in
+    ``only``), training on windows of ``horizon`` steps (None: the TrainConfig default)."""
     preset = load_preset("quick")
     cfg = preset.replace(noise=NOISE)
     base = {**preset.discover.get("*", {}), **preset.discover.get(system, {}), "seed": 0}
-    print(f"\n{system}: physics-only and hybrid, {steps} optimizer steps each, 10 s nRMSE")
+    changes = {"steps": steps} if horizon is None else {"steps": steps, "horizon": horizon}
+    print(f"\n{system}: physics-only and hybrid, {steps} optimizer steps each, 10 s nRMSE"
+          f" (training horizon {horizon or 'default'})")  # fmt: skip
     print("| setting | discovered | physics id | hybrid id | ratio | physics ood-action "
           "| hybrid ood-action | ratio | hybrid fit s |")  # fmt: skip
     print("|---" * 9 + "|")
     for label, (params, noise) in _settings(system).items():
+        if only is not None and label not in only:
+            continue
         train = _run(system, "train", cfg.n_train, cfg.duration, params)
         settings = dict(base)
         if noise > 0:
@@ -104,7 +110,7 @@ def hybrid(system: str, steps: int) -> None:
         for kind in ("physics", "hybrid"):
             started = time.perf_counter()
             model = WorldModel.from_kind(kind, physics=physics, hidden=cfg.hidden)
-            model.fit(train, config=cfg.train_config(0, kind).replace(steps=steps))
+            model.fit(train, config=cfg.train_config(0, kind).replace(**changes))
             seconds = time.perf_counter() - started
             scores[kind] = {sc: evaluate(model, d).metrics["nrmse"] for sc, d in evals.items()}
         cells = []
@@ -122,13 +128,15 @@ def main() -> None:
     ap.add_argument("--part", choices=["sensitivity", "hybrid", "all"], default="all")
     ap.add_argument("--system", default="pendulum-rig")
     ap.add_argument("--steps", type=int, default=800, help="optimizer steps per model")
+    ap.add_argument("--horizon", type=int, default=None, help="training window length")
+    ap.add_argument("--settings", nargs="+", default=None, help="e.g. rig 'without friction'")
     args = ap.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     if args.part in ("sensitivity", "all"):
         sensitivity(args.system)
     if args.part in ("hybrid", "all"):
-        hybrid(args.system, args.steps)
+        hybrid(args.system, args.steps, args.horizon, args.settings)
 
 
 if __name__ == "__main__":
