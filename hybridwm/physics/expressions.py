@@ -27,11 +27,13 @@ from sympy.printing.str import StrPrinter
 from hybridwm.errors import ParseError, UnknownNameError
 from hybridwm.physics.codegen import compile_expressions
 from hybridwm.physics.limits import (
+    MAX_CHAIN_TERMS,
     MAX_NESTING_DEPTH,
     MAX_NUMBER_BITS,
     check_length,
     check_number,
     check_power,
+    longest_chain,
     nesting_depth,
 )
 from hybridwm.physics.saturation import SharpMax, SharpMin, smooth_saturation
@@ -147,6 +149,13 @@ def parse_expression(
             f"Cannot parse {what} {src[:60]!r}...: it is nested {depth} levels deep; hybridwm "
             f"accepts at most {MAX_NESTING_DEPTH} (parentheses, calls, powers and signs), a bound "
             f"that keeps loading an untrusted file fast. Check the file."
+        )
+    chain = longest_chain(tree.body)
+    if chain > MAX_CHAIN_TERMS:
+        raise ParseError(
+            f"Cannot parse {what} {src[:60]!r}...: it chains too many terms ({chain} in one "
+            f"sum or product; hybridwm accepts at most {MAX_CHAIN_TERMS}), a bound that keeps "
+            f"loading an untrusted file fast. Check the file."
         )
     return _ToSympy(src, symbols, what, names, kinds)(tree.body)
 

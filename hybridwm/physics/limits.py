@@ -9,6 +9,9 @@ with a :class:`~hybridwm.errors.ParseError` that says what and why:
 * text longer than :data:`MAX_EXPRESSION_LENGTH` characters;
 * nesting deeper than :data:`MAX_NESTING_DEPTH` levels (parentheses, function calls, powers,
   unary signs; a flat chain ``a + b - c + ...`` or ``a*b/c*...`` counts as one level);
+* a flat chain of more than :data:`MAX_CHAIN_TERMS` terms or factors (checked on the parsed
+  tree, so the bound does not depend on Python's recursion limit, which libraries such as
+  ``torch._dynamo`` raise: under the default limit a chain of ~1000 already fails to parse);
 * any number outside the float64 range: an exact integer or fraction whose numerator or
   denominator has more than :data:`MAX_NUMBER_BITS` bits (``2**1024`` and beyond), a float
   literal or computed value beyond ``1.8e308``. The check is made *before* a power is computed,
@@ -35,6 +38,7 @@ import sympy as sp
 from hybridwm.errors import ParseError
 
 __all__ = [
+    "MAX_CHAIN_TERMS",
     "MAX_EXACT_EXPONENT",
     "MAX_EXPANDED_TERMS",
     "MAX_EXPRESSION_LENGTH",
@@ -44,6 +48,7 @@ __all__ = [
     "check_number",
     "check_power",
     "expanded_terms",
+    "longest_chain",
     "nesting_depth",
 ]
 
@@ -51,6 +56,8 @@ __all__ = [
 MAX_EXPRESSION_LENGTH = 10_000
 #: nesting levels of one expression
 MAX_NESTING_DEPTH = 100
+#: terms (or factors) of one flat sum (product) ``a + b - c + ...``
+MAX_CHAIN_TERMS = 500
 #: bits of the numerator and denominator of an exact number (2**1024 > the largest float64)
 MAX_NUMBER_BITS = 1024
 #: exact exponent of an expression with variables (``x**n``): float64 integers are exact to 2^53
@@ -88,6 +95,27 @@ def nesting_depth(tree: ast.AST) -> int:
             continue
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return deepest
+
+
+def longest_chain(tree: ast.AST) -> int:
+    """Terms (or factors) of the longest flat chain ``a + b - c + ...`` / ``a*b/c*...`` of a
+    parsed expression (iterative, each node visited once; a sum of products counts its
+    factors with its terms)."""
+    longest = 1
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, _CHAIN_OPS)):
+            stack.extend(ast.iter_child_nodes(node))
+            continue
+        n = 1
+        while isinstance(node, ast.BinOp) and isinstance(node.op, _CHAIN_OPS):
+            n += 1
+            stack.append(node.right)
+            node = node.left
+        stack.append(node)
+        longest = max(longest, n)
+    return longest
 
 
 def _magnitude(e: sp.Expr) -> float | None:

@@ -65,6 +65,28 @@ def test_crafted_expression_is_refused_fast(text, match):
         _timed(parse_expression, text, ["x", "y"])
 
 
+def test_a_long_chain_is_refused_whatever_the_recursion_limit():
+    """Python's parser fails on a chain of ~1000 terms under the default recursion limit, but
+    libraries (torch._dynamo) raise the limit; the bound on a flat chain holds either way, and
+    a chain at the bound parses under the default limit."""
+    import sys
+
+    from hybridwm.physics.limits import MAX_CHAIN_TERMS
+
+    before = sys.getrecursionlimit()
+    try:
+        for limit in (1000, 10_000):
+            sys.setrecursionlimit(limit)
+            with pytest.raises(ParseError, match="too many terms"):
+                _timed(parse_expression, "x+" * 3000 + "x", ["x"])
+            with pytest.raises(ParseError, match=r"too many terms \(501 in one sum"):
+                _timed(parse_expression, "x*" * MAX_CHAIN_TERMS + "x", ["x"])
+            e = _timed(parse_expression, "x+" * (MAX_CHAIN_TERMS - 1) + "x", ["x"])
+            assert e == MAX_CHAIN_TERMS * sp.Symbol("x", real=True)
+    finally:
+        sys.setrecursionlimit(before)
+
+
 @pytest.mark.parametrize(
     "text",
     ["2**1023", "2.0**-2000", "(2**1000 + 1)**(1/3)", "(-1)**(10**300)", "x**(10**9)", "exp(700)"],
