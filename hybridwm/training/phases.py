@@ -26,7 +26,8 @@ __all__ = ["Fit", "held_tensors", "keep_phase_ends", "phase_ended", "phase_progr
 
 @dataclass
 class Fit:
-    """One call of :meth:`hybridwm.training.Trainer.fit`: the checkpointable state and the data it runs over."""
+    """One call of :meth:`hybridwm.training.Trainer.fit`: the checkpointable state and the
+    data it runs over."""
 
     state: TrainState
     groups: list[Batch]
