@@ -344,7 +344,7 @@ def test_patience_in_the_physics_phase_ends_the_phase_not_the_fit(data, tmp_path
     assert ended[0]["phase"] == "physics"
     phase_end = sum(r["steps"] for r in history.records[: history.records.index(ended[0]) + 1])
     assert phase_end < 180  # the planned end: 0.9 of the budget
-    joint = [r for r in history.records[history.records.index(ended[0]) + 1 :]]
+    joint = history.records[history.records.index(ended[0]) + 1 :]
     assert joint and all("phase" not in r for r in joint) and sum(r["steps"] for r in joint) > 0
     assert history.stop_reason == "patience" and history.steps < 200  # the joint phase's own
     # the residual held at zero in the physics phase, trained after it
@@ -371,22 +371,47 @@ def test_the_joint_phase_has_a_patience_of_its_own(data):
     assert sum(r["steps"] for r in joint) >= 100  # a whole patience of joint steps
 
 
-def test_a_resumed_fit_keeps_a_phase_end_moved_by_patience():
-    """keep_phase_ends puts the checkpoint's moved ends back (the polish before the physics
-    phase's new end); a phase that is not planned in this run is left alone."""
-    from types import SimpleNamespace
+def test_a_resumed_fit_keeps_a_phase_end_moved_by_patience(data, tmp_path):
+    """A run interrupted after patience moved the physics phase's end (the L-BFGS polish
+    moved with it) and resumed from its last.pt trains exactly like the uninterrupted run:
+    without the end kept, the resumed run would hold the residual until the planned end."""
+    train, val = make_windows(data[:5], 5), make_windows(data[5:], 30)
 
-    from hybridwm.training.phases import keep_phase_ends
+    def run(out: str, resume: str | None = None, stop_at: int | None = None) -> ODEModel:
+        model = make_model(LinearPhysics(A_TRUE, B, trainable=True), seed=3)
+        with torch.no_grad():
+            model.dynamics.residual.net[-1].weight.zero_()
+        config = cfg(
+            epochs=None, steps=200, batch_size=8, physics_first=0.9, physics_polish=2,
+            patience=5, curriculum=False, pinn_weight=0.0, checkpoint_dir=str(tmp_path / out),
+            checkpoint_every=1, resume_from=resume,
+        )  # fmt: skip
+        steps = itertools.count(1)
 
-    state = SimpleNamespace(phase_ends={"physics": 40, "encoder": 12})
-    fit = SimpleNamespace(state=state, physics_steps=90, polish_steps=10, polish_at=80,
-                          encoder_steps=25)  # fmt: skip
-    keep_phase_ends(fit)
-    assert (fit.physics_steps, fit.polish_at, fit.encoder_steps) == (40, 30, 12)
-    fit = SimpleNamespace(state=state, physics_steps=0, polish_steps=0, polish_at=-1,
-                          encoder_steps=0)  # fmt: skip
-    keep_phase_ends(fit)
-    assert (fit.physics_steps, fit.polish_at, fit.encoder_steps) == (0, -1, 0)
+        def interrupt(*_):
+            if stop_at is not None and next(steps) == stop_at:
+                raise KeyboardInterrupt
+
+        handle = register_optimizer_step_post_hook(interrupt)
+        try:
+            Trainer(model, config).fit(train, val)
+        finally:
+            handle.remove()
+        return model
+
+    straight = run("straight")
+    moved = load_checkpoint(tmp_path / "straight" / "last.pt")["phase_ends"]["physics"]
+    assert moved < 180  # the planned end: 0.9 of the budget
+    with pytest.raises(KeyboardInterrupt):  # in the joint phase's first epoch
+        run("first", stop_at=moved + 5)
+    first = load_checkpoint(tmp_path / "first" / "last.pt")
+    assert first["phase_ends"] == {"physics": moved}
+    resumed = run("resumed", resume=str(tmp_path / "first" / "last.pt"))
+    for k, v in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
+    a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "resumed"))
+    assert [r["steps"] for r in a["history"]] == [r["steps"] for r in b["history"]]
+    assert len(first["history"]) < len(a["history"])  # the interrupt came before the end
 
 
 def test_encoder_first_holds_the_dynamics_then_physics_first_then_both(data):
