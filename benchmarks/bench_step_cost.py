@@ -34,6 +34,12 @@ physics=prior)``; ``TrainConfig`` defaults except ``physics_lr``, the budget in 
 
     .venv/bin/python benchmarks/bench_step_cost.py --physics-lr-sweep [--lrs 3e-3 1e-2 3e-2 0.1]
         [--budget 1500] [--schedule cosine]
+
+With ``--compiled``, it measures whether fusing the operations would close the gap: one
+forward + backward evaluation of the declared prior and of the MLP on the batch's first states,
+eager and compiled by ``torch.compile`` (``compiled_costs``):
+
+    .venv/bin/python benchmarks/bench_step_cost.py --compiled --systems cartpole
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -55,6 +62,7 @@ from hybridwm.evaluation import load_preset
 from hybridwm.models import WorldModel
 from hybridwm.models.normalization import fit_normalizer
 from hybridwm.physics import DiscoverConfig, PhysicsModel, declare, discover
+from hybridwm.physics.saturation import smooth_saturation
 from hybridwm.systems import get_system, simulate
 from hybridwm.training import TrainConfig
 
@@ -350,6 +358,49 @@ def physics_lr_sweep(args: argparse.Namespace) -> None:
         print(f"{lr:>10g}{shown:>13}{cells}{seconds:>6.0f}")
 
 
+# ---------------------------------------------------------------------------- torch.compile
+def compiled_costs(system: str, args: argparse.Namespace) -> None:
+    """Print the CPU time of one forward + backward evaluation (``sum(f^2)`` on the batch's
+    first states and actions) of the declared prior and of the 2×64 MLP, eager and compiled
+    by ``torch.compile`` (inductor, fused C++ kernels for the forward and the backward), and
+    the ratios to the eager MLP; the prior's coefficients and features as the trained module
+    computes them (``TermProgram`` and generated features, smooth min/max)."""
+    data, physics, _ = system_physics(system, args.seed)
+    batch = fixed_batch(data, args.windows, args.horizon, args.seed)
+    prior = physics["declared"].vector_field(trainable=True).to(torch.float64).train()
+    program, features, raw = prior._program(), prior._features, prior.raw_parameters
+    x, u = batch.x0, batch.us[:, 0]
+
+    def field(raw: torch.Tensor, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        q, c = program(raw, True)
+        return features(x, u, q) @ c.transpose(0, 1)
+
+    mlp = MLP(hidden=(64, 64)).build(x.shape[1] + 1 + u.shape[1], x.shape[1]).double()
+    inputs = torch.cat([x, torch.cos(x[:, 1:2]), u], dim=-1)
+    fns = {
+        "prior": lambda: field(raw, x, u),
+        "prior compiled": partial(torch.compile(field, dynamic=False), raw, x, u),
+        "mlp": lambda: mlp(inputs),
+        "mlp compiled": partial(torch.compile(mlp, dynamic=False), inputs),
+    }
+
+    def backward(fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        def call() -> None:
+            with smooth_saturation(prior.sharpness, enabled=True):
+                fn().square().sum().backward()
+
+        return call
+
+    calls = {name: backward(fn) for name, fn in fns.items()}
+    start = time.perf_counter()
+    for call in calls.values():  # the first call of a compiled function compiles it
+        call()
+    print(f"\n{system}: compiled in {time.perf_counter() - start:.1f} s")
+    costs = interleaved(calls, 20 * args.steps, args.warmup)
+    for name, ms in costs.items():
+        print(f"  {name:<16}{1e3 * ms:>9.1f} us  / eager MLP {ms / costs['mlp']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", nargs="+", default=["pendulum", "cartpole"])
@@ -359,6 +410,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--physics-lr-sweep", action="store_true")
+    parser.add_argument("--compiled", action="store_true", help="eager vs torch.compile")
     parser.add_argument("--lrs", type=float, nargs="+", default=[3e-3, 1e-2, 3e-2, 0.1])
     parser.add_argument("--budget", type=int, default=1500, help="Adam steps per sweep fit")
     parser.add_argument("--schedule", default="cosine", help="lr_schedule of the sweep fits")
@@ -366,6 +418,10 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.physics_lr_sweep:
         physics_lr_sweep(args)
+        return
+    if args.compiled:
+        for system in args.systems:
+            compiled_costs(system, args)
         return
     for system in args.systems:
         print_costs(system, *step_costs(system, args))

@@ -10,6 +10,7 @@ from hybridwm.config import Config
 from hybridwm.errors import ConfigError
 from hybridwm.physics.derivatives import DIFFERENTIATION
 from hybridwm.physics.features import LIBRARIES
+from hybridwm.physics.kinematics import check_kinematics
 from hybridwm.physics.sparse_regression import OPTIMIZERS
 
 __all__ = ["DiscoverConfig"]
@@ -82,6 +83,11 @@ class DiscoverConfig(Config):
             costs seconds to minutes: one simulation of the data per coefficient and state per
             iteration, and one batched simulation per candidate term for ``"terms"``.
         refine_segment: the most intervals one simulated piece covers when refining (>= 1).
+        kinematics: rows known in advance, ``"position=velocity"`` each (e.g.
+            ``("x=v", "theta=omega")``): ``d(position)/dt = velocity`` exactly, not regressed,
+            held by the refinement and by training (:mod:`hybridwm.physics.kinematics`). For
+            mechanics whose velocities are measured: a regression on noisy derivatives puts
+            spurious terms in these rows, and the positions drift off the data. Default: none.
     """
 
     library: str = "trig-poly"
@@ -116,6 +122,7 @@ class DiscoverConfig(Config):
     rational: tuple[str, ...] | None = None
     refine: Literal["none", "coefficients", "terms"] = "none"
     refine_segment: int = Field(default=300, ge=1)
+    kinematics: tuple[str, ...] = ()
 
     @field_validator("library")
     @classmethod
@@ -157,11 +164,23 @@ class DiscoverConfig(Config):
             )
         return value
 
+    @field_validator("kinematics")
+    @classmethod
+    def _position_equals_velocity(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        check_kinematics(value)  # raises ConfigError naming the bad entry
+        return value
+
     @model_validator(mode="after")
     def _rational_needs_a_denominator(self) -> DiscoverConfig:
         if self.rational is not None and self.denominator is None:
             raise ConfigError(
                 f"`rational` ({list(self.rational)}) needs a `denominator` expression, e.g. "
                 f"denominator='cos(theta2)'; without one there is nothing to divide by."
+            )
+        both = sorted(set(self.rational or ()) & set(check_kinematics(self.kinematics)))
+        if both:
+            raise ConfigError(
+                f"{both} are both `rational` (divided by the denominator) and pinned by "
+                f"`kinematics` (d(position)/dt = velocity exactly); drop them from one of the two."
             )
         return self

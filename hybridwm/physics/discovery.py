@@ -14,6 +14,7 @@ SR3, ...) along a path of thresholds, each equation's threshold chosen on held-o
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from hybridwm.physics.derivatives import (
 )
 from hybridwm.physics.ensemble import bagged_fit
 from hybridwm.physics.features import FeatureLibrary, make_library
+from hybridwm.physics.kinematics import parse_kinematics, pin_rows
 from hybridwm.physics.model import PhysicsModel
 from hybridwm.physics.rational import Scaled, fit_rational
 from hybridwm.physics.refinement import refine_coefficients
@@ -144,7 +146,12 @@ def _discover(
     regression = _Regression(cfg, opt, explicit=explicit)
     reg = rows(lib)
     _warn_if_underdetermined(reg, lib)
-    exprs, coef, ens_stats, rational_info = _fit(data, lib, reg, rows, regression, cfg)
+    pins = parse_kinematics(cfg.kinematics, data.state_names)
+    exprs, coef, ens_stats, rational_info = _fit(data, lib, reg, rows, regression, cfg, pins)
+    if pins:
+        exprs, coef, ens_stats = pin_rows(
+            exprs, coef, ens_stats, pins, data.state_names, data.action_names
+        )
     _warn_if_all_zero(coef, reg, cfg.threshold)
     info = _info(cfg, lib, opt, optimizer, diff_obj, len(data), reg)
     info["differentiation"].update(
@@ -155,11 +162,12 @@ def _discover(
         {"selection": regression.record(data.state_names)}
         | ({"weak": {"window": width, "rows": int(reg.theta.shape[0])}} if width else {})
         | ({"rational": rational_info} if rational_info is not None else {})
+        | ({"kinematics": dict(pins)} if pins else {})
     )
     model = PhysicsModel(
         data.state_names, data.action_names, exprs, coef, ensemble=ens_stats, info=info
     )
-    if cfg.refine != "none" and model.mask.any():
+    if cfg.refine != "none" and model.mask[[n not in pins for n in data.state_names]].any():
         candidates = lib if cfg.refine == "terms" else None
         model = refine_coefficients(model, data, segment=cfg.refine_segment, library=candidates)
     if cfg.diagnostics:
@@ -342,12 +350,26 @@ def _fit(
     rows: _RowMaker,
     regression: _Regression,
     cfg: DiscoverConfig,
+    pins: dict[str, str],
 ) -> tuple[list[Any], np.ndarray, dict[str, Any] | None, dict[str, Any] | None]:
     """The sparse regression, with a shared denominator when ``cfg.denominator`` is set: the
     features used, the coefficients, the ensemble statistics (or None) and ``info["rational"]``
-    (None without a denominator)."""
+    (None without a denominator). The rows ``pins`` names are not regressed (zero here)."""
     if cfg.denominator is None:
-        coef, ens_stats = regression(reg, range(data.n_x))
+        free = [i for i, name in enumerate(data.state_names) if name not in pins]
+        if len(free) == data.n_x:
+            coef, ens_stats = regression(reg, range(data.n_x))
+            return list(lib.exprs), coef, ens_stats, None
+        coef = np.zeros((data.n_x, lib.n_features))
+        ens_stats = None
+        if free:
+            c, ens_stats = regression(dataclasses.replace(reg, dx=reg.dx[:, free]), free)
+            coef[free] = c
+            if ens_stats is not None:
+                for key in ("coef_mean", "coef_std", "inclusion_probability"):
+                    full = np.zeros_like(coef)
+                    full[free] = ens_stats[key]
+                    ens_stats[key] = full
         return list(lib.exprs), coef, ens_stats, None
     strong = reg if cfg.method == "derivative" else _strong_rows(data, lib, cfg)
     return fit_rational(
@@ -358,6 +380,7 @@ def _fit(
         denominator=cfg.denominator,
         degree=cfg.denominator_degree,
         rational=cfg.rational,
+        pinned=tuple(pins),
         regress=regression,
         scaled=rows.scaled(lib),
         folds=cfg.folds,

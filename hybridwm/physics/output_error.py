@@ -21,6 +21,7 @@ from hybridwm.data import TrajectorySet
 from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import parse_expression
 from hybridwm.physics.features import FeatureLibrary
+from hybridwm.physics.kinematics import pinned_rows
 from hybridwm.physics.rational import denominator_expression
 from hybridwm.physics.stepping import rk4_held
 
@@ -53,6 +54,8 @@ class Structure:
         z: the denominator's variable as a one-feature library (None: no denominator).
         powers: (n_d,) the powers of ``z`` whose coefficients are free.
         degree: the denominator's degree.
+        fixed: (n_x, n_f) coefficients held at their values (the rows ``info["kinematics"]``
+            pins, :mod:`hybridwm.physics.kinematics`), zero elsewhere; None: none held.
     """
 
     plain: FeatureLibrary | None
@@ -62,12 +65,15 @@ class Structure:
     z: FeatureLibrary | None
     powers: np.ndarray
     degree: int
+    fixed: np.ndarray | None = None
 
     def field(self, x: np.ndarray, u: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """dx/dt (B, n_x) at states ``x`` (B, n_x) and actions ``u`` (B, n_u) under the free
         values ``theta`` (coefficients, then the denominator's)."""
         n_c = self.index[0].size
-        coef = np.zeros((x.shape[1], self.rational.size))
+        coef = (
+            np.zeros((x.shape[1], self.rational.size)) if self.fixed is None else self.fixed.copy()
+        )
         coef[self.index] = theta[:n_c]
         out = np.zeros_like(x)
         if self.plain is not None:
@@ -111,9 +117,12 @@ def structure_of(model: Equations) -> tuple[Structure, np.ndarray]:
         z_lib = FeatureLibrary([z], model.state_names, model.action_names)
     plain = _library([e for e, r in zip(exprs, rational, strict=True) if not r], model)
     numerators = _library([e for e, r in zip(exprs, rational, strict=True) if r], model)
-    index = np.nonzero(model.mask)
-    theta = np.concatenate([model.coefficients.to_numpy()[index], d_free])
-    structure = Structure(plain, numerators, rational, index, z_lib, powers, degree)
+    pinned = pinned_rows(model.info, model.state_names)
+    coef = model.coefficients.to_numpy()
+    index = np.nonzero(model.mask & ~pinned[:, None])
+    fixed = np.where(pinned[:, None], coef, 0.0) if pinned.any() else None
+    theta = np.concatenate([coef[index], d_free])
+    structure = Structure(plain, numerators, rational, index, z_lib, powers, degree, fixed)
     return structure, theta
 
 

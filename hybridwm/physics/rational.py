@@ -302,11 +302,17 @@ def _variable(
 
 
 def _rational_rows(
-    states: tuple[str, ...], reg: RegressionData, x_rows: np.ndarray, rational: Sequence[str] | None
+    states: tuple[str, ...],
+    reg: RegressionData,
+    x_rows: np.ndarray,
+    rational: Sequence[str] | None,
+    pinned: Sequence[str] = (),
 ) -> np.ndarray:
-    """(n_x,) bool: the rows that get the denominator (named, or the non-kinematic ones)."""
+    """(n_x,) bool: the rows that get the denominator (named, or the non-kinematic ones that
+    are not ``pinned``)."""
     if rational is None:
         is_rational = ~kinematic_rows(reg.dx, x_rows, theta=reg.theta)
+        is_rational &= np.array([n not in pinned for n in states])
     else:
         unknown = [n for n in rational if n not in states]
         if unknown:
@@ -451,6 +457,7 @@ def fit_rational(
     denominator: str,
     degree: int,
     rational: Sequence[str] | None,
+    pinned: Sequence[str] = (),
     regress: Regress,
     scaled: Scaled | None = None,
     folds: int = 5,
@@ -470,6 +477,7 @@ def fit_rational(
         degree: ``m``, the degree of ``D`` in ``z``.
         rational: the states whose derivatives get the denominator (None: the non-kinematic
             ones, see :func:`kinematic_rows`).
+        pinned: states whose rows are not fitted (``kinematics``: set afterwards; zero here).
         regress: the sparse fit of one group of rows (with or without an ensemble).
         scaled: rows of weighted library columns (:data:`Scaled`). Given, ``D`` is estimated
             again on the chosen numerator terms only, in the rows' own form (weak or not), its
@@ -485,13 +493,14 @@ def fit_rational(
     """
     states = tuple(data.state_names)
     z_expr, x_rows, z = _variable(data, reg, denominator)
-    is_rational = _rational_rows(states, reg, x_rows, rational)
+    is_rational = _rational_rows(states, reg, x_rows, rational, pinned)
+    is_pinned = np.array([n in pinned for n in states])
     rows_r = np.flatnonzero(is_rational)
     bounds = z_range(z_expr, z)
     d = estimate_denominator(reg.theta, reg.dx[:, rows_r], z, degree, bounds=bounds)
     den = denominator_expression(z_expr, d)
     rlib = FeatureLibrary([e / den for e in lib.exprs], states, data.action_names)
-    groups = ((np.flatnonzero(~is_rational), rows(lib)), (rows_r, rows(rlib)))
+    groups = ((np.flatnonzero(~is_rational & ~is_pinned), rows(lib)), (rows_r, rows(rlib)))
     coef, stats, ens_meta = _fit_groups(groups, len(states), lib.n_features, regress)
     k = lib.n_features
     d_table: list[dict[str, Any]] = []
@@ -512,13 +521,27 @@ def fit_rational(
     keep = _used_columns(coef, stats["inclusion_probability"])
     exprs = [*lib.exprs, *rlib.exprs]
     ens_stats = {**ens_meta, **{key: v[:, keep] for key, v in stats.items()}} if ens_meta else None
-    info = {
-        "z": str(z_expr),
+    info = _record(z_expr, degree, d, den, [states[i] for i in rows_r], bounds, d_table)
+    return [exprs[i] for i in keep], coef[:, keep], ens_stats, info
+
+
+def _record(
+    z: sp.Expr,
+    degree: int,
+    d: np.ndarray,
+    den: sp.Expr,
+    rational_states: list[str],
+    bounds: tuple[float, float],
+    table: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``info["rational"]`` of :func:`fit_rational`: ``z``, ``D``'s degree, coefficients ``d``
+    and expression, the rational states, the range of ``z`` on the data and the powers' table."""
+    return {
+        "z": str(z),
         "degree": degree,
         "coefficients": [float(v) for v in d],
         "denominator": str(den),
-        "rational_states": [states[i] for i in rows_r],
+        "rational_states": rational_states,
         "z_range": [float(bounds[0]), float(bounds[1])],
-        "selection": d_table,
+        "selection": table,
     }
-    return [exprs[i] for i in keep], coef[:, keep], ens_stats, info

@@ -52,6 +52,7 @@ from hybridwm.errors import ConfigError, DataError, UnknownNameError
 from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import expr_name, parse_expression
 from hybridwm.physics.features import FeatureLibrary
+from hybridwm.physics.kinematics import pinned_rows
 from hybridwm.physics.output_error import (
     Candidate,
     Fit,
@@ -89,8 +90,11 @@ def _check(
         )
     if model.observations:
         raise ConfigError("`model` has observation equations; refine_coefficients needs states.")
-    if not model.mask.any():
-        raise ConfigError("`model` has no non-zero coefficient to refine.")
+    if not (model.mask & ~pinned_rows(model.info, model.state_names)[:, None]).any():
+        raise ConfigError(
+            "`model` has no non-zero coefficient to refine (rows pinned by "
+            "info['kinematics'] are held, not refined)."
+        )
     if not isinstance(data, TrajectorySet):
         raise DataError(f"`data` must be a TrajectorySet. Got {type(data).__name__}.")
     for kind, want, have in (
@@ -246,6 +250,7 @@ def _candidates(model: Equations, lib: FeatureLibrary, problem: Problem) -> list
     included; :func:`_select` skips them), with its finite-difference step: the coefficient
     that moves its state by about 1e-6 of its scale over a segment."""
     rational = set(model.info.get("rational", {}).get("rational_states", ()))
+    pinned = set(model.info.get("kinematics") or {})
     seg = problem.seg
     x = seg.x[:, :-1][seg.weight[:, 1:] > 0]
     u = seg.u[seg.weight[:, 1:] > 0]
@@ -257,6 +262,8 @@ def _candidates(model: Equations, lib: FeatureLibrary, problem: Problem) -> list
         if not np.isfinite(rms) or rms == 0.0:
             continue
         for i, state in enumerate(model.state_names):
+            if state in pinned:  # held at d(position)/dt = velocity
+                continue
             step = 1e-6 * problem.scale[i] / (rms * duration)
             out.append(Candidate(i, one, state in rational, step))
     return out

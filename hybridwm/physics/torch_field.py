@@ -43,6 +43,7 @@ from hybridwm.data.names import NamedSignals
 from hybridwm.errors import ConfigError, ShapeError
 from hybridwm.physics.equations import Equations
 from hybridwm.physics.expressions import compile_expressions, smooth_saturation
+from hybridwm.physics.kinematics import pinned_rows
 from hybridwm.physics.shared_terms import (
     INTERVAL,
     LOWER,
@@ -136,6 +137,15 @@ class PhysicsVectorField(nn.Module, NamedSignals):
                 torch.as_tensor(model.coef_array, dtype=dtype, device=device).clone(),
                 requires_grad=self.trainable,
             )
+        # rows pinned by discovery (d(position)/dt = velocity, hybridwm.physics.kinematics)
+        # are held at their values: no gradient reaches them, whatever trains the coefficients
+        info = model.info if isinstance(model.info, dict) else {}
+        held = pinned_rows(info, self.state_names)[:, None] & np.ones_like(model.mask)
+        self._holds = bool(held.any()) and not self._declared
+        if self._holds:
+            values = torch.as_tensor(model.coef_array * held, dtype=dtype, device=device)
+            self.register_buffer("held_mask", torch.as_tensor(held, device=device), False)
+            self.register_buffer("held_values", values, False)
 
     def _compile(self) -> None:
         """Generate the torch functions of the template's features, coefficients and
@@ -279,10 +289,17 @@ class PhysicsVectorField(nn.Module, NamedSignals):
                 self.fixed_values[k] = params[i].value
         self._shared = None
 
+    def _discovered_coefficients(self) -> torch.Tensor:
+        """(n_x, n_features) the trained coefficients of discovered equations, the pinned
+        rows (``info["kinematics"]``) held at their values."""
+        if not self._holds:
+            return self.coef  # type: ignore[return-value]
+        return torch.where(self.held_mask, self.held_values, self.coef)  # type: ignore[arg-type]
+
     def coefficient_matrix(self) -> torch.Tensor:
         """(n_x, n_features) current coefficients (masked)."""
         if self._coef_fn is None:
-            return self.coef * self.mask  # type: ignore[operator]
+            return self._discovered_coefficients() * self.mask
         c = self._coef_fn(self.parameter_tensor())
         return c.reshape(self.n_x, -1) * self.mask
 
@@ -296,7 +313,8 @@ class PhysicsVectorField(nn.Module, NamedSignals):
         shared = self._shared
         if key is not None and shared is not None and shared[0] is trained and shared[1] == key:
             return shared[2]  # type: ignore[no-any-return]
-        q, c = shared_terms(self._program(), trained, self.training)  # type: ignore[arg-type]
+        values = trained if self._declared else self._discovered_coefficients()
+        q, c = shared_terms(self._program(), values, self.training)  # type: ignore[arg-type]
         terms = (q, c.transpose(0, 1))
         self._shared = None if key is None else (trained, key, terms)
         return terms
@@ -325,7 +343,7 @@ class PhysicsVectorField(nn.Module, NamedSignals):
         no autograd, the coefficients fixed at their values now. It holds no context manager or
         cache, so ``torch.compile`` traces it in one graph (:mod:`hybridwm.control.compiled`).
         """
-        trained = self.raw_parameters if self._declared else self.coef
+        trained = self.raw_parameters if self._declared else self._discovered_coefficients()
         with smooth_saturation(self.sharpness, enabled=False):
             q, coef = shared_terms(self._program(), trained, False)  # type: ignore[arg-type]
         coef = coef.transpose(0, 1)
