@@ -103,6 +103,16 @@ def test_discover_refine_prints_standard_errors(
     assert refinement["segment"] == 50 and "sin(theta)" in refinement["standard_errors"]["omega"]
 
 
+def test_discover_kinematics_pins_a_row(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = workdir / "physics-pinned.json"
+    args = ["discover", "--data", str(workdir / "train.parquet"), "--library", "trig-poly"]
+    assert run([*args, "--angles", "theta", "--kinematics", "theta=omega", "--out", str(out)]) == 0
+    assert "d(theta)/dt = 1 omega\n" in capsys.readouterr().out
+    assert json.loads(out.read_text())["info"]["kinematics"] == {"theta": "omega"}
+    assert run([*args, "--kinematics", "theta:omega", "--out", str(out)]) == 2
+    assert "must read 'position=velocity'" in capsys.readouterr().err
+
+
 def test_fit_rollout_evaluate(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     physics = workdir / "physics.json"
     if not physics.exists():

@@ -77,7 +77,7 @@ def benchmark(
     out: Annotated[Path, typer.Option(help="Run directory (resumes if it exists).")] = Path(
         "runs/bench"
     ),
-    preset: Annotated[str, typer.Option(help="Preset: quick or full.")] = "quick",
+    preset: Annotated[str, typer.Option(help="Preset: quick, full or realistic.")] = "quick",
     config: Annotated[
         Path | None, typer.Option(help="TOML/YAML/JSON BenchmarkConfig instead of a preset.")
     ] = None,
