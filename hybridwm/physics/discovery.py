@@ -14,7 +14,6 @@ SR3, ...) along a path of thresholds, each equation's threshold chosen on held-o
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,9 +33,9 @@ from hybridwm.physics.derivatives import (
 )
 from hybridwm.physics.ensemble import bagged_fit
 from hybridwm.physics.features import FeatureLibrary, make_library
-from hybridwm.physics.kinematics import parse_kinematics, pin_rows
+from hybridwm.physics.kinematics import parse_kinematics, pin_rows, pinned_rows
 from hybridwm.physics.model import PhysicsModel
-from hybridwm.physics.rational import Scaled, fit_rational
+from hybridwm.physics.rational import Scaled, fit_groups, fit_rational
 from hybridwm.physics.refinement import refine_coefficients
 from hybridwm.physics.selection import (
     Path,
@@ -167,7 +166,8 @@ def _discover(
     model = PhysicsModel(
         data.state_names, data.action_names, exprs, coef, ensemble=ens_stats, info=info
     )
-    if cfg.refine != "none" and model.mask[[n not in pins for n in data.state_names]].any():
+    held = pinned_rows(model.info, data.state_names)
+    if cfg.refine != "none" and model.mask[~held].any():
         candidates = lib if cfg.refine == "terms" else None
         model = refine_coefficients(model, data, segment=cfg.refine_segment, library=candidates)
     if cfg.diagnostics:
@@ -356,21 +356,9 @@ def _fit(
     features used, the coefficients, the ensemble statistics (or None) and ``info["rational"]``
     (None without a denominator). The rows ``pins`` names are not regressed (zero here)."""
     if cfg.denominator is None:
-        free = [i for i, name in enumerate(data.state_names) if name not in pins]
-        if len(free) == data.n_x:
-            coef, ens_stats = regression(reg, range(data.n_x))
-            return list(lib.exprs), coef, ens_stats, None
-        coef = np.zeros((data.n_x, lib.n_features))
-        ens_stats = None
-        if free:
-            c, ens_stats = regression(dataclasses.replace(reg, dx=reg.dx[:, free]), free)
-            coef[free] = c
-            if ens_stats is not None:
-                for key in ("coef_mean", "coef_std", "inclusion_probability"):
-                    full = np.zeros_like(coef)
-                    full[free] = ens_stats[key]
-                    ens_stats[key] = full
-        return list(lib.exprs), coef, ens_stats, None
+        free = np.array([i for i, n in enumerate(data.state_names) if n not in pins], np.int64)
+        coef, stats, meta = fit_groups(((free, reg),), data.n_x, lib.n_features, regression)
+        return list(lib.exprs), coef, ({**meta, **stats} if meta else None), None
     strong = reg if cfg.method == "derivative" else _strong_rows(data, lib, cfg)
     return fit_rational(
         data,

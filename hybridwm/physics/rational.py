@@ -47,6 +47,7 @@ __all__ = [
     "denominator_expression",
     "denominator_values",
     "estimate_denominator",
+    "fit_groups",
     "fit_rational",
     "kinematic_rows",
     "refine_denominator",
@@ -306,13 +307,12 @@ def _rational_rows(
     reg: RegressionData,
     x_rows: np.ndarray,
     rational: Sequence[str] | None,
-    pinned: Sequence[str] = (),
+    is_pinned: np.ndarray,
 ) -> np.ndarray:
     """(n_x,) bool: the rows that get the denominator (named, or the non-kinematic ones that
-    are not ``pinned``)."""
+    are not pinned: ``is_pinned``, (n_x,) bool)."""
     if rational is None:
-        is_rational = ~kinematic_rows(reg.dx, x_rows, theta=reg.theta)
-        is_rational &= np.array([n not in pinned for n in states])
+        is_rational = ~kinematic_rows(reg.dx, x_rows, theta=reg.theta) & ~is_pinned
     else:
         unknown = [n for n in rational if n not in states]
         if unknown:
@@ -329,7 +329,7 @@ def _rational_rows(
     return is_rational
 
 
-def _fit_groups(
+def fit_groups(
     groups: Sequence[tuple[np.ndarray, RegressionData]], n_x: int, k: int, regress: Regress
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """Fit each ``(rows, regression)`` group on its own block of ``k`` feature columns.
@@ -493,15 +493,15 @@ def fit_rational(
     """
     states = tuple(data.state_names)
     z_expr, x_rows, z = _variable(data, reg, denominator)
-    is_rational = _rational_rows(states, reg, x_rows, rational, pinned)
     is_pinned = np.array([n in pinned for n in states])
+    is_rational = _rational_rows(states, reg, x_rows, rational, is_pinned)
     rows_r = np.flatnonzero(is_rational)
     bounds = z_range(z_expr, z)
     d = estimate_denominator(reg.theta, reg.dx[:, rows_r], z, degree, bounds=bounds)
     den = denominator_expression(z_expr, d)
     rlib = FeatureLibrary([e / den for e in lib.exprs], states, data.action_names)
     groups = ((np.flatnonzero(~is_rational & ~is_pinned), rows(lib)), (rows_r, rows(rlib)))
-    coef, stats, ens_meta = _fit_groups(groups, len(states), lib.n_features, regress)
+    coef, stats, ens_meta = fit_groups(groups, len(states), lib.n_features, regress)
     k = lib.n_features
     d_table: list[dict[str, Any]] = []
     chosen = np.flatnonzero(np.any(coef[rows_r, k:] != 0, axis=0))
@@ -514,7 +514,7 @@ def fit_rational(
         den = denominator_expression(z_expr, d)
         rlib = FeatureLibrary([e / den for e in lib.exprs], states, data.action_names)
         again = ((np.array([], dtype=np.int64), groups[0][1]), (rows_r, rows(rlib)))
-        coef_r, stats_r, ens_meta = _fit_groups(again, len(states), k, regress)
+        coef_r, stats_r, ens_meta = fit_groups(again, len(states), k, regress)
         coef[:, k:] = coef_r[:, k:]
         for key in stats:
             stats[key][:, k:] = stats_r[key][:, k:]

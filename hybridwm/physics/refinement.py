@@ -250,7 +250,7 @@ def _candidates(model: Equations, lib: FeatureLibrary, problem: Problem) -> list
     included; :func:`_select` skips them), with its finite-difference step: the coefficient
     that moves its state by about 1e-6 of its scale over a segment."""
     rational = set(model.info.get("rational", {}).get("rational_states", ()))
-    pinned = set(model.info.get("kinematics") or {})
+    pinned = pinned_rows(model.info, model.state_names)
     seg = problem.seg
     x = seg.x[:, :-1][seg.weight[:, 1:] > 0]
     u = seg.u[seg.weight[:, 1:] > 0]
@@ -262,7 +262,7 @@ def _candidates(model: Equations, lib: FeatureLibrary, problem: Problem) -> list
         if not np.isfinite(rms) or rms == 0.0:
             continue
         for i, state in enumerate(model.state_names):
-            if state in pinned:  # held at d(position)/dt = velocity
+            if pinned[i]:  # held at d(position)/dt = velocity
                 continue
             step = 1e-6 * problem.scale[i] / (rms * duration)
             out.append(Candidate(i, one, state in rational, step))
