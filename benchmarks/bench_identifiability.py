@@ -33,17 +33,24 @@ otherwise, model seeds ``--seeds``:
 
 * ``physics``: the prior alone, its parameters trained;
 * ``hybrid``: the prior plus the 2x64 MLP residual, default training (APHYNITY's adaptive
-  trajectory multiplier, ``residual_weight=1``);
+  trajectory multiplier, ``residual_weight=1``; ``closure="auto"``: half the steps, then the
+  residual regressed on a generic library and the rows it explains written into the prior as
+  new parameters, the closed prior trained for the other half, the better stage on validation
+  kept);
+* ``hybrid-no-closure``: the same with ``closure="off"`` (one stage, the residual stays a
+  network);
 * ``hybrid-fixed-1e-3`` and ``hybrid-fixed-1``: the same with the multiplier held at 1 and a
   constant residual penalty of 1e-3 (the former default) or 1 (ablations);
 * ``learned``: the pure neural ODE (the minimum-norm penalty applies to hybrids only).
 
 Reported per system x model x seed: each fitted parameter and its relative error; the rollout
 log10-MSE (mean squared error in data units over every state, step and episode) of 16 fresh
-10 s episodes (seed 1000) of ``id``, ``ood-state`` and ``ood-action``; the residual's share of
-the vector field on the training states, ``|f_nn| / |f|``, and how far the residual is from
-the missing friction, ``|f_nn - f_missing| / |f_missing|`` (both over the states' derivatives
-divided by their scale in the data); the steps taken and the stop reason. Then the medians over
+10 s episodes (seed 1000) of ``id``, ``ood-state`` and ``ood-action``; the share of the vector
+field the hybrid adds to the user's prior on the training states, ``|f_add| / |f|`` (``f_add``:
+the residual network plus any terms a closure wrote into the prior), and how far that is from
+the missing friction, ``|f_add - f_missing| / |f_missing|`` (both over the states' derivatives
+divided by their scale in the data); the steps taken and the stop reason; what the closure
+wrote and which stage it kept. Then the medians over
 seeds, the hybrids' decades below ``learned`` (median learned minus median hybrid), and the
 verdict against the targets with the size of each miss.
 
@@ -87,6 +94,7 @@ SCENARIOS = ("id", "ood-state", "ood-action")
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "physics": ("physics", {}),
     "hybrid": ("hybrid", {}),
+    "hybrid-no-closure": ("hybrid", {"closure": "off"}),
     "hybrid-fixed-1e-3": ("hybrid", {"multiplier": "fixed", "residual_weight": 1e-3}),
     "hybrid-fixed-1": ("hybrid", {"multiplier": "fixed", "residual_weight": 1.0}),
     "learned": ("learned", {}),
@@ -104,6 +112,9 @@ REPORTED_SETTINGS = (
     "pinn_weight",
     "pinn_region",
     "patience",
+    "closure",
+    "closure_fraction",
+    "closure_min_r2",
 )
 
 
@@ -234,24 +245,41 @@ def log10_mse(model: WorldModel, tests: dict[str, TrajectorySet]) -> dict[str, f
 
 
 def residual_stats(
-    model: WorldModel, x: np.ndarray, u: np.ndarray, missing: np.ndarray
+    model: WorldModel, prior: PhysicsModel, x: np.ndarray, u: np.ndarray, missing: np.ndarray
 ) -> tuple[float, float]:
-    """``(share, miss)``: the residual's share of the vector field ``|f_nn| / |f|`` at the
-    states ``x`` (N, n_x) under ``u`` (N, n_u), and its distance to the ``missing`` (N, n_x)
-    term ``|f_nn - f_missing| / |f_missing|``; norms over all samples of the derivatives
-    divided by their scale in the training data. ``(nan, nan)`` without a residual."""
+    """``(share, miss)``: the share of the vector field that the hybrid adds to the user's
+    prior, ``|f_add| / |f|``, at the states ``x`` (N, n_x) under ``u`` (N, n_u), and its
+    distance to the ``missing`` (N, n_x) term ``|f_add - f_missing| / |f_missing|``; norms
+    over all samples of the derivatives divided by their scale in the training data.
+    ``f_add`` is the model's field minus ``prior`` at the model's fitted values of the prior's
+    parameters: the residual network, plus the terms a closure wrote into the prior.
+    ``(nan, nan)`` without a residual."""
     dynamics = model.model_.dynamics
     if not dynamics.has_residual or not dynamics.has_physics:
         return math.nan, math.nan
     dtype = next(dynamics.parameters()).dtype
     xt, ut = (torch.as_tensor(a, dtype=dtype) for a in (x, u))
     scale = dynamics.normalizer.dx_scale
+    fitted = model.physics_.parameter_values
+    base = prior.with_parameters(**{p: fitted[p] for p in prior.parameter_names})
     with torch.no_grad():
-        f_nn = dynamics.residual_term(xt, ut) / scale
-        f = f_nn + dynamics.physics_term(xt, ut) / scale
+        f = dynamics.vector_field(xt, ut) / scale
+        f_add = f - torch.as_tensor(base.predict(x, u), dtype=dtype) / scale
     f_missing = torch.as_tensor(missing, dtype=dtype) / scale
-    share = float(f_nn.norm() / f.norm())
-    return share, float((f_nn - f_missing).norm() / f_missing.norm())
+    share = float(f_add.norm() / f.norm())
+    return share, float((f_add - f_missing).norm() / f_missing.norm())
+
+
+def closure_cell(model: WorldModel) -> str:
+    """What a closing hybrid wrote into its prior, and which stage it kept ("-" without)."""
+    record = getattr(model, "closure_", None)
+    if record is None:
+        return "-"
+    values = model.physics_.parameter_values
+    added = model.physics_.info.get("closure", {}).get("parameters", {})
+    terms = [f"{values[n]:+.4g} {f}" for state in added for n, f, _ in added[state]]
+    shown = f"{', '.join(terms)} ({record['kept']})" if record["kept"] == "closed" else ""
+    return shown or f"none kept ({record['kept']}; R² {record['closure']['r2']})"
 
 
 def fit_one(
@@ -275,7 +303,7 @@ def run_one(name: str, seed: int, setup: dict[str, Any], steps: int) -> dict[str
     truth = setup["truth"]
     fitted = {} if model.kind == "learned" else model.physics_.parameter_values
     params = {p: float(fitted[p]) for p in truth if p in fitted}
-    share, miss = residual_stats(model, setup["x"], setup["u"], setup["missing"])
+    share, miss = residual_stats(model, setup["prior"], setup["x"], setup["u"], setup["missing"])
     last = model.history_.records[-1] if model.history_.records else {}
     return {
         "system": setup["system"],
@@ -286,6 +314,8 @@ def run_one(name: str, seed: int, setup: dict[str, Any], steps: int) -> dict[str
         "log10_mse": log10_mse(model, setup["tests"]),
         "residual_share": share,
         "residual_vs_missing": miss,
+        "closure": closure_cell(model),
+        "closure_record": getattr(model, "closure_", None),
         "multiplier": last.get("train_multiplier"),
         "steps": model.history_.steps,
         "stop": model.history_.stop_reason,
@@ -311,7 +341,7 @@ def seed_table(rows: list[dict[str, Any]], truth: dict[str, float]) -> list[str]
     """Markdown: one line per model and seed."""
     names = list(truth)
     head = ["model", "seed", *names, *(f"log10 MSE {s}" for s in SCENARIOS)]
-    head += ["residual share", "residual vs missing", "λ (last epoch)", "steps (stop)", "s"]
+    head += ["added share", "added vs missing", "λ (last epoch)", "steps (stop)", "s", "closure"]
     lines = [
         f"| {' | '.join(head)} |",
         f"|{'---|' * len(head)}",
@@ -323,6 +353,7 @@ def seed_table(rows: list[dict[str, Any]], truth: dict[str, float]) -> list[str]
         cells += [_fmt(r["log10_mse"][s], ".2f") for s in SCENARIOS]
         cells += [_fmt(r["residual_share"], ".2%"), _fmt(r["residual_vs_missing"], ".1%")]
         cells += [_fmt(r["multiplier"]), f"{r['steps']} ({r['stop']})", f"{r['seconds']:.0f}"]
+        cells += [r.get("closure", "-")]
         lines.append(f"| {' | '.join(cells)} |")
     return lines
 

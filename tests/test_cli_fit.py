@@ -205,3 +205,57 @@ def test_out_in_an_unwritable_directory_is_refused(
     finally:
         locked.chmod(0o700)
     assert "is not writable" in " ".join(capsys.readouterr().err.split())
+
+
+def test_fit_says_what_the_closure_wrote_into_the_prior(
+    inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a step budget, a hybrid of a declared prior closes (TrainConfig.closure="auto")
+    and ``fit`` prints the outcome; ``--closure off`` fits in one stage."""
+    args = ["fit", "--data", str(inputs / "data.parquet"), "--prior", str(inputs / "prior.toml")]
+    args += ["--hidden", "8", "--steps", "30", "--horizon", "5", "--no-progress"]
+    assert run([*args, "--out", str(tmp_path / "closing")]) == 0
+    out = capsys.readouterr().out
+    assert "Closure:" in out
+    assert "in 30 optimizer steps" in out
+    assert WorldModel.load(tmp_path / "closing").history_.steps == 30
+    assert run([*args, "--closure", "off", "--out", str(tmp_path / "plain")]) == 0
+    assert "Closure:" not in capsys.readouterr().out
+
+
+#: the pendulum of tests/models/test_closure.py: damping 0.3 that the prior below lacks
+DAMPED_PRIOR = (
+    'states = ["theta", "omega"]\nactions = ["torque"]\n'
+    'equations = ["d(theta) = omega", "d(omega) = -w0**2*sin(theta) + k*torque"]\n'
+    "[parameters]\nw0 = 2.7\nk = 1.1\n"
+)
+
+
+def test_ctrl_c_in_the_closures_second_stage_keeps_the_first_stages_model(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hybridwm.data import write_trajectories
+    from hybridwm.dynamics import PendulumPhysics, reference_dataset
+
+    damped = PendulumPhysics(w0=3.0, damping=0.3, gain=1.0)
+    data = reference_dataset(damped, 8, 60, 0.05, x_scale=(2.0, 3.0), u_scale=2.0, seed=0)
+    write_trajectories(data, tmp_path / "data.parquet")
+    (tmp_path / "prior.toml").write_text(DAMPED_PRIOR)
+    args = [
+        "fit",
+        "--data",
+        str(tmp_path / "data.parquet"),
+        "--prior",
+        str(tmp_path / "prior.toml"),
+    ]
+    args += ["--hidden", "32,32", "--steps", "160", "--horizon", "8", "--no-progress"]
+    args += ["--out", str(tmp_path / "m")]
+    interrupt_at(monkeypatch, 100)  # stage 1 is the first 80 steps
+    assert run(args) == 130
+    err = capsys.readouterr().err
+    assert "closure's second stage" in err, err
+    assert "cannot be resumed" in err
+    saved = WorldModel.load(tmp_path / "m")
+    assert not any(p.startswith("closure_") for p in saved.physics_model.parameter_names)

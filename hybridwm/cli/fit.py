@@ -17,6 +17,7 @@ from hybridwm.data import TrajectorySet
 from hybridwm.errors import ConfigError
 from hybridwm.evaluation.detection import ChangeDetector
 from hybridwm.models import KINDS, ModelSpec, WorldModel
+from hybridwm.models.closure import describe_closure
 from hybridwm.models.ensemble import WorldModelEnsemble
 from hybridwm.models.persistence import is_model_dir
 from hybridwm.physics import PhysicsModel, load_prior
@@ -188,6 +189,19 @@ def _resume(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
 def _save_interrupted(wm: WorldModel, exc: KeyboardInterrupt, out: Path, cfg: TrainConfig) -> None:
     """Ctrl-C during training: save the best model so far and the checkpoint, and say so."""
     checkpoint = getattr(exc, "checkpoint", None)
+    if checkpoint is None and getattr(exc, "closure_stage", None) == 2:
+        path = wm.save(out)
+        err_console.print(
+            escape(
+                f"Interrupted while the closed prior trained (the closure's second stage). "
+                f"Saved the first stage's model to {path}. That stage cannot be resumed: run the "
+                f"command again, or fit with --closure off to make a fit resumable throughout."
+            ),
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     if checkpoint is None:
         err_console.print("[yellow]Interrupted before the first epoch; nothing saved.[/yellow]")
         return
@@ -354,6 +368,9 @@ def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
             "Physical parameters: " + ", ".join(f"{k} = {v:.5g}" for k, v in vals.items()),
             highlight=False,
         )
+    record = getattr(wm, "closure_", None)
+    if record is not None:
+        console.print(describe_closure(record, physics), highlight=False)
 
 
 def _check_ensemble_flags(

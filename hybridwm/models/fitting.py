@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +18,13 @@ from hybridwm.models.building import DTYPES, build_model, physics_module, resolv
 from hybridwm.models.names import check_names, resolve_names
 from hybridwm.models.normalization import fit_gate, fit_normalizer
 from hybridwm.models.spec import ModelSpec
-from hybridwm.training import History, TrainConfig
+from hybridwm.training import History, TrainConfig, Trainer
 
 __all__ = [
     "Prepared",
     "check_train_config",
     "prepare",
+    "run_trainer",
     "training_windows",
     "warn_bounds",
     "warn_constant",
@@ -98,7 +100,8 @@ def training_windows(
 
 @dataclass
 class Prepared:
-    """An untrained, normalized model and its training windows (see :func:`prepare`)."""
+    """An untrained, normalized model, its training windows and the training episodes they
+    were cut from (validation episodes split off; see :func:`prepare`)."""
 
     model: ODEModel
     state_names: tuple[str, ...]
@@ -107,6 +110,7 @@ class Prepared:
     angles: tuple[str, ...]
     windows: Any
     val_windows: Any
+    train: TrajectorySet
 
 
 def prepare(
@@ -142,7 +146,22 @@ def prepare(
     model = build_model(spec, physics, names, observed, actions, dtype, angles)
     fit_normalizer(model, train)
     fit_gate(model, train, held)
-    return Prepared(model, names, observed, actions, angles, windows, val_windows)
+    return Prepared(model, names, observed, actions, angles, windows, val_windows, train)
+
+
+def run_trainer(
+    model: ODEModel, cfg: TrainConfig, ready: Prepared, keep: Callable[[History], None]
+) -> History:
+    """Train ``model`` on ``ready``'s windows with a :class:`~hybridwm.training.Trainer`;
+    ``keep`` receives the history, also when training stops with an error or an interrupt
+    (then with what was recorded so far). The model is left in eval mode."""
+    trainer = Trainer(model, cfg)
+    try:
+        keep(trainer.fit(ready.windows, ready.val_windows))
+    finally:
+        keep(trainer.history)
+        model.eval()
+    return trainer.history
 
 
 def warn_constant(data: TrajectorySet) -> None:

@@ -23,12 +23,12 @@ import torch
 from hybridwm.data import Trajectory, TrajectorySet
 from hybridwm.dynamics import MLP, ODEModel
 from hybridwm.errors import ConfigError, NotFittedError, ShapeError
-from hybridwm.models import fitting, names, persistence, prediction
+from hybridwm.models import closure, fitting, names, persistence, prediction
 from hybridwm.models.adaptation import Adaptation, with_physics_parameters
 from hybridwm.models.building import current_physics, dtype_device, mlp_spec
 from hybridwm.models.persistence import FORMAT, FORMAT_VERSION
 from hybridwm.models.spec import KINDS, ModelSpec, check_physics, has_free_parameters
-from hybridwm.training import History, TrainConfig, Trainer
+from hybridwm.training import History, TrainConfig
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "KINDS", "WorldModel"]
 
@@ -48,7 +48,8 @@ class WorldModel:
 
     Fitted attributes: ``model_`` (the ODEModel), ``state_names_``, ``observed_names_``,
     ``action_names_``, ``angles_``, ``columns_`` (the data's ColumnMapping as a dict, or None),
-    ``config_``, ``history_``; after :meth:`adapt` ``adapt_history_``, ``adapt_config_``, ``adapted_parts_``.
+    ``config_``, ``history_``; after :meth:`adapt` ``adapt_history_``, ``adapt_config_``, ``adapted_parts_``;
+    after a closing fit (``TrainConfig.closure``) ``closure_`` (:mod:`hybridwm.models.closure`).
     """
 
     def __init__(
@@ -178,20 +179,19 @@ class WorldModel:
         fitting.warn_constant(data)
         # refit from the given physics, not an adapted one
         self.physics_model = self.__dict__.pop("physics_original_", self.physics_model)
-        for name in ("adapt_history_", "adapt_config_", "adapted_parts_"):
+        for name in ("adapt_history_", "adapt_config_", "adapted_parts_", "closure_"):
             self.__dict__.pop(name, None)
         ready = fitting.prepare(spec, self.physics_model, data, validation, cfg)
         self.device = torch.device(cfg.device or self.device or "cpu")
+        self.columns_, self.config_, self.history_ = names.columns_of(data), cfg, History()
         self.model_ = model = ready.model.to(device=self.device)
         self.state_names_, self.observed_names_ = ready.state_names, ready.observed_names
         self.action_names_, self.angles_ = ready.action_names, ready.angles
-        self.columns_, self.config_, self.history_ = names.columns_of(data), cfg, History()
-        trainer = Trainer(model, cfg)
-        try:
-            self.history_ = trainer.fit(ready.windows, ready.val_windows)
-        finally:
-            self.history_ = trainer.history
-            model.eval()
+        if closure.closure_skipped(spec, self.physics_model, cfg, ready):
+            fitting.run_trainer(model, cfg, ready, lambda h: setattr(self, "history_", h))
+        else:
+            closure.fit_closed_into(self, spec, data, validation, cfg, ready)
+            model = self.model_
         if spec.trainable_physics:
             fitting.warn_bounds(model.dynamics.physics)
         fitting.warn_untrained(self.history_)

@@ -136,6 +136,18 @@ class OptimConfig(_Part):
     them); they count in the step budget, one iteration as one step. Adam, in the phase's
     shorter budget, leaves an exact prior's parameters about 1e-6 off (pendulum, 250 steps);
     the second-order steps bring them closer. 0: Adam only."""
+    closure: Literal["auto", "off"] = "auto"
+    """``"auto"``: a hybrid of a declared prior with trainable parameters, every state measured,
+    writes what its residual learned as equations (:mod:`hybridwm.models.closure`): it trains
+    ``1 - closure_fraction`` of the steps, regresses the residual on a generic library (terms
+    the prior already has excluded), adds each row explained to held-out R² >= ``closure_min_r2``
+    as new parameters of the prior, and trains that closed hybrid for the rest of the steps;
+    the one of the two that validates better is kept. With no row explained the first model
+    trains on for the rest of the steps. ``"off"``: one plain fit. Ignored for other models."""
+    closure_fraction: float = Field(0.5, gt=0, lt=1)
+    """Fraction of the step budget that trains the closed hybrid (see ``closure``)."""
+    closure_min_r2: float = Field(0.9, gt=0, lt=1)
+    """Held-out R² a residual row's sparse fit must reach to be written into the prior."""
     weight_decay: NonNegative = 0.0
     """Decoupled weight decay (AdamW) on the neural-network weights (never on physics
     coefficients)."""

@@ -38,6 +38,9 @@ NEW_FLAT = {
     "support_radius": "pinn_region",
     "multiplier": "continuity_weight",
     "multiplier_rate": "multiplier",
+    "closure": "physics_polish",
+    "closure_fraction": "closure",
+    "closure_min_r2": "closure_fraction",
 }
 
 

@@ -1,0 +1,225 @@
+"""A hybrid that writes its residual into the prior (``TrainConfig.closure="auto"``).
+
+Two stages share one step budget ``S`` (so a closing hybrid trains exactly as many optimizer
+steps as every other model):
+
+1. the hybrid (declared prior with trainable parameters + residual) trains ``(1 - f) S``
+   steps, ``f = closure_fraction``;
+2. its residual, evaluated at the training states, is regressed on a generic library
+   (:func:`hybridwm.physics.closure.fit_closure`). If some rows are explained, the prior gets
+   those terms as new parameters (:func:`~hybridwm.physics.closure.close_prior`) and a fresh
+   hybrid of the closed prior (its residual at zero again, its parameters starting where
+   stage 1 and the regression left them) trains the other ``f S`` steps; the stage that
+   validates better is kept. If no row is explained, the stage-1 model trains on for the
+   other ``f S`` steps (physics and residual together; its stage-1 weights are the baseline
+   that early stopping keeps if they stay better).
+
+Why: a residual network is right only where it was trained (and the support gate closes it
+elsewhere), so a missing law that acts everywhere (a damping) is lost off the data; written as
+an equation it extrapolates, and the prior's parameters stop trading off against the network
+(pendulum prior without its damping, ``benchmarks/bench_identifiability.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hybridwm.data import TrajectorySet
+from hybridwm.dynamics import ODEModel
+from hybridwm.models.building import current_physics
+from hybridwm.models.fitting import Prepared, prepare, run_trainer
+from hybridwm.models.spec import ModelSpec, is_physics_model
+from hybridwm.physics.closure import close_prior, fit_closure
+from hybridwm.training import History, TrainConfig
+
+__all__ = ["ClosedFit", "closure_skipped", "describe_closure", "fit_closed", "fit_closed_into"]
+
+
+def closure_skipped(spec: ModelSpec, physics: Any, cfg: TrainConfig, ready: Prepared) -> str:
+    """Why ``cfg.closure`` does not apply to this fit ("" when it does)."""
+    if cfg.closure == "off":
+        return "closure='off'"
+    if spec.kind != "hybrid" or not spec.trainable_physics:
+        return "not a hybrid with trainable physics"
+    if not is_physics_model(physics) or not physics.parameters:
+        return "the physics is not a declared prior with parameters"
+    if physics.observations or tuple(physics.state_names) != ready.state_names:
+        return "the prior has observation equations or the model has states the prior lacks"
+    if ready.observed_names != ready.state_names:
+        return "a state is not measured"
+    if ready.val_windows is None:
+        return "no validation data to choose between the stages"
+    if cfg.epochs is not None or cfg.resume_from is not None:
+        return "the budget is in epochs, or the fit resumes a checkpoint"
+    if cfg.optim.total_steps(1) < 2:
+        return "fewer than 2 steps"
+    return ""
+
+
+@dataclass
+class ClosedFit:
+    """What :func:`fit_closed` returns.
+
+    Attributes:
+        model: the kept model (the fitted ODEModel).
+        physics: the physics the kept model was built with (the closed prior, or the given one).
+        ready: the prepared data and names of the kept model.
+        history: both stages' records (each with ``stage`` 1 or 2); the kept stage's best score.
+        record: ``closure`` (:meth:`~hybridwm.physics.closure.Closure.to_dict`), ``steps``
+            (per stage), ``val_nrmse`` (best per stage), ``kept`` (``"closed"``,
+            ``"stage 1"`` or ``"continued"``).
+    """
+
+    model: ODEModel
+    physics: Any
+    ready: Prepared
+    history: History
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def _residual_at(model: ODEModel, train: TrajectorySet) -> tuple[np.ndarray, ...]:
+    """(states (N, n_x), actions (N, n_u), residual (N, n_x), trajectory ids (N,)) over every
+    sample of the training episodes."""
+    x = np.concatenate([np.asarray(tr.x, dtype=np.float64) for tr in train])
+    u = np.concatenate([np.asarray(tr.u, dtype=np.float64) for tr in train])
+    groups = np.concatenate([np.full(len(tr.x), i) for i, tr in enumerate(train)])
+    dyn = model.dynamics
+    p = next(dyn.parameters())
+    with torch.no_grad():
+        r = dyn.residual_term(
+            torch.as_tensor(x, dtype=p.dtype, device=p.device),
+            torch.as_tensor(u, dtype=p.dtype, device=p.device),
+        )
+    return x, u, r.cpu().numpy().astype(np.float64), groups
+
+
+def _train(model: ODEModel, cfg: TrainConfig, ready: Prepared, stage: int) -> History:
+    """Train ``model`` on ``ready``'s windows; the history's records tagged with ``stage``."""
+
+    def tag(history: History) -> None:
+        for r in history.records:
+            r["stage"] = stage
+
+    return run_trainer(model, cfg, ready, tag)
+
+
+def _joined(first: History, second: History, kept: History) -> History:
+    """One history of two stages: ``first``'s records, then ``second``'s with their epochs
+    counted on; best epoch and score of ``kept``; the stop reason of the last stage."""
+    offset = first.records[-1]["epoch"] if first.records else 0
+    records = first.records + [{**r, "epoch": r["epoch"] + offset} for r in second.records]
+    best = kept.best_epoch + (offset if kept is second else 0)
+    return History(records, best, kept.best_score, second.stop_reason or first.stop_reason)
+
+
+def fit_closed(
+    spec: ModelSpec,
+    physics: Any,
+    data: TrajectorySet,
+    validation: TrajectorySet | None,
+    cfg: TrainConfig,
+    ready: Prepared,
+    device: torch.device,
+) -> ClosedFit:
+    """The two stages of the module docstring (``closure_skipped`` must be "").
+
+    An interrupt (Ctrl-C) in stage 2 leaves the caller the stage-1 model and raises with
+    ``exc.closure_stage = 2`` and no checkpoint: stage 2's checkpoint is of the closed prior,
+    which a resumed fit of the given prior cannot load.
+
+    Args:
+        spec: the hybrid's architecture.
+        physics: the declared prior as given.
+        data: the training episodes; validation: as for ``WorldModel.fit``.
+        cfg: the training settings (``steps`` is the whole budget). With ``checkpoint_dir``,
+            stage 1 writes its checkpoints to the ``stage-1`` folder inside it.
+        ready: :func:`~hybridwm.models.fitting.prepare` of ``physics`` on ``data``.
+        device: where the models train.
+    """
+    total = cfg.optim.total_steps(1)
+    second = max(1, min(total - 1, round(cfg.closure_fraction * total)))
+    model = ready.model.to(device=device)
+    first = cfg.replace(steps=total - second)
+    if cfg.checkpoint_dir:  # stage 2 writes the fit's own checkpoints
+        first = first.replace(checkpoint_dir=str(Path(cfg.checkpoint_dir) / "stage-1"))
+    stage1 = _train(model, first, ready, 1)
+    x, u, r, groups = _residual_at(model, ready.train)
+    trained = current_physics(model, physics)
+    closure = fit_closure(
+        trained, x, u, r, groups, angles=ready.angles, min_r2=cfg.closure_min_r2, seed=cfg.seed
+    )
+    record: dict[str, Any] = {"closure": closure.to_dict(), "steps": [total - second, second]}
+    if not closure.found:
+        go_on = cfg.replace(steps=second, physics_first=0.0, curriculum=False)
+        stage2 = _train(model, go_on, ready, 2)
+        record.update(val_nrmse=[stage1.best_score, stage2.best_score], kept="continued")
+        return ClosedFit(model, physics, ready, _joined(stage1, stage2, stage2), record)
+    closed = close_prior(trained, closure)
+    ready2 = prepare(spec, closed, data, validation, cfg)
+    model2 = ready2.model.to(device=device)
+    try:
+        stage2 = _train(model2, cfg.replace(steps=second), ready2, 2)
+    except KeyboardInterrupt as exc:  # its checkpoint is of the closed prior: not resumable
+        exc.checkpoint = None  # type: ignore[attr-defined]
+        exc.closure_stage = 2  # type: ignore[attr-defined]
+        raise
+    record["val_nrmse"] = [stage1.best_score, stage2.best_score]
+    if stage2.best_score <= stage1.best_score:
+        record["kept"] = "closed"
+        return ClosedFit(model2, closed, ready2, _joined(stage1, stage2, stage2), record)
+    record["kept"] = "stage 1"
+    return ClosedFit(model, physics, ready, _joined(stage1, stage2, stage1), record)
+
+
+def fit_closed_into(
+    wm: Any,
+    spec: ModelSpec,
+    data: TrajectorySet,
+    validation: TrajectorySet | None,
+    cfg: TrainConfig,
+    ready: Prepared,
+) -> None:
+    """:func:`fit_closed` for the WorldModel ``wm`` (its ``physics_model``, ``device``), setting
+    its ``model_``, ``history_`` and ``closure_``; a kept closed prior becomes its
+    ``physics_model`` (the given one kept as ``physics_original_``, where a later ``fit``
+    starts again)."""
+    done = fit_closed(spec, wm.physics_model, data, validation, cfg, ready, wm.device)
+    if done.physics is not wm.physics_model:
+        wm.physics_original_, wm.physics_model = wm.physics_model, done.physics
+    wm.model_, wm.history_, wm.closure_ = done.model, done.history, done.record
+
+
+def describe_closure(record: dict[str, Any], physics: Any) -> str:
+    """One readable sentence on a closing fit: what was written into the prior and which
+    stage was kept (``record``: a WorldModel's ``closure_``; ``physics``: its ``physics_``)."""
+    found = record["closure"]
+    r2 = ", ".join(f"{s} {v:.3g}" for s, v in found["r2"].items() if v is not None) or "none"
+    first, second = record["val_nrmse"]
+    steps = record["steps"]
+    if record["kept"] == "continued":
+        return (
+            f"Closure: no row of the residual was written as equations (held-out R² {r2}; a row "
+            f"needs >= {found['min_r2']:g} and >= 1 % of its derivative); the hybrid trained on "
+            f"for its last {steps[1]} steps."
+        )
+    values = getattr(physics, "parameter_values", {})
+    added = getattr(physics, "info", {}).get("closure", {}).get("parameters", {})
+    terms = "; ".join(
+        f"d({state})/dt + " + " + ".join(f"{values.get(n, v):.4g}*{f}" for n, f, v in rows)
+        for state, rows in added.items()
+    )
+    if record["kept"] == "closed":
+        return (
+            f"Closure: the residual written as {terms} (held-out R² {r2}); the closed prior "
+            f"trained for the last {steps[1]} steps and was kept (validation nRMSE {second:.3g} "
+            f"against {first:.3g} before)."
+        )
+    return (
+        f"Closure: the residual's fit (held-out R² {r2}) gave a closed prior that validated "
+        f"worse ({second:.3g} against {first:.3g}); the first {steps[0]} steps' model was kept."
+    )

@@ -1,0 +1,103 @@
+"""A hybrid of a declared prior writes what its residual learned into the prior
+(``TrainConfig.closure``), within the same step budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hybridwm.dynamics import PendulumPhysics, reference_dataset
+from hybridwm.models import MLP, WorldModel
+from hybridwm.physics import declare
+from hybridwm.training import TrainConfig
+
+TRUE = PendulumPhysics(w0=3.0, damping=0.3, gain=1.0)
+STEPS = 160
+
+
+def _prior(damping: bool = False):
+    rhs = "-w0**2*sin(theta) + k*torque" + (" - b*omega" if damping else "")
+    params = {"w0": 2.7, "k": 1.1, **({"b": 0.25} if damping else {})}
+    return declare(["d(theta) = omega", f"d(omega) = {rhs}"], params, action_names=["torque"])
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(steps=STEPS, horizon=8, progress=False, seed=0)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return reference_dataset(TRUE, 8, 60, 0.05, x_scale=(2.0, 3.0), u_scale=2.0, seed=0)
+
+
+@pytest.fixture(scope="module")
+def closed(data) -> WorldModel:
+    model = WorldModel.hybrid(_prior(), residual=MLP((32, 32)), trainable_physics=True)
+    return model.fit(data, _cfg())
+
+
+def test_the_missing_damping_is_written_into_the_prior(closed) -> None:
+    record = closed.closure_
+    assert record["kept"] == "closed"
+    assert record["closure"]["accepted"] == ["omega"]
+    assert sum(record["steps"]) == STEPS
+    assert closed.history_.steps == STEPS  # the same budget as a plain fit
+    assert {r["stage"] for r in closed.history_.records} == {1, 2}
+    physics = closed.physics_
+    assert physics.coefficients.loc["omega", "omega"] == pytest.approx(-0.3, rel=2e-2)
+    values = physics.parameter_values
+    added = [name for name, feature, _ in physics.info["closure"]["parameters"]["omega"]]
+    others = [
+        values[n]
+        for n, (_, f, _) in zip(added, physics.info["closure"]["parameters"]["omega"], strict=True)
+        if f != "omega"
+    ]
+    assert all(
+        abs(v) < 1e-2 for v in others
+    )  # what stage 1's regression added wrongly, trained away
+    assert values["w0"] == pytest.approx(3.0, rel=1e-2)
+    assert values["k"] == pytest.approx(1.0, rel=2e-2)
+    assert record["val_nrmse"][1] < record["val_nrmse"][0]
+    assert "closure" in closed.physics_.info
+
+
+def test_the_closed_model_saves_loads_and_refits_from_the_given_prior(closed, data, tmp_path):
+    closed.save(tmp_path / "m")
+    again = WorldModel.load(tmp_path / "m")
+    x0 = np.stack([tr.x[0] for tr in data])
+    us = np.stack([tr.u[:-1] for tr in data])
+    np.testing.assert_allclose(
+        again.rollout(x0, us, data[0].t), closed.rollout(x0, us, data[0].t), atol=1e-12
+    )
+    assert again.physics_.info["closure"]["accepted"] == ["omega"]
+    assert "closure_omega_1" in closed.physics_model.parameter_names
+    plain = closed.fit(data, _cfg(closure="off", steps=4))
+    assert "closure_omega_1" not in plain.physics_model.parameter_names
+    assert not hasattr(plain, "closure_")
+
+
+def test_an_exact_prior_finds_nothing_and_trains_on_for_the_whole_budget(data) -> None:
+    model = WorldModel.hybrid(_prior(damping=True), residual=MLP((16,)), trainable_physics=True)
+    model.fit(data, _cfg())
+    record = model.closure_
+    assert record["kept"] == "continued"
+    assert record["closure"]["accepted"] == []
+    assert model.history_.steps == STEPS
+    assert "closure_omega_1" not in model.physics_model.parameter_names
+    assert record["val_nrmse"][1] <= record["val_nrmse"][0]  # stage 1 is stage 2's baseline
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: WorldModel.hybrid(_prior(), residual=MLP((8,)), trainable_physics=False),
+        lambda: WorldModel.physics(_prior()),
+        lambda: WorldModel.learned(hidden=(8,)),
+    ],
+    ids=["frozen-hybrid", "physics", "learned"],
+)
+def test_other_models_fit_in_one_stage(make, data) -> None:
+    model = make().fit(data, _cfg(steps=6))
+    assert not hasattr(model, "closure_")
+    assert model.history_.steps == 6
