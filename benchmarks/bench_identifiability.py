@@ -277,8 +277,11 @@ def closure_cell(model: WorldModel) -> str:
         return "-"
     values = model.physics_.parameter_values
     added = model.physics_.info.get("closure", {}).get("parameters", {})
-    terms = [f"{values[n]:+.4g} {f}" for state in added for n, f, _ in added[state]]
-    shown = f"{', '.join(terms)} ({record['kept']})" if record["kept"] == "closed" else ""
+    terms = [
+        f"d({state}): " + " ".join(f"{values[n]:+.4g} {f}" for n, f, _ in added[state])
+        for state in added
+    ]
+    shown = f"{'; '.join(terms)} ({record['kept']})" if record["kept"] == "closed" else ""
     return shown or f"none kept ({record['kept']}; R² {record['closure']['r2']})"
 
 
