@@ -143,7 +143,9 @@ class OptimConfig(_Part):
     the prior already has excluded), adds each row explained to held-out R² >= ``closure_min_r2``
     as new parameters of the prior, and trains that closed hybrid for the rest of the steps;
     the one of the two that validates better is kept. With no row explained the first model
-    trains on for the rest of the steps. ``"off"``: one plain fit. Ignored for other models."""
+    trains on for the rest of the steps. ``"off"``: one plain fit. Skipped (one plain fit) for
+    other models, hidden states, observation equations, no validation data, an ``epochs``
+    budget or ``resume_from``. Fraction and thresholds were chosen, not swept."""
     closure_fraction: float = Field(0.5, gt=0, lt=1)
     """Fraction of the step budget that trains the closed hybrid (see ``closure``)."""
     closure_min_r2: float = Field(0.9, gt=0, lt=1)
