@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -72,7 +74,7 @@ def test_the_closed_model_saves_loads_and_refits_from_the_given_prior(closed, da
     )
     assert again.physics_.info["closure"]["accepted"] == ["omega"]
     assert "closure_omega_1" in closed.physics_model.parameter_names
-    plain = closed.fit(data, _cfg(closure="off", steps=4))
+    plain = copy.deepcopy(closed).fit(data, _cfg(closure="off", steps=4))
     assert "closure_omega_1" not in plain.physics_model.parameter_names
     assert not hasattr(plain, "closure_")
 
@@ -101,3 +103,17 @@ def test_other_models_fit_in_one_stage(make, data) -> None:
     model = make().fit(data, _cfg(steps=6))
     assert not hasattr(model, "closure_")
     assert model.history_.steps == 6
+
+
+def test_the_outcome_is_described_in_one_sentence(closed) -> None:
+    from hybridwm.models.closure import describe_closure
+
+    text = describe_closure(closed.closure_, closed.physics_)
+    assert text.startswith("Closure: the residual written as d(omega)/dt + ")
+    assert "was kept" in text and "trained for the last 80 steps" in text
+    record = {**closed.closure_, "kept": "stage 1", "val_nrmse": [0.01, 0.02]}
+    assert "validated worse (0.02 against 0.01); the first 80 steps' model was kept" in (
+        describe_closure(record, closed.physics_)
+    )
+    record = {**closed.closure_, "kept": "continued"}
+    assert "no row of the residual was written as equations" in describe_closure(record, None)
