@@ -153,8 +153,10 @@ class ODEModel(nn.Module):
         """
         if obs.ndim == 2:
             obs = obs[:, None]
-        if not self.hidden_names:
+        if self.fully_observed:
             return obs[:, 0]
+        if not self.hidden_names:  # every state measured, in another column order
+            return obs[:, 0].index_select(-1, self.direct_columns).index_select(-1, self.perm)
         if hidden is None:
             if self.encoder is None or us is None or t is None:
                 raise ShapeError(

@@ -48,9 +48,9 @@ def closure_skipped(spec: ModelSpec, physics: Any, cfg: TrainConfig, ready: Prep
         return "not a hybrid with trainable physics"
     if not is_physics_model(physics) or not physics.parameters:
         return "the physics is not a declared prior with parameters"
-    if physics.observations or tuple(physics.state_names) != ready.state_names:
+    if physics.observations or set(physics.state_names) != set(ready.state_names):
         return "the prior has observation equations or the model has states the prior lacks"
-    if ready.observed_names != ready.state_names:
+    if set(ready.observed_names) != set(ready.state_names):
         return "a state is not measured"
     if ready.val_windows is None:
         return "no validation data to choose between the stages"
@@ -82,11 +82,14 @@ class ClosedFit:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def _residual_at(model: ODEModel, train: TrajectorySet) -> tuple[np.ndarray, ...]:
+def _residual_at(model: ODEModel, ready: Prepared, physics: Any) -> tuple[np.ndarray, ...]:
     """(states (N, n_x), actions (N, n_u), residual (N, n_x), trajectory ids (N,)) over every
-    sample of the training episodes."""
-    x = np.concatenate([np.asarray(tr.x, dtype=np.float64) for tr in train])
-    u = np.concatenate([np.asarray(tr.u, dtype=np.float64) for tr in train])
+    sample of the training episodes, columns in ``physics``' state and action order."""
+    train = ready.train
+    xi = [train.state_names.index(n) for n in ready.state_names]
+    ui = [train.action_names.index(n) for n in ready.action_names]
+    x = np.concatenate([np.asarray(tr.x, dtype=np.float64)[:, xi] for tr in train])
+    u = np.concatenate([np.asarray(tr.u, dtype=np.float64)[:, ui] for tr in train])
     groups = np.concatenate([np.full(len(tr.x), i) for i, tr in enumerate(train)])
     dyn = model.dynamics
     p = next(dyn.parameters())
@@ -95,7 +98,10 @@ def _residual_at(model: ODEModel, train: TrajectorySet) -> tuple[np.ndarray, ...
             torch.as_tensor(x, dtype=p.dtype, device=p.device),
             torch.as_tensor(u, dtype=p.dtype, device=p.device),
         )
-    return x, u, r.cpu().numpy().astype(np.float64), groups
+    r = r.cpu().numpy().astype(np.float64)
+    to_x = [ready.state_names.index(n) for n in physics.state_names]
+    to_u = [ready.action_names.index(n) for n in physics.action_names]
+    return x[:, to_x], u[:, to_u], r[:, to_x], groups
 
 
 def _train(model: ODEModel, cfg: TrainConfig, ready: Prepared, stage: int) -> History:
@@ -148,8 +154,8 @@ def fit_closed(
     if cfg.checkpoint_dir:  # stage 2 writes the fit's own checkpoints
         first = first.replace(checkpoint_dir=str(Path(cfg.checkpoint_dir) / "stage-1"))
     stage1 = _train(model, first, ready, 1)
-    x, u, r, groups = _residual_at(model, ready.train)
     trained = current_physics(model, physics)
+    x, u, r, groups = _residual_at(model, ready, trained)
     closure = fit_closure(
         trained, x, u, r, groups, angles=ready.angles, min_r2=cfg.closure_min_r2, seed=cfg.seed
     )
