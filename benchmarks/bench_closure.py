@@ -28,40 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from bench_identifiability import closure_cell
-from bench_params_known import DT, EVAL_SECONDS, N_EVAL, N_TRAIN, TRAIN_SECONDS, make_prior, nrmse
-
-from hybridwm.models import WorldModel
-from hybridwm.systems import simulate
-from hybridwm.training import TrainConfig
+from bench_identifiability import closure_cell, fit_one
+from bench_params_known import EVAL_SECONDS, N_EVAL, N_TRAIN, TRAIN_SECONDS, make_prior, nrmse
+from bench_physics_first import episodes
 
 SCENARIOS = ("id", "ood-state", "ood-action")
-#: model name -> (kind, TrainConfig settings beside the common ones)
-MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "physics": ("physics", {}),
-    "hybrid": ("hybrid", {}),
-    "hybrid-no-closure": ("hybrid", {"closure": "off"}),
-    "learned": ("learned", {}),
-}
-
-
-def episodes(system: str, scenario: str, n: int, seconds: float, seed: int):
-    """``n`` episodes of ``scenario`` on ``system``."""
-    return simulate(
-        system=system,
-        scenario=scenario,
-        n_trajectories=n,
-        duration=seconds,
-        dt=DT,
-        seed=seed,
-        progress=False,
-    )
+#: the models of ``bench_identifiability.MODELS`` this bench compares
+MODELS = ("physics", "hybrid", "hybrid-no-closure", "learned")
 
 
 def run(system: str, seed: int, steps: int) -> list[dict[str, Any]]:
@@ -70,22 +47,17 @@ def run(system: str, seed: int, steps: int) -> list[dict[str, Any]]:
     train = episodes(system, "train", N_TRAIN, TRAIN_SECONDS, seed)
     tests = {s: episodes(system, s, N_EVAL, EVAL_SECONDS, 1000) for s in SCENARIOS}
     rows = []
-    for name, (kind, settings) in MODELS.items():
-        model = WorldModel.from_kind(kind, physics=None if kind == "learned" else prior)
-        config = TrainConfig(steps=steps, seed=seed, progress=False, threads=1, **settings)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(train, config)
+    for name in MODELS:
+        model, seconds = fit_one(name, prior, train, steps, seed)
         row = {
             "system": system,
             "model": name,
             "seed": seed,
             "nrmse": {s: nrmse(model, d) for s, d in tests.items()},
-            "params": {} if kind == "learned" else model.physics_.parameter_values,
+            "params": {} if model.kind == "learned" else model.physics_.parameter_values,
             "closure": closure_cell(model),
             "steps": model.history_.steps,
-            "seconds": time.perf_counter() - start,
+            "seconds": seconds,
         }
         rows.append(row)
         scores = " ".join(f"{s} {v:.4g}" for s, v in row["nrmse"].items())

@@ -47,6 +47,7 @@ def test_terms_the_prior_already_has_are_left_to_its_parameters() -> None:
     residual[:, 1] = -0.15 * x[:, 1] + 0.2 * u[:, 0] - 0.5 * np.sin(x[:, 0])
     closure = fit_closure(_prior(), x, u, residual, groups, angles=("theta",), min_r2=0.05)
     names = [name for name, _ in closure.terms().get("omega", [])]
+    assert "omega" in names  # the missing damping is still found
     assert "torque" not in names and "sin(theta)" not in names
 
 
