@@ -18,7 +18,8 @@ seed with what the closure found and kept, then the medians over seeds and the r
 hybrid / physics, hybrid / hybrid-no-closure and hybrid / learned.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_closure.py \\
-        [--systems pendulum,pendulum-rig] [--seeds 0,1,2] [--steps 2000] [--json out.json]
+        [--systems pendulum,pendulum-rig] [--seeds 0,1,2] [--steps 2000] [--models hybrid,...]
+        [--json out.json]
 
 Torch runs on one thread. Not part of ``make test``.
 """
@@ -41,13 +42,15 @@ SCENARIOS = ("id", "ood-state", "ood-action")
 MODELS = ("physics", "hybrid", "hybrid-no-closure", "learned")
 
 
-def run(system: str, seed: int, steps: int) -> list[dict[str, Any]]:
-    """Every model of :data:`MODELS` on ``system`` with ``seed``; prints one line each."""
+def run(
+    system: str, seed: int, steps: int, models: tuple[str, ...] = MODELS
+) -> list[dict[str, Any]]:
+    """The ``models`` (of :data:`MODELS`) on ``system`` with ``seed``; prints one line each."""
     prior = make_prior(system)
     train = episodes(system, "train", N_TRAIN, TRAIN_SECONDS, seed)
     tests = {s: episodes(system, s, N_EVAL, EVAL_SECONDS, 1000) for s in SCENARIOS}
     rows = []
-    for name in MODELS:
+    for name in models:
         model, seconds = fit_one(name, prior, train, steps, seed)
         row = {
             "system": system,
@@ -96,14 +99,18 @@ def main() -> None:
     parser.add_argument("--systems", default="pendulum,pendulum-rig")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--models", default=",".join(MODELS), help=f"subset of {list(MODELS)}")
     parser.add_argument("--json", type=Path, default=None, help="write every row here")
     args = parser.parse_args()
+    models = tuple(args.models.split(","))
+    if unknown := set(models) - set(MODELS):
+        parser.error(f"--models: unknown {sorted(unknown)}; choose from {list(MODELS)}")
     torch.set_num_threads(1)
     rows = [
         row
         for system in args.systems.split(",")
         for seed in (int(s) for s in args.seeds.split(","))
-        for row in run(system, seed, args.steps)
+        for row in run(system, seed, args.steps, models)
     ]
     print(f"\n### Medians over seeds {args.seeds}, {args.steps} steps per model (nRMSE)\n")
     print("\n".join(summary(rows)))

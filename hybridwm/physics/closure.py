@@ -12,6 +12,16 @@ the terms to the prior as new named parameters (``closure_omega_1 * omega``) tha
 the physical ones. This is the "universal differential equation" route of Rackauckas et al.
 (2020, arXiv:2001.04385): a network finds the missing part, sparse regression names it.
 
+A force the prior lacks (a joint's friction) reaches a rigid body's accelerations through the
+inverse mass matrix, which a prior written in closed form carries as the denominators of its
+equations. In an equation with a state-dependent denominator, the library's candidates are
+therefore divided by it (at the prior's current parameters, which keep training):
+the cart-pole's rail and hinge damping become ``v/D(theta)``, ``omega*cos(theta)/D(theta)``, ...,
+exact terms where a polynomial in sines and cosines is only an approximation. The residual after
+a first stage of training also holds what the parameters have not yet fitted; each equation's
+regression therefore runs on what the prior's own terms leave of the residual and of the
+candidates, so that a closure term never stands in for a parameter.
+
 A row is closed only when its held-out R² reaches ``min_r2``: a residual that no sparse
 combination of the library explains (saturation, a motor lag) is left to the network. The
 closed prior is again a declared :class:`~hybridwm.physics.PhysicsModel`, so it prints, saves,
@@ -52,7 +62,8 @@ class Closure:
 
     Attributes:
         state_names: the ``n_x`` equations (the prior's states).
-        library: the candidate terms (``k`` features over states and actions).
+        library: the candidate terms (``k`` features over states and actions; those divided
+            by a denominator of the prior also use its parameters).
         coef: (n_x, k) the chosen coefficients of each equation's closure, zero in rows that
             were not accepted.
         r2: (n_x,) held-out R² of each row's chosen sparse fit of the residual (NaN where the
@@ -61,8 +72,9 @@ class Closure:
             :data:`MIN_SHARE`).
         min_r2: the acceptance threshold used.
         table: the selection table (one dict per equation and candidate size).
-        share: (n_x,) RMS of each row's residual over RMS of its derivative (prior +
-            residual); rows under :data:`MIN_SHARE` are not closed.
+        share: (n_x,) RMS of what the prior's own terms of each row leave of its residual,
+            over RMS of the row's derivative (prior + residual); rows under :data:`MIN_SHARE`
+            are not closed.
     """
 
     state_names: tuple[str, ...]
@@ -131,6 +143,21 @@ def _check_arrays(
     return x, u, residual, groups
 
 
+def _check_options(physics: PhysicsModel, degree: Any, min_r2: Any, folds: Any) -> None:
+    """ConfigError unless ``physics`` has parameters and the options are in range."""
+    if not physics.parameters:
+        raise ConfigError(
+            "fit_closure completes a declared prior (equations with named parameters); "
+            "`physics` has none. Declare the equations with hybridwm.physics.declare(...)."
+        )
+    if not (isinstance(degree, int) and degree >= 1):
+        raise ConfigError(f"`degree` of fit_closure must be an integer >= 1. Got {degree!r}.")
+    if not 0 < min_r2 < 1:
+        raise ConfigError(f"`min_r2` of fit_closure must lie in (0, 1). Got {min_r2!r}.")
+    if not (isinstance(folds, int) and folds >= 2):
+        raise ConfigError(f"`folds` of fit_closure must be an integer >= 2. Got {folds!r}.")
+
+
 def fit_closure(
     physics: PhysicsModel,
     x: Any,
@@ -171,23 +198,16 @@ def fit_closure(
         ShapeError: an array has the wrong shape or holds NaN/inf.
         DataError: fewer rows than folds.
     """
-    if not physics.parameters:
-        raise ConfigError(
-            "fit_closure completes a declared prior (equations with named parameters); "
-            "`physics` has none. Declare the equations with hybridwm.physics.declare(...)."
-        )
-    if not (isinstance(degree, int) and degree >= 1):
-        raise ConfigError(f"`degree` of fit_closure must be an integer >= 1. Got {degree!r}.")
-    if not 0 < min_r2 < 1:
-        raise ConfigError(f"`min_r2` of fit_closure must lie in (0, 1). Got {min_r2!r}.")
-    if not (isinstance(folds, int) and folds >= 2):
-        raise ConfigError(f"`folds` of fit_closure must be an integer >= 2. Got {folds!r}.")
+    _check_options(physics, degree, min_r2, folds)
     x, u, residual, groups = _check_arrays(physics, x, u, residual, groups)
     name = "trig-poly" if angles else "poly"
-    library = make_library(
+    base = make_library(
         name, physics.state_names, physics.action_names, angles=tuple(angles), degree=degree
     )
-    theta = library.evaluate(x, u)
+    library, divisor_of = _divided_library(physics, base)
+    theta = library.evaluate(x, u, physics.parameter_array())
+    xu = _xu_symbols(physics)
+    shapes = [_shape(e, xu) for e in library.exprs]
     _, row = np.unique(groups, return_inverse=True)
     order = np.zeros(len(groups), dtype=np.int64)
     for g in np.unique(row):  # the sample index within each trajectory
@@ -197,14 +217,16 @@ def fit_closure(
     coef = np.zeros((len(physics.state_names), library.n_features))
     r2 = np.full(len(physics.state_names), np.nan)
     table: list[dict[str, Any]] = []
-    size = np.sqrt(np.mean(residual**2, axis=0))
+    own = physics.library.evaluate(x, u, physics.parameter_array())
     total = np.sqrt(np.mean((physics.predict(x, u) + residual) ** 2, axis=0))
-    share = size / np.maximum(total, 1e-300)
+    share = np.zeros(len(physics.state_names))
     for i, state in enumerate(physics.state_names):
-        free = _free_columns(physics, library, i)
-        if not free.size or not size[i] > 0:
+        free = _free_columns(physics, shapes, divisor_of, i)
+        target, candidates = _beyond_prior(own[:, physics.mask[i]], residual[:, i], theta[:, free])
+        share[i] = np.sqrt(np.mean(target**2)) / max(total[i], 1e-300)
+        if not free.size or not share[i] > 0:
             continue
-        sel = select_sparse(theta[:, free], residual[:, [i]], fold, elimination_path, [state])
+        sel = select_sparse(candidates, target[:, None], fold, elimination_path, [state])
         coef[i, free], r2[i] = sel.coef[0], sel.r2[0]
         table += sel.table
     accepted = (np.nan_to_num(r2, nan=-np.inf) >= min_r2) & (share >= MIN_SHARE)
@@ -213,14 +235,117 @@ def fit_closure(
     return Closure(names, library, coef, r2, accepted, float(min_r2), table, share)
 
 
-def _free_columns(physics: PhysicsModel, library: FeatureLibrary, row: int) -> np.ndarray:
-    """The library columns a closure of equation ``row`` may use: those that are not already
-    terms of that equation in the prior. A prior's term has a coefficient made of physical
+def _beyond_prior(
+    own: np.ndarray, residual: np.ndarray, candidates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``residual`` (N,) and ``candidates`` (N, k) less their least-squares fits on the prior's
+    own terms ``own`` (N, m) of the same equation.
+
+    After stage 1 the residual also holds what the parameters have not yet fitted: terms of the
+    prior's own shapes (the cart-pole's ``force/D`` while its cart mass is 0.2 % off). A
+    candidate close to such a term (``force`` against ``force/D``, where ``D`` varies by 7 %)
+    would take it up, and its free coefficient would then trade off against the parameters
+    (measured: ``+0.0036*force`` in the cart-pole's ``d(v)/dt``). Regressing on what the prior's
+    terms leave (Frisch-Waugh-Lovell: the same coefficients as a fit with the prior's terms
+    as unpenalised columns) closes only what the prior cannot write, and leaves the rest to
+    the parameters, which keep training."""
+    if not own.shape[1]:
+        return residual, candidates
+    both = np.column_stack([residual, candidates])
+    fit, *_ = np.linalg.lstsq(own, both, rcond=None)
+    rest = both - own @ fit
+    return rest[:, 0], rest[:, 1:]
+
+
+def _dependent(expr: sp.Expr, xu: set[sp.Symbol]) -> sp.Expr:
+    """The factors of ``expr`` that depend on the states or actions ``xu`` (numbers and
+    parameter-only factors dropped, after :func:`sympy.factor_terms` pulls them out)."""
+    factors = sp.Mul.make_args(sp.factor_terms(expr))
+    return sp.Mul(*[f for f in factors if f.free_symbols & xu])
+
+
+def _xu_symbols(physics: PhysicsModel) -> set[sp.Symbol]:
+    """The sympy symbols of the prior's states and actions."""
+    return {sp.Symbol(n, real=True) for n in (*physics.state_names, *physics.action_names)}
+
+
+def _shape(expr: sp.Expr, xu: set[sp.Symbol]) -> sp.Expr:
+    """``expr`` up to a factor free of states and actions: ``force/(cart_mass + pole_mass -
+    3/4*pole_mass*cos(theta)**2)`` and ``force/(4*cart_mass + 4*pole_mass -
+    3*pole_mass*cos(theta)**2)`` have the same shape. A closure term of the same shape as one of
+    the prior's terms would trade off against the prior's parameters."""
+    num, den = sp.fraction(sp.together(expr))
+    return _dependent(num, xu) / _dependent(den, xu)
+
+
+def _row_divisors(physics: PhysicsModel, xu: set[sp.Symbol]) -> list[list[sp.Expr]]:
+    """Per equation, the distinct state-dependent denominators of the prior's terms in it."""
+    rows: list[list[sp.Expr]] = []
+    for mask in physics.mask:
+        found: list[sp.Expr] = []
+        for expr, on in zip(physics.library.exprs, mask, strict=True):
+            den = _dependent(sp.fraction(sp.together(expr))[1], xu) if on else sp.Integer(1)
+            if den != 1 and den not in found:
+                found.append(den)
+        rows.append(found)
+    return rows
+
+
+def _divided_library(
+    physics: PhysicsModel, base: FeatureLibrary
+) -> tuple[FeatureLibrary, list[sp.Expr]]:
+    """``base`` plus every feature of it divided by each state-dependent denominator of the
+    prior's equations, and the divisor of each column (1 for ``base``'s).
+
+    A force the prior lacks enters a rigid body's accelerations through the inverse mass
+    matrix, which a prior written in closed form carries as a denominator (the cart-pole's
+    ``cart_mass + pole_mass - 3/4*pole_mass*cos(theta)**2``). Joint friction ``-c*v`` then
+    appears in ``d(v)/dt`` as ``-c*v/D(theta)``, which no polynomial in sines and cosines writes
+    exactly (measured: the best sparse fit of the cart-pole's friction from the generic library
+    was 6-24 % off the missing term). With the divided features it is one term."""
+    xu = _xu_symbols(physics)
+    divisors = [d for row in _row_divisors(physics, xu) for d in row]
+    exprs, divisor_of = list(base.exprs), [sp.Integer(1)] * base.n_features
+    for d in dict.fromkeys(divisors):
+        for e in base.exprs:
+            divided = e / d
+            if divided not in exprs:
+                exprs.append(divided)
+                divisor_of.append(d)
+    if len(exprs) == base.n_features:
+        return base, divisor_of
+    library = FeatureLibrary(
+        exprs, base.state_names, base.action_names, physics.library.parameter_names
+    )
+    return library, divisor_of
+
+
+def _free_columns(
+    physics: PhysicsModel,
+    shapes: Sequence[sp.Expr],
+    divisor_of: Sequence[sp.Expr],
+    row: int,
+) -> np.ndarray:
+    """The library columns a closure of equation ``row`` may use, less the terms this equation
+    of the prior already has (up to a constant factor): the plain features, or in an equation
+    with state-dependent denominators the features divided by them. Not both: where ``D``
+    varies little (7 % on the cart-pole), ``v`` and ``v/D`` are nearly the same column and a
+    network's residual cannot tell them apart (measured: the selection took ``-0.097*v`` for
+    the exact ``-0.4*v/D``); a missing force reaches the equation through ``1/D``, so the
+    divided form is the physical one. A prior's term has a coefficient made of physical
     parameters; a free closure coefficient on the same term would trade off against them
     (measured: with ``torque`` in the pendulum's closure, the mass stayed 2.2 % off because
-    ``+0.065*torque`` made up for it), so the prior's own terms are its parameters' to fit."""
-    own = {e for e, on in zip(physics.library.exprs, physics.mask[row], strict=True) if on}
-    return np.array([j for j, e in enumerate(library.exprs) if e not in own], dtype=np.int64)
+    ``+0.065*torque`` made up for it), so the prior's own terms are its parameters' to fit.
+    ``shapes`` are :func:`_shape` of the library's columns."""
+    xu = _xu_symbols(physics)
+    own = {
+        _shape(e, xu) for e, on in zip(physics.library.exprs, physics.mask[row], strict=True) if on
+    }
+    allowed = set(_row_divisors(physics, xu)[row]) or {sp.Integer(1)}
+    return np.array(
+        [j for j, shape in enumerate(shapes) if divisor_of[j] in allowed and shape not in own],
+        dtype=np.int64,
+    )
 
 
 def _new_name(state: str, n: int, taken: set[str]) -> str:
