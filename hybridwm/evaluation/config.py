@@ -40,6 +40,9 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "hybrid-no-gate": ("hybrid", {}, {"gate": "off"}),
     # the hybrid whose support gate also measures the distance in the actions
     "hybrid-gate-inputs": ("hybrid", {}, {"gate": "inputs"}),
+    # the hybrid whose discovered coefficients train with the residual (physics first, then
+    # jointly); the plain hybrid keeps discovered physics as discovered
+    "hybrid-trained-physics": ("hybrid", {}, {"trainable_physics": True}),
 }
 MODEL_KINDS = (*KINDS, *ABLATIONS)
 SCENARIOS = ("id", "ood-state", "ood-action", "ood-params")
@@ -70,8 +73,9 @@ class BenchmarkConfig(Config):
         systems: system names (see ``hybridwm systems``).
         models: model kinds among ``learned``, ``physics``, ``hybrid`` and the hybrid's
             ablations (:data:`ABLATIONS`): ``hybrid-no-pinn`` (trained without the PINN
-            residual loss), ``hybrid-no-gate`` (its residual acting also off the data) and
-            ``hybrid-gate-inputs`` (a gate on states and actions).
+            residual loss), ``hybrid-no-gate`` (its residual acting also off the data),
+            ``hybrid-gate-inputs`` (a gate on states and actions) and
+            ``hybrid-trained-physics`` (discovered coefficients trained with the residual).
         scenarios: evaluation scenarios (``id``, ``ood-state``, ``ood-action``, ``ood-params``).
         seeds: one job per seed; the seed drives data, discovery bagging and training.
         n_train: training trajectories per system and seed (``train`` scenario).

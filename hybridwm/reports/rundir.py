@@ -51,6 +51,7 @@ MODEL_ORDER = (
     "hybrid-no-pinn",
     "hybrid-no-gate",
     "hybrid-gate-inputs",
+    "hybrid-trained-physics",
 )
 SCENARIO_ORDER = ("id", "ood-state", "ood-action", "ood-params")
 

@@ -16,6 +16,8 @@ from hybridwm.errors import ConfigError, FormatError, UnknownNameError
 from hybridwm.evaluation import BenchmarkConfig, benchmark, evaluate, load_preset
 from hybridwm.evaluation.benchmark import EXECUTORS
 from hybridwm.evaluation.coefficients import incomplete_physics
+from hybridwm.models import WorldModel
+from hybridwm.physics import PhysicsModel
 from hybridwm.reports import render_report
 from hybridwm.schemas import JobResult
 
@@ -446,3 +448,22 @@ def test_a_job_file_with_cost_rows_among_its_metrics_still_collects(
     hybrid = {(r["scenario"], r["metric"]) for r in timings if r["model"] == "hybrid"}
     assert hybrid == {("train", "fit_time"), ("ood-params-adapted", "adapt_time")}
     assert _numbers(run) == _numbers(adapt_dir)
+
+
+def test_the_trained_physics_ablation_trains_the_discovered_coefficients(tmp_path: Path) -> None:
+    """``hybrid-trained-physics`` moves the discovered coefficients; ``hybrid`` keeps them."""
+    cfg = tiny(
+        models=("hybrid", "hybrid-trained-physics"),
+        scenarios=("id",),
+        train={"steps": 30, "max_time": 600.0},
+    )
+    benchmark(cfg, tmp_path, progress=False)
+    job = tmp_path / "jobs" / "pendulum" / "seed0"
+    discovered = PhysicsModel.load(job / "physics.json").coef_array
+    trained = WorldModel.load(job / "models" / "hybrid-trained-physics").physics_
+    plain = WorldModel.load(job / "models" / "hybrid").physics_
+    assert WorldModel.load(job / "models" / "hybrid-trained-physics").trainable_physics
+    np.testing.assert_array_equal(plain.coef_array, discovered)
+    moved = np.abs(trained.coef_array - discovered)
+    assert moved.max() > 0
+    assert np.all(moved[discovered == 0] == 0)  # zeros stay zero: the terms are discovery's
