@@ -75,6 +75,8 @@ class Closure:
         share: (n_x,) RMS of what the prior's own terms of each row leave of its residual,
             over RMS of the row's derivative (prior + residual); rows under :data:`MIN_SHARE`
             are not closed.
+        source: what the residual values were read from (``"residual"`` as given; a hybrid's
+            fit says ``"network"`` or ``"differences"``, see :mod:`hybridwm.models.closure`).
     """
 
     state_names: tuple[str, ...]
@@ -85,6 +87,7 @@ class Closure:
     min_r2: float
     table: list[dict[str, Any]] = field(default_factory=list)
     share: np.ndarray | None = None
+    source: str = "residual"
 
     @property
     def found(self) -> bool:
@@ -101,7 +104,8 @@ class Closure:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible summary (``terms``, ``r2``, ``accepted``, ``share``, ``min_r2``)."""
+        """JSON-compatible summary (``terms``, ``r2``, ``accepted``, ``share``, ``min_r2``,
+        ``source``)."""
         return {
             "terms": {s: [[n, c] for n, c in t] for s, t in self.terms().items()},
             "r2": {
@@ -113,6 +117,7 @@ class Closure:
             if self.share is None
             else {s: float(v) for s, v in zip(self.state_names, self.share, strict=True)},
             "min_r2": self.min_r2,
+            "source": self.source,
         }
 
 

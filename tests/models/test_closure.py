@@ -144,3 +144,36 @@ def test_a_fit_does_not_depend_on_the_order_of_the_data_columns(data) -> None:
     fits = [WorldModel.physics(_prior()).fit(d, _cfg(steps=20)) for d in (data, swapped)]
     assert fits[1].history_.best_score == pytest.approx(fits[0].history_.best_score, rel=1e-9)
     assert fits[1].physics_.parameter_values == pytest.approx(fits[0].physics_.parameter_values)
+
+
+def test_the_data_differences_read_what_the_prior_misses(data) -> None:
+    """Midpoint differences under the held action: the missing damping ``-0.3*omega`` to
+    second order in the step, every state in the prior's order."""
+    from types import SimpleNamespace
+
+    from hybridwm.models.closure import _difference_residual
+
+    exact = _prior().with_parameters(w0=3.0, k=1.0)
+    x, u, r, groups = _difference_residual(SimpleNamespace(train=data), exact)
+    assert x.shape == r.shape == (len(groups), 2) and u.shape == (len(groups), 1)
+    assert len(groups) == sum(len(tr.x) - 1 for tr in data)
+    # d(theta) = omega: the trapezoid's error, second order in dt = 0.05
+    np.testing.assert_allclose(r[:, 0], 0.0, atol=0.02)
+    np.testing.assert_allclose(r[:, 1], -0.3 * x[:, 1], atol=0.05 * np.abs(x[:, 1]).max())
+
+
+def test_noisy_differences_do_not_close_and_leave_it_to_the_network(data) -> None:
+    """On noisy data the differences are noise over dt: their fit stays under min_r2, so a
+    closing fit reads the residual from the network."""
+    from types import SimpleNamespace
+
+    from hybridwm.models.closure import _difference_residual
+    from hybridwm.physics.closure import fit_closure
+
+    rng = np.random.default_rng(0)
+    noisy = [tr.replace(x=tr.x + 0.05 * rng.standard_normal(tr.x.shape)) for tr in data]
+    exact = _prior().with_parameters(w0=3.0, k=1.0)
+    x, u, r, groups = _difference_residual(SimpleNamespace(train=type(data)(noisy)), exact)
+    closure = fit_closure(exact, x, u, r, groups, angles=("theta",))
+    assert not closure.accepted.any()
+    assert closure.r2[1] < 0.9
