@@ -33,6 +33,7 @@ import torch
 
 from hybridwm.data import TrajectorySet
 from hybridwm.dynamics import ODEModel
+from hybridwm.errors import DataError
 from hybridwm.models.building import current_physics
 from hybridwm.models.fitting import Prepared, prepare, run_trainer
 from hybridwm.models.spec import ModelSpec, is_physics_model
@@ -111,19 +112,24 @@ def _difference_residual(ready: Prepared, physics: Any) -> tuple[np.ndarray, ...
     training episodes, ``(x[k+1] - x[k]) / (t[k+1] - t[k]) - f(x_mid, u[k])`` at the midpoint
     state ``x_mid = (x[k] + x[k+1]) / 2`` under the held action ``u[k]`` (second order in the
     step, and aligned with the action held over it; a central difference mixes the actions of
-    two steps). As :func:`_residual_at`: (states, actions, residual, trajectory ids), columns
-    in ``physics``' order; rows with a missing value are dropped."""
+    two steps). An angle's step is taken the short way round, so a record that wraps at
+    ``±pi`` gives no jump. As :func:`_residual_at`: (states, actions, residual, trajectory
+    ids), columns in ``physics``' order; rows with a missing value are dropped."""
     train = ready.train
     xi = [train.state_names.index(n) for n in physics.state_names]
     ui = [train.action_names.index(n) for n in physics.action_names]
+    angle = np.array([n in set(ready.angles) for n in physics.state_names])
     xs, us, ds, gs = [], [], [], []
     for i, tr in enumerate(train):
         x = np.asarray(tr.x, dtype=np.float64)[:, xi]
         u = np.asarray(tr.u, dtype=np.float64)[:, ui] if ui else np.zeros((len(x), 0))
         dt = np.diff(np.asarray(tr.t, dtype=np.float64))[:, None]
-        xs.append(0.5 * (x[1:] + x[:-1]))
+        step = np.diff(x, axis=0)
+        jump = angle & (np.abs(step) > np.pi)  # only those: the others stay bit for bit
+        end = np.where(jump, x[:-1] + (step + np.pi) % (2 * np.pi) - np.pi, x[1:])
+        xs.append(0.5 * (x[:-1] + end))
         us.append(u[:-1])
-        ds.append((x[1:] - x[:-1]) / dt)
+        ds.append((end - x[:-1]) / dt)
         gs.append(np.full(len(x) - 1, i))
     x, u, d, g = (np.concatenate(a) for a in (xs, us, ds, gs))
     keep = np.isfinite(x).all(1) & np.isfinite(u).all(1) & np.isfinite(d).all(1)
@@ -151,9 +157,21 @@ def _best_closure(model: ODEModel, ready: Prepared, physics: Any, cfg: TrainConf
     readings = (_residual_at(model, ready, physics), _difference_residual(ready, physics))
     found = []
     for source, (x, u, r, groups) in zip(("network", "differences"), readings, strict=True):
-        closure = fit_closure(
-            physics, x, u, r, groups, angles=ready.angles, min_r2=cfg.closure_min_r2, seed=cfg.seed
-        )
+        try:
+            closure = fit_closure(
+                physics,
+                x,
+                u,
+                r,
+                groups,
+                angles=ready.angles,
+                min_r2=cfg.closure_min_r2,
+                seed=cfg.seed,
+            )
+        except DataError:  # too few steps or trajectories for the held-out folds
+            if source == "network":
+                raise
+            continue
         closure.source = source
         found.append(closure)
     return max(found, key=_score)  # the network's on a tie

@@ -154,7 +154,7 @@ def test_the_data_differences_read_what_the_prior_misses(data) -> None:
     from hybridwm.models.closure import _difference_residual
 
     exact = _prior().with_parameters(w0=3.0, k=1.0)
-    x, u, r, groups = _difference_residual(SimpleNamespace(train=data), exact)
+    x, u, r, groups = _difference_residual(SimpleNamespace(train=data, angles=("theta",)), exact)
     assert x.shape == r.shape == (len(groups), 2) and u.shape == (len(groups), 1)
     assert len(groups) == sum(len(tr.x) - 1 for tr in data)
     # d(theta) = omega: the trapezoid's error, second order in dt = 0.05
@@ -173,7 +173,25 @@ def test_noisy_differences_do_not_close_and_leave_it_to_the_network(data) -> Non
     rng = np.random.default_rng(0)
     noisy = [tr.replace(x=tr.x + 0.05 * rng.standard_normal(tr.x.shape)) for tr in data]
     exact = _prior().with_parameters(w0=3.0, k=1.0)
-    x, u, r, groups = _difference_residual(SimpleNamespace(train=type(data)(noisy)), exact)
+    ready = SimpleNamespace(train=type(data)(noisy), angles=("theta",))
+    x, u, r, groups = _difference_residual(ready, exact)
     closure = fit_closure(exact, x, u, r, groups, angles=("theta",))
     assert not closure.accepted.any()
     assert closure.r2[1] < 0.9
+
+
+def test_an_angle_that_wraps_gives_no_jump_in_the_differences(data) -> None:
+    from types import SimpleNamespace
+
+    from hybridwm.models.closure import _difference_residual
+
+    def wrapped(tr):  # theta shifted by 2*pi from the middle of each record on
+        x = tr.x.copy()
+        x[len(x) // 2 :, 0] += 2 * np.pi
+        return tr.replace(x=x)
+
+    exact = _prior().with_parameters(w0=3.0, k=1.0)
+    plain = _difference_residual(SimpleNamespace(train=data, angles=("theta",)), exact)
+    jumps = type(data)([wrapped(tr) for tr in data])
+    again = _difference_residual(SimpleNamespace(train=jumps, angles=("theta",)), exact)
+    np.testing.assert_allclose(again[2], plain[2], atol=1e-9)
