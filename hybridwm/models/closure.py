@@ -24,6 +24,7 @@ an equation it extrapolates, and the prior's parameters stop trading off against
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,26 +86,39 @@ class ClosedFit:
     record: dict[str, Any] = field(default_factory=dict)
 
 
+def _episodes(
+    train: TrajectorySet, states: Sequence[str], actions: Sequence[str]
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(t (T,), x (T, n_x), u (T, n_u))`` of each training episode, columns in the order of
+    ``states`` and ``actions``."""
+    xi = [train.state_names.index(n) for n in states]
+    ui = [train.action_names.index(n) for n in actions]
+    out = []
+    for tr in train:
+        x = np.asarray(tr.x, dtype=np.float64)[:, xi]
+        u = np.asarray(tr.u, dtype=np.float64)[:, ui] if ui else np.zeros((len(x), 0))
+        out.append((np.asarray(tr.t, dtype=np.float64), x, u))
+    return out
+
+
 def _residual_at(model: ODEModel, ready: Prepared, physics: Any) -> tuple[np.ndarray, ...]:
     """(states (N, n_x), actions (N, n_u), residual (N, n_x), trajectory ids (N,)) over every
     sample of the training episodes, columns in ``physics``' state and action order."""
-    train = ready.train
-    xi = [train.state_names.index(n) for n in ready.state_names]
-    ui = [train.action_names.index(n) for n in ready.action_names]
-    x = np.concatenate([np.asarray(tr.x, dtype=np.float64)[:, xi] for tr in train])
-    u = np.concatenate([np.asarray(tr.u, dtype=np.float64)[:, ui] for tr in train])
-    groups = np.concatenate([np.full(len(tr.x), i) for i, tr in enumerate(train)])
+    episodes = _episodes(ready.train, physics.state_names, ready.action_names)
+    x = np.concatenate([x for _, x, _ in episodes])
+    u = np.concatenate([u for _, _, u in episodes])  # the model's actions
+    groups = np.concatenate([np.full(len(x), i) for i, (_, x, _) in enumerate(episodes)])
+    to_model = [physics.state_names.index(n) for n in ready.state_names]
     dyn = model.dynamics
     p = next(dyn.parameters())
     with torch.no_grad():
         r = dyn.residual_term(
-            torch.as_tensor(x, dtype=p.dtype, device=p.device),
+            torch.as_tensor(x[:, to_model], dtype=p.dtype, device=p.device),
             torch.as_tensor(u, dtype=p.dtype, device=p.device),
         )
-    r = r.cpu().numpy().astype(np.float64)
-    to_x = [ready.state_names.index(n) for n in physics.state_names]
-    to_u = [ready.action_names.index(n) for n in physics.action_names]
-    return x[:, to_x], u[:, to_u], r[:, to_x], groups
+    to_physics = [ready.state_names.index(n) for n in physics.state_names]
+    prior_u = [ready.action_names.index(n) for n in physics.action_names]
+    return x, u[:, prior_u], r.cpu().numpy().astype(np.float64)[:, to_physics], groups
 
 
 def _difference_residual(ready: Prepared, physics: Any) -> tuple[np.ndarray, ...]:
@@ -115,15 +129,12 @@ def _difference_residual(ready: Prepared, physics: Any) -> tuple[np.ndarray, ...
     two steps). An angle's step is taken the short way round, so a record that wraps at
     ``±pi`` gives no jump. As :func:`_residual_at`: (states, actions, residual, trajectory
     ids), columns in ``physics``' order; rows with a missing value are dropped."""
-    train = ready.train
-    xi = [train.state_names.index(n) for n in physics.state_names]
-    ui = [train.action_names.index(n) for n in physics.action_names]
     angle = np.array([n in set(ready.angles) for n in physics.state_names])
     xs, us, ds, gs = [], [], [], []
-    for i, tr in enumerate(train):
-        x = np.asarray(tr.x, dtype=np.float64)[:, xi]
-        u = np.asarray(tr.u, dtype=np.float64)[:, ui] if ui else np.zeros((len(x), 0))
-        dt = np.diff(np.asarray(tr.t, dtype=np.float64))[:, None]
+    for i, (t, x, u) in enumerate(
+        _episodes(ready.train, physics.state_names, physics.action_names)
+    ):
+        dt = np.diff(t)[:, None]
         step = np.diff(x, axis=0)
         jump = angle & (np.abs(step) > np.pi)  # only those: the others stay bit for bit
         end = np.where(jump, x[:-1] + (step + np.pi) % (2 * np.pi) - np.pi, x[1:])
@@ -139,7 +150,7 @@ def _difference_residual(ready: Prepared, physics: Any) -> tuple[np.ndarray, ...
 
 def _score(closure: Closure) -> float:
     """The sum of the held-out R² of the closed rows: more rows closed, then a better fit."""
-    return float(np.sum(np.where(closure.accepted, np.nan_to_num(closure.r2), 0.0)))
+    return float(closure.r2[closure.accepted].sum())
 
 
 def _best_closure(model: ODEModel, ready: Prepared, physics: Any, cfg: TrainConfig) -> Closure:
@@ -154,9 +165,21 @@ def _best_closure(model: ODEModel, ready: Prepared, physics: Any, cfg: TrainConf
     near-inverted starts). On clean data the differences are exact to second order in the step
     (R² 0.9985-0.9999 there, the right forms); on noisy data they are noise over ``dt``, their
     fit does not reach ``closure_min_r2``, and the network's reading is the one used."""
-    readings = (_residual_at(model, ready, physics), _difference_residual(ready, physics))
+    readings = {
+        "network": _residual_at(model, ready, physics),
+        "differences": _difference_residual(ready, physics),
+    }
+    return _choose_closure(physics, readings, ready.angles, cfg)
+
+
+def _choose_closure(
+    physics: Any, readings: dict[str, tuple[np.ndarray, ...]], angles: Any, cfg: TrainConfig
+) -> Closure:
+    """The closure of the reading (``{source: (x, u, residual, groups)}``, the network's
+    first) with the best :func:`_score`; the first on a tie. A reading other than the first
+    with too few rows for the held-out folds is passed over."""
     found = []
-    for source, (x, u, r, groups) in zip(("network", "differences"), readings, strict=True):
+    for source, (x, u, r, groups) in readings.items():
         try:
             closure = fit_closure(
                 physics,
@@ -164,17 +187,17 @@ def _best_closure(model: ODEModel, ready: Prepared, physics: Any, cfg: TrainConf
                 u,
                 r,
                 groups,
-                angles=ready.angles,
+                angles=angles,
                 min_r2=cfg.closure_min_r2,
                 seed=cfg.seed,
             )
-        except DataError:  # too few steps or trajectories for the held-out folds
-            if source == "network":
+        except DataError:  # too few rows for the held-out folds
+            if not found:
                 raise
             continue
         closure.source = source
         found.append(closure)
-    return max(found, key=_score)  # the network's on a tie
+    return max(found, key=_score)  # the first on a tie
 
 
 def _train(model: ODEModel, cfg: TrainConfig, ready: Prepared, stage: int) -> History:

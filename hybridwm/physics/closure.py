@@ -209,10 +209,12 @@ def fit_closure(
     base = make_library(
         name, physics.state_names, physics.action_names, angles=tuple(angles), degree=degree
     )
-    library, divisor_of = _divided_library(physics, base)
-    theta = library.evaluate(x, u, physics.parameter_array())
     xu = _xu_symbols(physics)
+    divisors = _row_divisors(physics, xu)
+    library, divisor_of = _divided_library(physics, base, divisors)
+    theta = library.evaluate(x, u, physics.parameter_array())
     shapes = [_shape(e, xu) for e in library.exprs]
+    prior_shapes = [_shape(e, xu) for e in physics.library.exprs]
     _, row = np.unique(groups, return_inverse=True)
     order = np.zeros(len(groups), dtype=np.int64)
     for g in np.unique(row):  # the sample index within each trajectory
@@ -226,7 +228,8 @@ def fit_closure(
     total = np.sqrt(np.mean((physics.predict(x, u) + residual) ** 2, axis=0))
     share = np.zeros(len(physics.state_names))
     for i, state in enumerate(physics.state_names):
-        free = _free_columns(physics, shapes, divisor_of, i)
+        own_shapes = {sh for sh, on in zip(prior_shapes, physics.mask[i], strict=True) if on}
+        free = _free_columns(shapes, divisor_of, own_shapes, divisors[i])
         target, candidates = _beyond_prior(own[:, physics.mask[i]], residual[:, i], theta[:, free])
         share[i] = np.sqrt(np.mean(target**2)) / max(total[i], 1e-300)
         if not free.size or not share[i] > 0:
@@ -297,10 +300,11 @@ def _row_divisors(physics: PhysicsModel, xu: set[sp.Symbol]) -> list[list[sp.Exp
 
 
 def _divided_library(
-    physics: PhysicsModel, base: FeatureLibrary
+    physics: PhysicsModel, base: FeatureLibrary, divisors: Sequence[Sequence[sp.Expr]]
 ) -> tuple[FeatureLibrary, list[sp.Expr]]:
     """``base`` plus every feature of it divided by each state-dependent denominator of the
-    prior's equations, and the divisor of each column (1 for ``base``'s).
+    prior's equations (``divisors``, per equation: :func:`_row_divisors`), and the divisor of
+    each column (1 for ``base``'s).
 
     A force the prior lacks enters a rigid body's accelerations through the inverse mass
     matrix, which a prior written in closed form carries as a denominator (the cart-pole's
@@ -308,10 +312,8 @@ def _divided_library(
     appears in ``d(v)/dt`` as ``-c*v/D(theta)``, which no polynomial in sines and cosines writes
     exactly (measured: the best sparse fit of the cart-pole's friction from the generic library
     was 6-24 % off the missing term). With the divided features it is one term."""
-    xu = _xu_symbols(physics)
-    divisors = [d for row in _row_divisors(physics, xu) for d in row]
     exprs, divisor_of = list(base.exprs), [sp.Integer(1)] * base.n_features
-    for d in dict.fromkeys(divisors):
+    for d in dict.fromkeys(d for row in divisors for d in row):
         for e in base.exprs:
             divided = e / d
             if divided not in exprs:
@@ -326,14 +328,15 @@ def _divided_library(
 
 
 def _free_columns(
-    physics: PhysicsModel,
     shapes: Sequence[sp.Expr],
     divisor_of: Sequence[sp.Expr],
-    row: int,
+    own: set[sp.Expr],
+    divisors: Sequence[sp.Expr],
 ) -> np.ndarray:
-    """The library columns a closure of equation ``row`` may use, less the terms this equation
-    of the prior already has (up to a constant factor): the plain features, or in an equation
-    with state-dependent denominators the features divided by them. Not both: where ``D``
+    """The library columns a closure of one equation may use, less the terms this equation of
+    the prior already has (up to a constant factor; ``own``, the :func:`_shape` of each): the
+    plain features, or in an equation with state-dependent denominators (``divisors``) the
+    features divided by them. Not both: where ``D``
     varies little (7 % on the cart-pole), ``v`` and ``v/D`` are nearly the same column and a
     network's residual cannot tell them apart (measured: the selection took ``-0.097*v`` for
     the exact ``-0.4*v/D``); a missing force reaches the equation through ``1/D``, so the
@@ -341,12 +344,9 @@ def _free_columns(
     parameters; a free closure coefficient on the same term would trade off against them
     (measured: with ``torque`` in the pendulum's closure, the mass stayed 2.2 % off because
     ``+0.065*torque`` made up for it), so the prior's own terms are its parameters' to fit.
-    ``shapes`` are :func:`_shape` of the library's columns."""
-    xu = _xu_symbols(physics)
-    own = {
-        _shape(e, xu) for e, on in zip(physics.library.exprs, physics.mask[row], strict=True) if on
-    }
-    allowed = set(_row_divisors(physics, xu)[row]) or {sp.Integer(1)}
+    ``shapes`` are :func:`_shape` of the library's columns, ``divisor_of`` the divisor of
+    each (1 for a plain feature)."""
+    allowed = set(divisors) or {sp.Integer(1)}
     return np.array(
         [j for j, shape in enumerate(shapes) if divisor_of[j] in allowed and shape not in own],
         dtype=np.int64,

@@ -139,8 +139,10 @@ class OptimConfig(_Part):
     closure: Literal["auto", "off"] = "auto"
     """``"auto"``: a hybrid of a declared prior with trainable parameters, every state measured,
     writes what its residual learned as equations (:mod:`hybridwm.models.closure`): it trains
-    ``1 - closure_fraction`` of the steps, regresses the residual on a generic library (terms
-    the prior already has excluded), adds each row explained to held-out R² >= ``closure_min_r2``
+    ``1 - closure_fraction`` of the steps, regresses what the prior misses (read from the
+    residual network and from the data's own differences, the cleaner reading used) on a
+    generic library (terms the prior already has excluded; divided by an equation's
+    state-dependent denominator where it has one), adds each row explained to held-out R² >= ``closure_min_r2``
     as new parameters of the prior, and trains that closed hybrid for the rest of the steps;
     the one of the two that validates better is kept. With no row explained the first model
     trains on for the rest of the steps. ``"off"``: one plain fit. Skipped (one plain fit) for

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hybridwm.dynamics import PendulumPhysics, reference_dataset
+from hybridwm.errors import DataError
 from hybridwm.models import MLP, WorldModel
 from hybridwm.physics import declare
 from hybridwm.training import TrainConfig
@@ -195,3 +196,27 @@ def test_an_angle_that_wraps_gives_no_jump_in_the_differences(data) -> None:
     jumps = type(data)([wrapped(tr) for tr in data])
     again = _difference_residual(SimpleNamespace(train=jumps, angles=("theta",)), exact)
     np.testing.assert_allclose(again[2], plain[2], atol=1e-9)
+
+
+def test_the_cleaner_reading_is_chosen_and_a_too_short_one_passed_over() -> None:
+    from hybridwm.models.closure import _choose_closure
+
+    exact = _prior().with_parameters(w0=3.0, k=1.0)
+    rng = np.random.default_rng(4)
+    x = np.stack([rng.uniform(-2, 2, 600), rng.uniform(-5, 5, 600)], 1)
+    u = rng.uniform(-2, 2, (600, 1))
+    groups = np.arange(600) // 60
+    missing = np.stack([np.zeros(600), -0.3 * x[:, 1]], 1)
+    noisy = missing + 0.5 * rng.standard_normal(missing.shape)
+    cfg = _cfg()
+    readings = {"network": (x, u, noisy, groups), "differences": (x, u, missing, groups)}
+    chosen = _choose_closure(exact, readings, ("theta",), cfg)
+    assert chosen.source == "differences"
+    assert chosen.terms() == {"omega": [("omega", pytest.approx(-0.3, rel=1e-9))]}
+    short = {
+        "network": (x, u, missing, groups),
+        "differences": (x[:3], u[:3], missing[:3], groups[:3]),
+    }
+    assert _choose_closure(exact, short, ("theta",), cfg).source == "network"
+    with pytest.raises(DataError, match="held-out folds"):
+        _choose_closure(exact, {"network": short["differences"]}, ("theta",), cfg)
