@@ -11,6 +11,9 @@ backward, AdamW) is timed for
   free parameters trainable (the cart-pole one is the rational sensor-log prior,
   benchmarks/sensor_log/cartpole_prior.toml, solved for the accelerations, with both
   additions);
+* ``declared-graph``: the same prior with its features recorded op by op in torch's autograd
+  graph, as before session 19, instead of as one node whose gradient is generated numpy code
+  (:mod:`hybridwm.physics.adjoint`): the baseline the generated gradient is measured against;
 * ``discovered``: :func:`hybridwm.physics.discover` on the training data with the discovery
   settings of the ``quick`` preset (of ``full`` for a system ``quick`` does not run), its
   coefficients trainable;
@@ -116,7 +119,7 @@ PRIORS: dict[str, dict] = {
         "sharpness": 5.0,
     },
 }
-KINDS = ("declared", "discovered", "mlp", "hybrid")
+KINDS = ("declared", "declared-graph", "discovered", "mlp", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,8 @@ def field(kind: str, physics: PhysicsModel | None, data: TrajectorySet) -> Hybri
     if kind in ("mlp", "hybrid"):
         residual = MLP(hidden=(64, 64)).build(len(names) + len(angles) + len(actions), len(names))
     phys = None if kind == "mlp" else physics.vector_field(trainable=True)  # type: ignore[union-attr]
+    if kind == "declared-graph":
+        phys._adjoint = None  # type: ignore[union-attr]  # the torch code records its own graph
     dyn = HybridDynamics(
         names, actions, phys, residual, Normalizer(len(names), len(actions)), angles=angles
     )
@@ -226,7 +231,7 @@ def step_costs(system: str, args: argparse.Namespace) -> tuple[dict[str, tuple[f
     batch = fixed_batch(data, args.windows, args.horizon, args.seed)
     steppers = {
         kind: Stepper(
-            field(kind, physics["declared" if kind == "declared" else "discovered"], data), batch
+            field(kind, physics["declared" if "declared" in kind else "discovered"], data), batch
         )
         for kind in KINDS
     }
@@ -247,9 +252,9 @@ def print_costs(system: str, costs: dict[str, tuple[float, float]], about: str) 
     """One table: ms per step and per forward evaluation, and the ratios to the MLP."""
     step_mlp, fwd_mlp = costs["mlp"]
     print(f"\n{system} ({about})")
-    print(f"{'kind':<12}{'ms/step':>10}{'/ MLP':>8}{'fwd ms':>10}{'/ MLP':>8}")
+    print(f"{'kind':<16}{'ms/step':>10}{'/ MLP':>8}{'fwd ms':>10}{'/ MLP':>8}")
     for kind, (step, fwd) in costs.items():
-        print(f"{kind:<12}{step:>10.2f}{step / step_mlp:>8.2f}{fwd:>10.4f}{fwd / fwd_mlp:>8.2f}")
+        print(f"{kind:<16}{step:>10.2f}{step / step_mlp:>8.2f}{fwd:>10.4f}{fwd / fwd_mlp:>8.2f}")
 
 
 # ---------------------------------------------------------------------------- physics_lr sweep

@@ -24,6 +24,7 @@ import numpy as np
 import sympy as sp
 
 from hybridwm.errors import ParseError
+from hybridwm.physics.adjoint import AdjointProgram
 from hybridwm.physics.saturation import (
     SharpMax,
     SharpMin,
@@ -267,7 +268,11 @@ class _Program:
             f"    return torch.stack([{', '.join(names)}])" if names else "    return _a0[:0]"
         )
         prepare = _function("_prepare", ["_a0"], lines, backend)
-        return HoistedFunctions(prepare, evaluate, tuple(names))
+        columns = tuple([varnames[s] for s in group] for group in self.symbols[:2])
+        adjoint = AdjointProgram.from_program(
+            self.reduced, batched, varnames, hoisted, self.batched, (*columns, names)
+        )
+        return HoistedFunctions(prepare, evaluate, tuple(names), adjoint)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,11 +286,14 @@ class HoistedFunctions:
             (..., n_x) and actions ``u`` (..., n_u); equal to ``compile_expressions(...)(x, u,
             p)`` to the last bit.
         names: the generated variable name of each entry of ``q``.
+        adjoint: ``evaluate`` and its gradient as generated numpy code (see
+            :func:`~hybridwm.physics.adjoint.features_with_adjoint`).
     """
 
     prepare: Callable[[Any], Any]
     evaluate: Callable[[Any, Any, Any], Any]
     names: tuple[str, ...]
+    adjoint: AdjointProgram | None = None
 
 
 def compile_expressions(

@@ -30,6 +30,7 @@ __all__ = [
     "SharpMin",
     "np_maximum",
     "np_minimum",
+    "saturation_state",
     "smooth_saturation",
     "torch_binary",
     "torch_safe_sqrt",
@@ -120,6 +121,12 @@ def smooth_saturation(sharpness: float | None, *, enabled: bool = True) -> Itera
         _SMOOTH.reset(token)
 
 
+def saturation_state() -> tuple[bool, float | None]:
+    """``(smoothing on, default sharpness)`` of torch code run here (see
+    :func:`smooth_saturation`)."""
+    return _SMOOTH.get()
+
+
 def torch_binary(name: str) -> Callable[..., Any]:
     """``_minimum(a, b[, k])`` / ``_maximum(a, b[, k])`` of generated torch code."""
 
@@ -151,10 +158,15 @@ def torch_safe_sqrt() -> Callable[[Any], Any]:
     import torch
 
     class SafeSqrt(torch.autograd.Function):
+        generate_vmap_rule = True  # usable inside torch.func transforms (vmap, jacrev, ...)
+
         @staticmethod
-        def forward(ctx: Any, a: Any) -> Any:
-            ctx.save_for_backward(a)
+        def forward(a: Any) -> Any:
             return torch.sqrt(a)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+            ctx.save_for_backward(inputs[0])
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:

@@ -31,6 +31,7 @@ __all__ = [
     "bound_kind",
     "cache_key",
     "shared_terms",
+    "transform_active",
 ]
 
 #: how a free parameter's bounds map its raw value ``r`` to its value
@@ -182,7 +183,7 @@ class _SharedTerms(torch.autograd.Function):
         return None, None, grad
 
 
-def _transformed() -> bool:
+def transform_active() -> bool:
     """True inside a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev``, ...), which the
     shared node does not support: the terms are then computed with plain operations."""
     active = getattr(torch._C, "_are_functorch_transforms_active", None)
@@ -194,7 +195,7 @@ def cache_key(trained: torch.Tensor, buffers: tuple[torch.Tensor, ...], *extra: 
     trained tensor and the buffers, their type and device, the grad and inference modes, and
     ``extra`` (the module's mode and sharpness); None inside a ``torch.func`` transform (whose
     tensors have no storage: nothing is shared there)."""
-    if _transformed():
+    if transform_active():
         return None  # type: ignore[return-value]
     return (
         *((t._version, t.data_ptr()) for t in (trained, *buffers)),
@@ -211,6 +212,6 @@ def shared_terms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The terms of :class:`TermProgram` as a shared node when a gradient is needed (see
     :class:`_SharedTerms`), else computed directly."""
-    if torch.is_grad_enabled() and trained.requires_grad and not _transformed():
+    if torch.is_grad_enabled() and trained.requires_grad and not transform_active():
         return _SharedTerms.apply(program, smooth, trained)  # type: ignore[no-any-return]
     return program(trained, smooth)

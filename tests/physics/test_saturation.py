@@ -12,9 +12,14 @@ from hybridwm.errors import ParseError
 from hybridwm.physics import PhysicsModel, declare, load_prior, parse_expression
 
 
-def test_sqrt_of_smooth_max_has_a_finite_gradient_at_and_around_zero():
+@pytest.mark.parametrize("graph", [False, True], ids=["generated-gradient", "torch-graph"])
+def test_sqrt_of_smooth_max_has_a_finite_gradient_at_and_around_zero(graph, monkeypatch):
     # the smooth max underflows to exactly 0 for k*x << 0; torch.sqrt's gradient there is inf,
     # and inf * 0 (the smooth max's own gradient) gave NaN at epoch 2 of a fit
+    if graph:  # the torch code's own graph instead of the generated numpy gradient
+        monkeypatch.setattr("hybridwm.physics.adjoint.MAX_ROWS", 0)
+    else:  # the generated gradient, small as this prior is
+        monkeypatch.setattr("hybridwm.physics.adjoint.MIN_NODES", 0)
     prior = declare(["d(x) = -k*sqrt(max(x, 0))"], {"k": 1.0}, sharpness=20.0)
     field = prior.vector_field(trainable=True)
     field.train()
@@ -32,6 +37,14 @@ def test_sqrt_of_smooth_max_has_a_finite_gradient_at_and_around_zero():
     field.eval()  # exact max: sqrt(0) at x <= 0; the gradient stays finite (clipped at 0)
     gx_eval = torch.autograd.grad(field(x).sum(), x)[0]
     assert torch.isfinite(gx_eval).all() and float(gx_eval[0, 0]) == 0.0
+
+
+def test_safe_sqrt_works_inside_torch_func_transforms():
+    prior = declare(["d(x) = -k*sqrt(x + 1)"], {"k": 2.0})
+    field = prior.vector_field()
+    x = torch.tensor([[0.0], [3.0]], dtype=torch.float64)
+    jac = torch.func.vmap(torch.func.jacrev(field))(x)  # -k / (2 sqrt(x + 1))
+    torch.testing.assert_close(jac[:, 0, 0], torch.tensor([-1.0, -0.5], dtype=torch.float64))
 
 
 def test_sqrt_forward_is_unchanged():
