@@ -187,3 +187,19 @@ def test_pickled_field_rebuilds_its_generated_gradient(prior):
     x, u, q = _inputs(field)
     out = features_with_adjoint(field._features, field._adjoint, x.requires_grad_(), u, q)
     assert out.grad_fn.name() == "_AdjointFeaturesBackward"
+
+
+def test_batches_with_more_dimensions(prior):
+    """(members, rows, n_x) inputs, as a stacked ensemble evaluates its features."""
+    field = prior.vector_field(trainable=True)
+    x, u, q = _inputs(field, n=12)
+    x3 = x.reshape(3, 4, 2).requires_grad_()
+    u3, q = u.reshape(3, 4, 1), q.requires_grad_()
+    with smooth_saturation(field.sharpness, enabled=True):
+        node, plain = _both(field, x3, u3, q)
+    assert node.grad_fn.name() == "_AdjointFeaturesBackward"
+    assert node.shape == (3, 4, plain.shape[-1]) and torch.equal(node, plain)
+    got = torch.autograd.grad(node.square().sum(), (x3, q))
+    want = torch.autograd.grad(plain.square().sum(), (x3, q))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
