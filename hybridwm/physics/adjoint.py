@@ -58,7 +58,8 @@ MIN_NODES = 20
 _NODES = {"max": 5, "min": 5, "sqrt": 3}
 
 #: unary sympy functions: (torch function, derivative of ``t = f(a)`` as numpy code in ``a``
-#: and ``t``; None: zero)
+#: and ``t``; None: zero). ``sin`` and ``cos`` reuse the other's forward value where the
+#: program computes it (:func:`_partials`); their entries are the fallback.
 _UNARY: dict[type, tuple[str, str | None]] = {
     sp.sin: ("sin", "np.cos({a})"),
     sp.cos: ("cos", "-np.sin({a})"),
@@ -235,11 +236,10 @@ class AdjointProgram:
     def pair(self, needs: tuple[bool, bool, bool]) -> _Pair:
         """The forward and backward functions when the gradients ``needs`` says (for ``x``,
         ``u``, ``q``) are wanted; generated on first use."""
-        pair = self._pairs.get(needs)  # type: ignore[arg-type]
-        if pair is None:
-            key = (bool(needs[0]), bool(needs[1]), bool(needs[2]))
-            pair = self._pairs[needs] = self._pairs[key] = _generate(self, key)  # type: ignore[index]
-        return pair
+        key = (bool(needs[0]), bool(needs[1]), bool(needs[2]))
+        if key not in self._pairs:
+            self._pairs[key] = _generate(self, key)
+        return self._pairs[key]
 
 
 def _active(program: AdjointProgram, needs: tuple[bool, bool, bool]) -> set[str]:
@@ -255,7 +255,7 @@ def _forward_line(op: _Op, active: set[str]) -> str:
     """The numpy line computing ``op`` (a ``min``/``max`` on the gradient's path also keeps
     its two derivatives, ``_w<out>``)."""
     a = op.args
-    if op.kind == "pow" and a[1] not in ("2", "0.5", "-1"):  # std::pow: torch's rounding
+    if op.kind == "pow" and a[1] != "2":  # std::pow: torch's rounding (squares are IEEE)
         return f"{op.out} = _torch_pow({a[0]}, {a[1]})"
     if op.kind in ("add", "sub", "mul", "pow"):
         symbol = {"add": "+", "sub": "-", "mul": "*", "pow": "**"}[op.kind]
@@ -293,14 +293,14 @@ def _partials(op: _Op, computed: Mapping[tuple[str, str], str]) -> list[tuple[st
         return [(a[0], f"(0.5/np.sqrt(np.maximum({a[0]}, _eps)))", 1)]
     if op.kind in ("max", "min"):
         return [(a[0], f"_w{t}[0]", 1), (a[1], f"_w{t}[1]", 1)]
-    if op.kind in ("sin", "cos"):
-        other = "cos" if op.kind == "sin" else "sin"
-        factor = computed.get((other, a[0]), f"np.{other}({a[0]})")
-        return [(a[0], factor, 1 if op.kind == "sin" else -1)]
     derivative = _DERIVATIVE[op.kind]
     if derivative is None:
         return []
-    return [(a[0], derivative.format(a=a[0], t=t), 1)]
+    sign = -1 if derivative.startswith("-") else 1
+    factor = derivative.lstrip("-").format(a=a[0], t=t)
+    if op.kind in ("sin", "cos"):  # the other's forward value, where the program has it
+        factor = computed.get(("cos" if op.kind == "sin" else "sin", a[0]), factor)
+    return [(a[0], factor, sign)]
 
 
 def _backward_lines(
