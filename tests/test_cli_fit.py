@@ -259,3 +259,22 @@ def test_ctrl_c_in_the_closures_second_stage_keeps_the_first_stages_model(
     assert "cannot be resumed" in err
     saved = WorldModel.load(tmp_path / "m")
     assert not any(p.startswith("closure_") for p in saved.physics_model.parameter_names)
+
+
+def test_residual_inputs_is_a_flag(
+    inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--residual-inputs omega,torque`` fits a hybrid whose residual reads those two only; a
+    name that is neither a state nor an action is refused before training, naming the valid
+    ones."""
+    out = tmp_path / "m"
+    assert run(fit_args(inputs, out, "--model", "hybrid", "--residual-inputs", "omega,torque")) == 0
+    assert "The residual reads ['omega', 'torque'] only." in capsys.readouterr().out
+    model = WorldModel.load(out)
+    assert model.residual_inputs == ("omega", "torque")
+    assert model.model_.dynamics.residual.n_in == 2
+    bad = fit_args(inputs, tmp_path / "bad", "--model", "hybrid", "--residual-inputs", "phi")
+    assert run(bad) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "`residual_inputs` names ['phi'], which are neither model states" in err, err
+    assert "Traceback" not in err

@@ -340,6 +340,11 @@ def _print_fit(wm: WorldModel, ts: TrajectorySet, cfg: TrainConfig) -> None:
         f"(sin/cos embedded): {list(wm.angles_) or 'none'}.",
         highlight=False,
     )
+    if wm.kind == "hybrid" and wm.residual_inputs is not None:
+        console.print(
+            f"The residual reads {list(wm.residual_inputs)} only.",
+            highlight=False,
+        )
     gate = wm.model_.dynamics.gate
     if gate is not None:
         console.print(

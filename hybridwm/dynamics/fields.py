@@ -319,6 +319,11 @@ class HybridDynamics(Dynamics):
         gate: a :class:`~hybridwm.dynamics.support.SupportGate` that multiplies the residual,
             closing it off the training data (a hybrid then falls back to its physics there),
             or ``None`` (default): the residual acts everywhere.
+        residual_columns: the positions, in the full input vector (``n_embed + n_u``: the
+            embedded states, then the actions), of the inputs the residual reads, or ``None``
+            (default): all of them. A residual that reads only the velocities and actions
+            (a friction, a drag, an actuator effect) is a function of those alone, so it keeps
+            acting, and its gate stays open, at configurations the data never reached.
     """
 
     def __init__(
@@ -331,6 +336,7 @@ class HybridDynamics(Dynamics):
         *,
         angles: Sequence[str] = (),
         gate: SupportGate | None = None,
+        residual_columns: Sequence[int] | None = None,
     ) -> None:
         super().__init__(state_names, action_names)
         if physics is None and residual is None:
@@ -342,14 +348,23 @@ class HybridDynamics(Dynamics):
         self.gate = gate
         self.normalizer = normalizer or Normalizer(self.n_x, self.n_u)
         self.embedding = AngleEmbedding(self.state_names, angles)
-        if residual is not None and getattr(residual, "n_in", None) not in (
-            None,
-            self.embedding.n_out + self.n_u,
-        ):
+        n_full = self.embedding.n_out + self.n_u
+        self.register_buffer("residual_columns", None, persistent=False)
+        if residual_columns is not None:
+            cols = sorted(set(int(c) for c in residual_columns))
+            if not cols or cols[0] < 0 or cols[-1] >= n_full:
+                raise ShapeError(
+                    f"`residual_columns` must be positions in the residual's {n_full} full "
+                    f"inputs (the embedded states, then the actions), at least one; got "
+                    f"{list(residual_columns)}."
+                )
+            self.residual_columns = torch.tensor(cols)
+        n_in = n_full if self.residual_columns is None else len(self.residual_columns)
+        if residual is not None and getattr(residual, "n_in", None) not in (None, n_in):
             raise ShapeError(
                 f"The residual takes {residual.n_in} inputs, but states {list(self.state_names)} "
                 f"with angles {list(self.embedding.angles)} embed to {self.embedding.n_out} "
-                f"columns plus {self.n_u} actions = {self.embedding.n_out + self.n_u}."
+                f"columns plus {self.n_u} actions = {n_full}, of which it reads {n_in}."
             )
         self._phys_x: torch.Tensor | None = None
         self._phys_u: torch.Tensor | None = None
@@ -429,11 +444,19 @@ class HybridDynamics(Dynamics):
         return out.index_copy(-1, self._phys_x, fp)
 
     def residual_inputs(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """The residual's inputs (..., n_embed + n_u): normalized states with angles as
-        ``(sin θ, cos θ)``, then normalized actions."""
+        """The residual's inputs (..., n_in): normalized states with angles as
+        ``(sin θ, cos θ)``, then normalized actions (n_in = n_embed + n_u), or the
+        ``residual_columns`` of them."""
         norm = self.normalizer
         zx = self.embedding(x, (x - norm.x_mean) / norm.x_std)
-        return torch.cat((zx, (u - norm.u_mean) / norm.u_std), -1) if self.n_u else zx
+        z = torch.cat((zx, (u - norm.u_mean) / norm.u_std), -1) if self.n_u else zx
+        return self.select_inputs(z)
+
+    def select_inputs(self, z: torch.Tensor) -> torch.Tensor:
+        """The columns (..., n_in) the residual reads of full inputs ``z`` (..., n_embed +
+        n_u); ``z`` itself when it reads them all."""
+        cols = self.residual_columns
+        return z if cols is None else z.index_select(-1, cols)
 
     def residual_normalized(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """f_nn (..., n_x) in normalized derivative units (divided by ``dx_scale``), times the

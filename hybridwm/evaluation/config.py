@@ -26,11 +26,14 @@ __all__ = [
     "MODEL_KINDS",
     "PRESETS",
     "SCENARIOS",
+    "VELOCITIES_AND_ACTIONS",
     "AdaptSettings",
     "BenchmarkConfig",
     "load_preset",
 ]
 
+#: stands for a system's velocities and actions in an ablation's ``residual_inputs``
+VELOCITIES_AND_ACTIONS = "<velocities and actions>"
 #: the benchmark's ablations: name -> (WorldModel kind, TrainConfig fields it changes,
 #: WorldModel architecture fields it changes)
 ABLATIONS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
@@ -43,6 +46,10 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     # the hybrid whose discovered coefficients train with the residual (physics first, then
     # jointly); the plain hybrid keeps discovered physics as discovered
     "hybrid-trained-physics": ("hybrid", {}, {"trainable_physics": True}),
+    # the hybrid whose residual reads the velocities and actions only (not the positions or
+    # angles): friction, drag and actuator effects, which keep acting at configurations the
+    # data never reached (resolved per system: states are positions, then velocities)
+    "hybrid-velocity-residual": ("hybrid", {}, {"residual_inputs": VELOCITIES_AND_ACTIONS}),
 }
 MODEL_KINDS = (*KINDS, *ABLATIONS)
 SCENARIOS = ("id", "ood-state", "ood-action", "ood-params")
@@ -75,7 +82,9 @@ class BenchmarkConfig(Config):
             ablations (:data:`ABLATIONS`): ``hybrid-no-pinn`` (trained without the PINN
             residual loss), ``hybrid-no-gate`` (its residual acting also off the data),
             ``hybrid-gate-inputs`` (a gate on states and actions) and
-            ``hybrid-trained-physics`` (discovered coefficients trained with the residual).
+            ``hybrid-trained-physics`` (discovered coefficients trained with the residual)
+            and ``hybrid-velocity-residual`` (a residual that reads the velocities and actions
+            only).
         scenarios: evaluation scenarios (``id``, ``ood-state``, ``ood-action``, ``ood-params``).
         seeds: one job per seed; the seed drives data, discovery bagging and training.
         n_train: training trajectories per system and seed (``train`` scenario).

@@ -36,7 +36,7 @@ import torch
 
 from hybridwm.data import TrajectorySet, read_trajectories, write_trajectories
 from hybridwm.errors import HybridWMError
-from hybridwm.evaluation.config import ABLATIONS, BenchmarkConfig
+from hybridwm.evaluation.config import ABLATIONS, VELOCITIES_AND_ACTIONS, BenchmarkConfig
 from hybridwm.evaluation.energy import ground_truth_energy
 from hybridwm.evaluation.evaluate import evaluate
 from hybridwm.evaluation.inspection import residual_share, training_row
@@ -183,6 +183,7 @@ def _fit_or_load(
         return cached, float("nan")
     started = time.perf_counter()
     base, _, params = ABLATIONS.get(kind, (kind, {}, {}))
+    params = _resolved(params, train)
     phys = PhysicsModel.load(job / "physics.json")
     model = WorldModel.from_kind(
         base, physics=None if base == "learned" else phys, hidden=cfg.hidden, **params
@@ -191,6 +192,18 @@ def _fit_or_load(
     fit_time = time.perf_counter() - started
     model.save(model_dir)
     return model, fit_time
+
+
+def _resolved(params: dict[str, Any], train: TrajectorySet) -> dict[str, Any]:
+    """An ablation's architecture fields for the system of ``train``: the
+    :data:`VELOCITIES_AND_ACTIONS` placeholder becomes the second half of its states (a
+    benchmark system's states are its joints' positions, then their velocities, one each) and
+    its actions."""
+    if params.get("residual_inputs") != VELOCITIES_AND_ACTIONS:
+        return params
+    names = tuple(train.state_names)
+    velocities = names[len(names) // 2 :]
+    return {**params, "residual_inputs": (*velocities, *train.action_names)}
 
 
 def _adapt_or_load(

@@ -21,8 +21,10 @@ __all__ = [
     "current_physics",
     "dtype_device",
     "gate_columns",
+    "input_columns",
     "mlp_spec",
     "physics_module",
+    "residual_columns",
     "resolve_angles",
 ]
 
@@ -113,19 +115,62 @@ def resolve_angles(
     return tuple(n for n in names if n in set(spec.angles))
 
 
-def gate_columns(dyn: HybridDynamics, direct: Sequence[str], *, with_actions: bool) -> list[int]:
-    """Positions in the residual's inputs of the measured states (an angle: its sin and cos)
-    and, ``with_actions``, of the actions: the coordinates a support gate measures."""
-    emb = dyn.embedding
-    linear = [n for n in dyn.state_names if n not in emb.angles]
-    n_lin, n_ang = len(linear), len(emb.angles)
-    cols = [linear.index(n) for n in linear if n in direct]
-    for j, a in enumerate(emb.angles):
-        if a in direct:
+def input_columns(
+    names: Sequence[str], angles: Sequence[str], actions: Sequence[str], chosen: Sequence[str]
+) -> list[int]:
+    """Positions of the ``chosen`` states and actions in the residual's full inputs: the
+    non-angle states in state order, the sines of the angles, their cosines, then the actions
+    (see :class:`~hybridwm.dynamics.fields.AngleEmbedding`); an angle gives two positions."""
+    ang = [n for n in names if n in set(angles)]
+    linear = [n for n in names if n not in set(angles)]
+    n_lin, n_ang = len(linear), len(ang)
+    cols = [i for i, n in enumerate(linear) if n in chosen]
+    for j, a in enumerate(ang):
+        if a in chosen:
             cols += [n_lin + j, n_lin + n_ang + j]
-    if with_actions:
-        cols += [emb.n_out + i for i in range(dyn.n_u)]
+    cols += [n_lin + 2 * n_ang + i for i, a in enumerate(actions) if a in chosen]
     return sorted(cols)
+
+
+def residual_columns(
+    spec: ModelSpec, names: Sequence[str], angles: Sequence[str], actions: Sequence[str]
+) -> list[int] | None:
+    """The positions the residual reads (:func:`input_columns` of ``spec.residual_inputs``),
+    None for all of them.
+
+    Raises:
+        ConfigError: ``spec.residual_inputs`` names something that is neither a model state nor
+            an action.
+    """
+    if spec.residual_inputs is None:
+        return None
+    unknown = [n for n in spec.residual_inputs if n not in names and n not in actions]
+    if unknown:
+        raise ConfigError(
+            f"`residual_inputs` names {unknown}, which are neither model states {list(names)} "
+            f"nor actions {list(actions)}. Name the states and actions the residual should "
+            f"read (e.g. the velocities and the actions), or pass None for all of them."
+        )
+    return input_columns(names, angles, actions, spec.residual_inputs)
+
+
+def gate_columns(
+    dyn: HybridDynamics,
+    direct: Sequence[str],
+    *,
+    with_actions: bool,
+    read: Sequence[int] | None = None,
+) -> list[int]:
+    """Positions in the residual's inputs of the measured states it reads (an angle: its sin
+    and cos) and, ``with_actions``, of the actions it reads: the coordinates a support gate
+    measures. ``read``: the full-input positions the residual reads (:func:`residual_columns`),
+    None for all."""
+    chosen = list(direct) + (list(dyn.action_names) if with_actions else [])
+    full = input_columns(dyn.state_names, dyn.embedding.angles, dyn.action_names, chosen)
+    if read is None:
+        return full
+    read = list(read)
+    return [read.index(c) for c in full if c in read]
 
 
 def build_model(
@@ -155,14 +200,19 @@ def build_model(
     phys = physics_module(physics, spec.trainable_physics, dtype)
     n_x, n_u = len(names), len(actions)
     residual = None
+    columns = residual_columns(spec, names, angles, actions)
     if spec.kind in ("learned", "hybrid") and spec.residual is not None:
-        residual = spec.residual.build(n_x + len(angles) + n_u, n_x)
-    dyn = HybridDynamics(names, actions, phys, residual, Normalizer(n_x, n_u), angles=angles)
+        n_in = n_x + len(angles) + n_u if columns is None else len(columns)
+        residual = spec.residual.build(n_in, n_x)
+    dyn = HybridDynamics(
+        names, actions, phys, residual, Normalizer(n_x, n_u), angles=angles,
+        residual_columns=columns,
+    )  # fmt: skip
     obs_eqs = tuple(getattr(dyn, "observation_names", ()))
     direct = [n for n in observed if n in names and n not in obs_eqs]
     if spec.kind == "hybrid" and spec.gate != "off" and residual is not None:
-        columns = gate_columns(dyn, direct, with_actions=spec.gate == "inputs")
-        dyn.gate = SupportGate(columns, width=spec.gate_width) if columns else None
+        gated = gate_columns(dyn, direct, with_actions=spec.gate == "inputs", read=columns)
+        dyn.gate = SupportGate(gated, width=spec.gate_width) if gated else None
     hidden = [n for n in names if n not in direct]
     encoder = None
     if hidden:

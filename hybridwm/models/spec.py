@@ -111,6 +111,13 @@ class ModelSpec(Config):
             residual extrapolate everywhere. Learned and physics models have no gate.
         gate_width: how far beyond the data's edge the gate closes (``1/e`` at this distance,
             in units of the states' standard deviations; angles as ``(sin θ, cos θ)``).
+        residual_inputs: the states and actions the hybrid's residual reads (names), or
+            ``None`` (default): all of them. E.g. ``("omega", "tau")`` for a pendulum whose
+            physics has gravity right and misses friction, drag and actuator effects: such a
+            residual depends on the velocity and the action only, so it goes on correcting
+            at angles the data never reached, and its gate measures the distance from the
+            data in the states it reads only (one that reads no measured state is not gated).
+            An angle is read as ``(sin θ, cos θ)``. Hybrids only (a learned model's network is its whole vector field).
     """
 
     kind: str
@@ -131,6 +138,7 @@ class ModelSpec(Config):
     init_window: int = Field(20, ge=2)
     gate: Literal["off", "states", "inputs"] = "states"
     gate_width: float = Field(0.5, gt=0, allow_inf_nan=False)
+    residual_inputs: tuple[str, ...] | None = None
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -190,6 +198,35 @@ class ModelSpec(Config):
                 f"{value!r}; write angles=[{value!r}] for one angle."
             )
         return value
+
+    @field_validator("residual_inputs", mode="before")
+    @classmethod
+    def _residual_inputs(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(
+                f"`residual_inputs` must be a list of state and action names (or None for "
+                f"all of them). Got {value!r}; write residual_inputs=[{value!r}] for one."
+            )
+        bad = [v for v in value if not isinstance(v, str)]
+        duplicates = sorted({v for v in value if isinstance(v, str) and value.count(v) > 1})
+        if not value or bad or duplicates:
+            raise ConfigError(
+                f"`residual_inputs` must name at least one state or action, each once, as "
+                f"strings. Got {list(value)!r} (not strings: {bad}, repeated: {duplicates})."
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _residual_inputs_for_hybrids(self) -> ModelSpec:
+        if self.residual_inputs is not None and self.kind != "hybrid":
+            has = "no residual" if self.kind == "physics" else "one network for its whole field"
+            raise ConfigError(
+                f"`residual_inputs` chooses what a hybrid's residual reads; a {self.kind} "
+                f"model has {has}. Drop residual_inputs, or use kind='hybrid'."
+            )
+        return self
 
     @model_validator(mode="after")
     def _residual_for_learned_kinds(self) -> ModelSpec:

@@ -90,7 +90,7 @@ class StackedDynamics(HybridDynamics):
         f0 = fields[0]
         super().__init__(
             f0.state_names, f0.action_names, f0.physics, f0.residual, f0.normalizer,
-            angles=f0.embedding.angles, gate=f0.gate,
+            angles=f0.embedding.angles, gate=f0.gate, residual_columns=f0.residual_columns,
         )  # fmt: skip
         self.n_members = len(fields)
         self.members = list(fields)
@@ -144,6 +144,7 @@ class StackedDynamics(HybridDynamics):
         z = self.embedding(x, (x - s["x_mean"]) / s["x_std"])
         if self.n_u:
             z = torch.cat((z, (u - s["u_mean"]) / s["u_std"]), -1)
+        z = self.select_inputs(z)
         g = self.gates
         gate = None
         if g is not None and self.gate is not None:

@@ -52,6 +52,7 @@ MODEL_ORDER = (
     "hybrid-no-gate",
     "hybrid-gate-inputs",
     "hybrid-trained-physics",
+    "hybrid-velocity-residual",
 )
 SCENARIO_ORDER = ("id", "ood-state", "ood-action", "ood-params")
 

@@ -467,3 +467,19 @@ def test_the_trained_physics_ablation_trains_the_discovered_coefficients(tmp_pat
     moved = np.abs(trained.coef_array - discovered)
     assert moved.max() > 0
     assert np.all(moved[discovered == 0] == 0)  # zeros stay zero: the terms are discovery's
+
+
+def test_the_velocity_residual_ablation_reads_the_velocities_and_actions(tmp_path: Path) -> None:
+    """``hybrid-velocity-residual``: the second half of the system's states (its velocities)
+    and its actions, resolved per system; the plain hybrid reads everything."""
+    cfg = tiny(
+        models=("hybrid", "hybrid-velocity-residual"),
+        scenarios=("id",),
+        train={"steps": 10, "max_time": 600.0},
+    )
+    benchmark(cfg, tmp_path, progress=False)
+    job = tmp_path / "jobs" / "pendulum" / "seed0"
+    velocity = WorldModel.load(job / "models" / "hybrid-velocity-residual")
+    assert velocity.residual_inputs == ("omega", "torque")
+    assert velocity.model_.dynamics.residual.n_in == 2
+    assert WorldModel.load(job / "models" / "hybrid").residual_inputs is None
