@@ -309,7 +309,8 @@ class HybridDynamics(Dynamics):
         physics: a module whose ``forward(x, u)`` maps (..., n_phys_x), (..., n_phys_u) to
             dx/dt (..., n_phys_x), with attributes ``state_names`` and ``action_names``
             (e.g. ``PhysicsModel.vector_field()``), or ``None``.
-        residual: an :class:`MLPField` with ``n_embed + n_u`` inputs (see :attr:`n_embed`) and
+        residual: an :class:`MLPField` with ``n_embed + n_u`` inputs (see :attr:`n_embed`; as
+            many as ``residual_columns`` when given) and
             ``n_x`` outputs working in normalized units, or ``None``.
         normalizer: the :class:`Normalizer` of states, actions and derivatives.
         angles: names of the angle states. The residual sees each of them through the periodic

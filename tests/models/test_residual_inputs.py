@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hybridwm.data import TrajectorySet
-from hybridwm.dynamics import PendulumPhysics, reference_dataset
-from hybridwm.errors import ConfigError
+from hybridwm.dynamics import MLP, HybridDynamics, PendulumPhysics, reference_dataset
+from hybridwm.errors import ConfigError, ShapeError
 from hybridwm.models import WorldModel
 from hybridwm.models.ensemble import WorldModelEnsemble
 from hybridwm.models.stacking import StackedDynamics
@@ -112,3 +112,13 @@ def test_errors_name_the_argument_and_the_fix(data) -> None:
         WorldModel.learned(residual_inputs=("omega",)).fit(data, CFG)
     with pytest.raises(ConfigError, match=r"a physics model has no residual"):
         WorldModel.physics(PHYS, residual_inputs=("omega",)).fit(data, CFG)
+
+
+def test_the_field_checks_its_columns() -> None:
+    net = MLP(hidden=(4,)).build(2, 2)
+    with pytest.raises(
+        ShapeError, match=r"`residual_columns` must be positions in the residual's 3 full"
+    ):
+        HybridDynamics(("theta", "omega"), ("torque",), None, net, residual_columns=[0, 7])
+    with pytest.raises(ShapeError, match=r"The residual takes 2 inputs.*= 3, of which it reads 1"):
+        HybridDynamics(("theta", "omega"), ("torque",), None, net, residual_columns=[2])
