@@ -121,8 +121,9 @@ def input_columns(
     """Positions of the ``chosen`` states and actions in the residual's full inputs: the
     non-angle states in state order, the sines of the angles, their cosines, then the actions
     (see :class:`~hybridwm.dynamics.fields.AngleEmbedding`); an angle gives two positions."""
-    ang = [n for n in names if n in set(angles)]
-    linear = [n for n in names if n not in set(angles)]
+    angle_set = set(angles)
+    ang = [n for n in names if n in angle_set]
+    linear = [n for n in names if n not in angle_set]
     n_lin, n_ang = len(linear), len(ang)
     cols = [i for i, n in enumerate(linear) if n in chosen]
     for j, a in enumerate(ang):

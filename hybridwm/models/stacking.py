@@ -88,6 +88,14 @@ class StackedDynamics(HybridDynamics):
                 "they cannot be stacked; give every member the same architecture."
             )
         f0 = fields[0]
+        columns = [
+            None if f.residual_columns is None else f.residual_columns.tolist() for f in fields
+        ]
+        if any(c != columns[0] for c in columns[1:]):
+            raise ConfigError(
+                f"The members' residuals read different inputs (columns {columns}), so they "
+                f"cannot be stacked; give every member the same residual_inputs."
+            )
         super().__init__(
             f0.state_names, f0.action_names, f0.physics, f0.residual, f0.normalizer,
             angles=f0.embedding.angles, gate=f0.gate, residual_columns=f0.residual_columns,

@@ -122,3 +122,17 @@ def test_the_field_checks_its_columns() -> None:
         HybridDynamics(("theta", "omega"), ("torque",), None, net, residual_columns=[0, 7])
     with pytest.raises(ShapeError, match=r"The residual takes 2 inputs.*= 3, of which it reads 1"):
         HybridDynamics(("theta", "omega"), ("torque",), None, net, residual_columns=[2])
+
+
+def test_members_that_read_different_inputs_are_not_stacked(data) -> None:
+    """Two residuals of the same width (no gate) that read (omega, torque) and (sin, cos theta)."""
+    quick = TrainConfig(steps=2, progress=False, patience=None, seed=0)
+    fields = [
+        WorldModel.hybrid(PHYS, hidden=(8,), gate="off", residual_inputs=names)
+        .fit(data, quick)
+        .model_.dynamics
+        for names in (("omega", "torque"), ("theta",))
+    ]
+    assert [f.residual_columns.tolist() for f in fields] == [[0, 3], [1, 2]]
+    with pytest.raises(ConfigError, match=r"residuals read different inputs \(columns \[\[0, 3\]"):
+        StackedDynamics(fields)
